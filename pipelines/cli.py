@@ -1,0 +1,134 @@
+"""The `clinic-outcomes` command: a thin layer over the pipeline modules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines.config import load_settings
+from pipelines.errors import LoadError
+
+app = typer.Typer(
+    name="clinic-outcomes",
+    help="Outcome monitoring for psychotherapy and counselling clinics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Not a terminal (a pipe, a log): wide enough that file paths are never cut.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True)
+
+
+def _parse_date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise LoadError(f"{option} '{value}' is not a date (use YYYY-MM-DD)") from None
+
+
+@app.command()
+def generate(
+    clients: Annotated[int, typer.Option(min=1, help="Number of synthetic clients.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 42,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write appointments.csv/.parquet into.")] = Path("sample_data"),
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+) -> None:
+    """Write a synthetic appointment log with planted patterns (see sample_data/README.md)."""
+    from pipelines.generate import generate_appointments, write_appointments
+
+    if fmt not in ("csv", "parquet"):
+        raise LoadError(f"--format '{fmt}' is not csv or parquet")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with err.status(f"generating {clients:,} clients"):
+        frame = generate_appointments(clients, seed)
+        path = write_appointments(frame, out_dir, fmt)
+    out.print(f"wrote {frame.height:,} appointments for {clients:,} clients to {path}")
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="Appointment logs: CSV (optionally .gz or .zip) or Parquet.")],
+    db: Annotated[Path, typer.Option(help="The DuckDB warehouse file (created if missing).")],
+    extract_date: Annotated[str | None, typer.Option(help="Date the extract was taken (YYYY-MM-DD).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file overriding thresholds (SPEC §6).")] = None,
+    mapping: Annotated[str | None, typer.Option(help="Mapping profile: a shipped name or a .toml path.")] = None,
+    drop_columns: Annotated[bool, typer.Option("--drop-columns", help="Drop identifier-like columns instead of refusing the load.")] = False,
+) -> None:
+    """Load appointment logs into the warehouse and rebuild every metric table, atomically."""
+    from pipelines.read import load_profile
+    from pipelines.warehouse import ingest as run_ingest
+
+    settings = load_settings(config)
+    profile = load_profile(mapping) if mapping else None
+    given_date = _parse_date(extract_date, "--extract-date")
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        steps = len(files) + 8
+        task = progress.add_task("loading", total=steps)
+
+        def on_stage(stage: str) -> None:
+            progress.update(task, description=stage, advance=1)
+
+        report = run_ingest(files, db, extract_date=given_date, settings=settings, profile=profile,
+                            drop_identifiers=drop_columns, on_stage=on_stage)
+    print_load_report(report)
+
+
+def print_load_report(report) -> None:
+    table = Table(title=f"Load {report.load_id} into {report.warehouse}", title_justify="left")
+    for column, label in (("source_file", "file"), ("rows_read", "read"), ("rows_loaded", "loaded"),
+                          ("rows_quarantined", "quarantined"), ("duplicates_merged", "merged"),
+                          ("rows_replacing_earlier", "replacing earlier")):
+        table.add_column(label, justify="left" if column == "source_file" else "right")
+    for row in report.per_file.iter_rows(named=True):
+        table.add_row(row["source_file"], *(f"{row[c]:,}" for c in list(row)[1:]))
+    totals = report.totals
+    table.add_row("total", *(f"{totals[c]:,}" for c in report.per_file.columns[1:]), style="bold")
+    out.print(table)
+    verdict = "reconciles" if report.reconciles else "DOES NOT RECONCILE"
+    out.print(f"rows read = loaded + quarantined + merged: {totals['rows_read']:,} = {totals['rows_loaded']:,} + "
+              f"{totals['rows_quarantined']:,} + {totals['duplicates_merged']:,} ({verdict}, per file and in total)")
+    for reason, rows in report.quarantine_reasons.iter_rows():
+        out.print(f"  quarantined {rows:,}: {reason}")
+    for field, reason, rows in report.data_issue_fields.iter_rows():
+        out.print(f"  data issue {rows:,}: {field}: {reason}")
+    for path, columns in report.dropped_columns.items():
+        out.print(f"  dropped identifier-like columns from {path}: {', '.join(columns)}")
+    for path, columns in report.ignored_columns.items():
+        out.print(f"  ignored unrecognised columns in {path}: {', '.join(columns)}")
+    episodes = report.episodes
+    out.print(f"extract date {report.extract_date} ({report.extract_date_source}); episodes: "
+              f"{episodes['open']:,} open, {episodes['closed']:,} closed, {episodes['not_started']:,} not started")
+
+
+def main() -> None:
+    """Entry point: every expected failure is one line on stderr and exit status 1."""
+    try:
+        app()
+    except LoadError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted; the warehouse was left as it was", markup=False)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the promise is "no traceback", so say what broke instead
+        if os.environ.get("CLINIC_OUTCOMES_DEBUG"):
+            raise
+        err.print(f"error: unexpected {type(exc).__name__}: {' '.join(str(exc).split())} "
+                  "(set CLINIC_OUTCOMES_DEBUG=1 for details)", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

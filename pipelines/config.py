@@ -1,0 +1,75 @@
+"""Thresholds and defaults (SPEC §6), overridable from a TOML file.
+
+The config file is flat: one `key = value` per setting, e.g.
+
+    inactive_days = 120
+    min_caseload = 15
+
+Unknown keys and wrongly typed values are refused with a one-line error, so that a typo
+never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from pipelines.errors import LoadError
+
+MEASURES = ("phq9", "gad7", "core10", "ors")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # A gap longer than this after the latest attended session opens a new derived episode.
+    episode_gap_days: int = 180
+    # An episode with no attended session for this long (and nothing booked) is closed "inactive".
+    inactive_days: int = 90
+    # Therapists with fewer closed episodes than this are "insufficient" in the funnel plot.
+    min_caseload: int = 10
+    plateau_measure: str = "phq9"
+    plateau_window: int = 4
+    risk_followup_days: int = 14
+    long_engagement_sessions: int = 20
+    long_engagement_days: int = 365
+
+    def as_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+
+SETTING_DOCS = {
+    "episode_gap_days": "days after an episode's latest attended session after which a new derived episode starts",
+    "inactive_days": "days without an attended session after which an episode with nothing booked counts as closed (inactive)",
+    "min_caseload": "closed episodes a therapist needs before the funnel plot flags them",
+    "plateau_measure": "the measure used for plateaus and long-engagement improvement (phq9, gad7, core10, ors)",
+    "plateau_window": "consecutive scores that make a plateau window",
+    "risk_followup_days": "days after a risk-flagged session within which an attended session is expected",
+    "long_engagement_sessions": "attended sessions from which an episode is a long engagement",
+    "long_engagement_days": "days in care from which an episode is a long engagement",
+}
+
+
+def load_settings(path: Path | None) -> Settings:
+    if path is None:
+        return Settings()
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LoadError(f"{path}: config file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LoadError(f"{path}: not a valid TOML config file ({exc})") from None
+    known = {f.name: f for f in fields(Settings)}
+    values: dict[str, int | str] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise LoadError(f"{path}: unknown setting '{key}' (known: {', '.join(known)})")
+        expected = int if known[key].type == "int" else str
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise LoadError(f"{path}: setting '{key}' must be {'a whole number' if expected is int else 'a string'}")
+        if expected is int and value < 1:
+            raise LoadError(f"{path}: setting '{key}' must be at least 1")
+        values[key] = value
+    if values.get("plateau_measure", "phq9") not in MEASURES:
+        raise LoadError(f"{path}: plateau_measure must be one of {', '.join(MEASURES)}")
+    return Settings(**values)

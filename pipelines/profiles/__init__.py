@@ -1,0 +1,1 @@
+"""Mapping profiles shipped with the package (one TOML file per export format)."""

@@ -1,0 +1,264 @@
+"""Read appointment logs (CSV, gzip CSV, zipped CSV, Parquet) into frames of canonical columns.
+
+Every value is read as text: parsing and validation happen in validate.py, where a value that
+does not parse is recorded, never lost. Each row keeps the file and line it came from.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tomllib
+import zipfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.codes import CODED_COLUMNS
+from pipelines.errors import LoadError
+
+REQUIRED_COLUMNS = ("appointment_id", "client_id", "therapist_id", "clinic_id", "appointment_date", "status")
+OPTIONAL_COLUMNS = (
+    "episode_id", "session_type", "phq9", "phq9_item9", "gad7", "core10", "ors", "srs",
+    "referral_date", "discharge_date", "discharge_reason",
+)
+INPUT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+# Column names that look like direct identifiers (SPEC §3.1), compared after normalise_name
+# with the underscores removed.
+IDENTIFIER_NAMES = {
+    "name", "fullname", "firstname", "lastname", "surname", "forename", "forenames", "givenname",
+    "familyname", "middlename", "clientname", "patientname", "email", "emailaddress", "mail",
+    "phone", "phonenumber", "telephone", "tel", "mobile", "mobilenumber", "cellphone",
+    "address", "streetaddress", "homeaddress", "postcode", "zip", "zipcode", "postalcode",
+    "dob", "dateofbirth", "birthdate", "nhsnumber", "nhsno", "ssn", "socialsecuritynumber",
+    "mrn", "medicalrecordnumber",
+}
+IDENTIFIER_PARTS = ("email", "phone", "address", "postcode", "zipcode", "dateofbirth", "birthdate",
+                    "nhsnumber", "firstname", "lastname", "surname", "fullname")
+# Short identifiers that only count as a whole word of the name (`client_dob`, not `dobson_score`).
+IDENTIFIER_WORDS = {"dob", "mrn", "ssn", "forename", "forenames", "surname", "zip", "postcode", "email", "phone"}
+
+PROFILES_PACKAGE = "pipelines.profiles"
+
+
+def normalise_name(name: str) -> str:
+    """Column names match case-insensitively after trimming; spaces and hyphens count as '_'."""
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def looks_like_identifier(name: str) -> bool:
+    normalised = normalise_name(name)
+    squashed = normalised.replace("_", "")
+    return (squashed in IDENTIFIER_NAMES or any(part in squashed for part in IDENTIFIER_PARTS)
+            or not IDENTIFIER_WORDS.isdisjoint(re.split(r"[_.]+", normalised)))
+
+
+@dataclass(frozen=True)
+class MappingProfile:
+    """How one system's export maps onto the canonical columns and codes."""
+
+    name: str
+    description: str = ""
+    columns: dict[str, str] = field(default_factory=dict)  # normalised export name -> canonical
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> raw -> canonical
+    constants: dict[str, str] = field(default_factory=dict)  # canonical column -> fixed value
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.name.removesuffix(".toml") for p in resources.files(PROFILES_PACKAGE).iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def load_profile(name_or_path: str) -> MappingProfile:
+    """A shipped profile by name (e.g. `nhs-talking-therapies`) or a TOML file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" and path.exists():
+        text, label = path.read_text(encoding="utf-8"), str(path)
+    else:
+        shipped = resources.files(PROFILES_PACKAGE) / f"{name_or_path}.toml"
+        if not shipped.is_file():
+            raise LoadError(f"mapping profile '{name_or_path}' not found "
+                            f"(shipped: {', '.join(available_profiles())}; or give a .toml path)")
+        text, label = shipped.read_text(encoding="utf-8"), name_or_path
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LoadError(f"{label}: not a valid TOML mapping profile ({exc})") from None
+    columns = {normalise_name(k): v for k, v in data.get("columns", {}).items()}
+    constants = dict(data.get("constants", {}))
+    for target in [*columns.values(), *constants]:
+        if target not in INPUT_COLUMNS:
+            raise LoadError(f"{label}: '{target}' is not an input column ({', '.join(INPUT_COLUMNS)})")
+    values: dict[str, dict[str, str]] = {}
+    for column, mapping in data.get("values", {}).items():
+        if column not in CODED_COLUMNS:
+            raise LoadError(f"{label}: [values.{column}]: only {', '.join(CODED_COLUMNS)} have value maps")
+        synonyms = CODED_COLUMNS[column]
+        resolved = {}
+        for raw, target in mapping.items():
+            canonical = synonyms.get(str(target).strip().lower())
+            if canonical is None:
+                raise LoadError(f"{label}: [values.{column}] maps '{raw}' to '{target}', which is not a {column}")
+            resolved[str(raw).strip().lower()] = canonical
+        values[column] = resolved
+    return MappingProfile(name=data.get("name", label), description=data.get("description", ""),
+                          columns=columns, values=values, constants=constants)
+
+
+@dataclass
+class SourceFile:
+    """One input file, read as text into the canonical columns it has."""
+
+    path: str
+    frame: pl.DataFrame  # canonical columns (str) + source_line
+    has_episode_column: bool
+    dropped_columns: list[str]
+    ignored_columns: list[str]
+
+
+def _decode_error_line(data: bytes) -> str:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return f"line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the export as UTF-8"
+    return "not UTF-8 text; save the export as UTF-8"
+
+
+def _read_bytes(path: Path) -> tuple[str, bytes]:
+    """(kind, content) where kind is 'parquet' or 'csv'; gzip and zip are opened here."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise LoadError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise LoadError(f"{path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot be read ({exc.strerror})") from None
+    if raw[:4] == b"PAR1":
+        return "parquet", raw
+    if raw[:2] == b"\x1f\x8b":
+        import gzip
+
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise LoadError(f"{path}: damaged gzip file ({exc})") from None
+    elif raw[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+                members = [m for m in archive.namelist()
+                           if not m.endswith("/") and not m.startswith("__MACOSX")]
+                if len(members) != 1:
+                    raise LoadError(f"{path}: a zip file must hold exactly one CSV file (found {len(members)})")
+                raw = archive.read(members[0])
+        except zipfile.BadZipFile as exc:
+            raise LoadError(f"{path}: damaged zip file ({exc})") from None
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise LoadError(f"{path}: is UTF-16 encoded; save the export as UTF-8")
+    if raw[:4] == b"PAR1":
+        return "parquet", raw
+    return "csv", raw
+
+
+def _sniff_separator(data: bytes) -> str:
+    header = data.split(b"\n", 1)[0]
+    counts = {sep: header.count(sep.encode()) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] > 0 else ","
+
+
+def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
+    if not data.strip(b"\xef\xbb\xbf \r\n\t"):
+        raise LoadError(f"{path}: file is empty (no header line)")
+    try:
+        frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=_sniff_separator(data),
+                            raise_if_empty=True)
+    except pl.exceptions.ComputeError as exc:
+        if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
+            raise LoadError(f"{path}: {_decode_error_line(data)}") from None
+        raise LoadError(f"{path}: cannot be parsed as CSV ({_one_line(exc)})") from None
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise LoadError(f"{path}: cannot be parsed as CSV ({_one_line(exc)})") from None
+    # A record's line is its header offset plus every line break inside earlier quoted fields.
+    text_columns = [pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in frame.columns]
+    breaks = frame.select(pl.sum_horizontal(text_columns).alias("breaks")).to_series() if text_columns else None
+    line = pl.int_range(2, frame.height + 2, eager=True, dtype=pl.Int64)
+    if breaks is not None and breaks.sum():
+        line = line + breaks.cum_sum().shift(1, fill_value=0)
+    return frame.with_columns(line.alias("source_line"))
+
+
+def _read_parquet(path: Path, data: bytes) -> pl.DataFrame:
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise LoadError(f"{path}: cannot be read as Parquet ({_one_line(exc)})") from None
+    as_text = []
+    for name, dtype in frame.schema.items():
+        column = pl.col(name)
+        if dtype == pl.Datetime or dtype == pl.Date:
+            column = column.dt.to_string("%Y-%m-%dT%H:%M:%S%.f" if dtype == pl.Datetime else "%Y-%m-%d")
+        elif dtype == pl.Null:
+            column = column.cast(pl.String)
+        elif dtype.is_nested() or dtype == pl.Binary:
+            raise LoadError(f"{path}: column '{name}' holds {dtype}, not plain values")
+        as_text.append(column.cast(pl.String).alias(name))
+    # Parquet has no lines: the "line" of a row is its 1-based row number.
+    return frame.select(as_text).with_columns(
+        pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("source_line"))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200] + ("…" if len(text) > 200 else "")
+
+
+def read_appointment_file(path: Path, profile: MappingProfile | None = None,
+                          drop_identifiers: bool = False) -> SourceFile:
+    """Read one file into canonical text columns, refusing identifier-like columns."""
+    kind, data = _read_bytes(Path(path))
+    frame = _read_parquet(path, data) if kind == "parquet" else _read_csv(path, data)
+    profile = profile or MappingProfile(name="canonical")
+
+    renames: dict[str, str] = {}
+    identifiers: list[str] = []
+    ignored: list[str] = []
+    for column in frame.columns:
+        if column == "source_line":
+            continue
+        key = normalise_name(column)
+        target = profile.columns.get(key, key if key in INPUT_COLUMNS else None)
+        if target is not None:
+            if target in renames.values():
+                first = next(k for k, v in renames.items() if v == target)
+                raise LoadError(f"{path}: columns '{first}' and '{column}' both map to {target}")
+            renames[column] = target
+        elif looks_like_identifier(column):
+            identifiers.append(column)
+        else:
+            ignored.append(column)
+    if identifiers and not drop_identifiers:
+        raise LoadError(f"{path}: refusing columns that look like direct identifiers: "
+                        f"{', '.join(identifiers)} (remove them from the export, or pass --drop-columns "
+                        "to drop them on the way in)")
+
+    frame = frame.select([pl.col(c).alias(t) for c, t in renames.items()] + ["source_line"])
+    for column, value in profile.constants.items():
+        if column not in frame.columns:
+            frame = frame.with_columns(pl.lit(str(value)).alias(column))
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        found = ", ".join(renames) or "none"
+        raise LoadError(f"{path}: missing required column(s) {', '.join(missing)} (recognised: {found})")
+    has_episode_column = "episode_id" in frame.columns
+    frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c)
+                               for c in INPUT_COLUMNS if c not in frame.columns)
+    frame = frame.select(pl.col(INPUT_COLUMNS).str.strip_chars(), "source_line")
+    # After trimming, an empty value is a missing value.
+    frame = frame.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in INPUT_COLUMNS)
+    return SourceFile(path=str(path), frame=frame, has_episode_column=has_episode_column,
+                      dropped_columns=identifiers, ignored_columns=ignored)

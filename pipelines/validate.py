@@ -1,0 +1,233 @@
+"""SPEC §3.1: nothing is silently lost.
+
+Text rows from read.py become typed appointments, quarantined rows or merged duplicates,
+and every row is counted in exactly one of those: rows_read = loaded + quarantined + merged.
+
+    merge_exact_duplicates → quarantine_conflicting_duplicates → parse_fields → check_rows
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipelines.codes import CODED_COLUMNS, DISCHARGE_REASONS, SESSION_TYPES, STATUSES
+from pipelines.read import INPUT_COLUMNS, REQUIRED_COLUMNS, SourceFile
+from pipelines.schema import LOAD_CONTEXT_COLUMNS, Appointment
+
+# measure -> (lowest, highest, whole numbers only)
+SCORE_RANGES = {
+    "phq9": (0, 27, True),
+    "phq9_item9": (0, 3, True),
+    "gad7": (0, 21, True),
+    "core10": (0, 40, True),
+    "ors": (0, 40, False),
+    "srs": (0, 40, False),
+}
+DATE_FIELDS = ("referral_date", "discharge_date")
+
+QUARANTINE_SCHEMA = {"source_file": pl.String, "source_line": pl.Int64, "reason": pl.String,
+                     **{c: pl.String for c in INPUT_COLUMNS}}
+ISSUE_SCHEMA = {"source_file": pl.String, "source_line": pl.Int64, "appointment_id": pl.String,
+                "field": pl.String, "value": pl.String, "reason": pl.String}
+
+
+@dataclass
+class Validation:
+    appointments: pl.DataFrame  # Appointment schema minus the load context columns
+    quarantine: pl.DataFrame  # QUARANTINE_SCHEMA: original text values, file, line, reason
+    data_issues: pl.DataFrame  # ISSUE_SCHEMA: one row per field problem on a loaded row
+    per_file: pl.DataFrame  # source_file, rows_read, rows_loaded, rows_quarantined, duplicates_merged
+
+
+def validate(sources: list[SourceFile], extract_date: dt.date | None,
+             extra_synonyms: dict[str, dict[str, str]] | None = None) -> Validation:
+    synonyms = {column: {**base, **(extra_synonyms or {}).get(column, {})}
+                for column, base in CODED_COLUMNS.items()}
+    raw = combine_sources(sources)
+    merged_keys = merge_exact_duplicates(raw)
+    kept = raw.filter(~pl.col("row_key").is_in(merged_keys.implode()))
+    conflicting = quarantine_conflicting_duplicates(kept)
+    candidates = kept.filter(~pl.col("row_key").is_in(conflicting["row_key"].implode()))
+    typed, field_issues = parse_fields(candidates, synonyms, extract_date)
+    checked = Appointment.filter(typed)
+    appointments = checked.result.drop(LOAD_CONTEXT_COLUMNS)
+    row_problems = describe_row_problems(checked.failure.details(), candidates)
+
+    quarantine = pl.concat([conflicting, row_problems]).sort("row_key")
+    data_issues = (field_issues.join(appointments.select("row_key", "appointment_id"), on="row_key")
+                   .sort("row_key", "field")
+                   .select(ISSUE_SCHEMA.keys()))
+    per_file = reconcile([s.path for s in sources], raw, appointments, quarantine, merged_keys)
+    return Validation(
+        appointments=appointments,
+        quarantine=quarantine.select(QUARANTINE_SCHEMA.keys()),
+        data_issues=data_issues,
+        per_file=per_file,
+    )
+
+
+def combine_sources(sources: list[SourceFile]) -> pl.DataFrame:
+    frames = [
+        s.frame.with_columns(pl.lit(s.path).alias("source_file"),
+                             pl.lit(s.has_episode_column).alias("episode_id_required"))
+        for s in sources
+    ]
+    # rechunk: polars 2.1 panics evaluating pl.format(..., pl.len().over(...)) on a multi-chunk frame
+    combined = pl.concat(frames, how="vertical", rechunk=True) if frames else pl.DataFrame(
+        schema={**{c: pl.String for c in INPUT_COLUMNS}, "source_line": pl.Int64,
+                "source_file": pl.String, "episode_id_required": pl.Boolean})
+    return combined.with_row_index("row_key").with_columns(pl.col("row_key").cast(pl.Int64))
+
+
+def _repeated_ids(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose non-empty appointment_id appears more than once in the frame."""
+    ids = frame["appointment_id"]
+    return frame.filter(ids.is_duplicated() & ids.is_not_null())
+
+
+def merge_exact_duplicates(raw: pl.DataFrame) -> pl.Series:
+    """Row keys of exact copies (every column equal) of an earlier row; they are merged into it."""
+    repeated = _repeated_ids(raw)
+    if repeated.is_empty():
+        return pl.Series("row_key", [], dtype=pl.Int64)
+    is_copy = ~pl.struct(INPUT_COLUMNS).is_first_distinct()
+    return repeated.sort("row_key").filter(is_copy)["row_key"]
+
+
+def quarantine_conflicting_duplicates(kept: pl.DataFrame) -> pl.DataFrame:
+    repeated = _repeated_ids(kept)
+    return repeated.select(
+        "row_key", "source_file", "source_line", *INPUT_COLUMNS,
+        pl.format("conflicting duplicate: appointment_id {} appears {} times with different values",
+                  "appointment_id", pl.len().over("appointment_id")).alias("reason"),
+    )
+
+
+def parse_datetime(text: pl.Expr) -> pl.Expr:
+    """ISO 8601 date or date-time; a zone suffix (Z, +01:00) is dropped: the clinic's wall clock
+    date is the appointment's date."""
+    wall = text.str.replace(
+        r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(?:Z|[+-]\d{2}(?::?\d{2})?)?$",
+        "${1}T${2}")
+    full = (pl.when(wall.str.len_chars() == 10).then(wall + "T00:00:00")
+            .when(wall.str.len_chars() == 16).then(wall + ":00")
+            .otherwise(wall))
+    return full.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+
+
+def _code(column: str, synonyms: dict[str, str], categories: tuple[str, ...]) -> pl.Expr:
+    return (pl.col(column).str.to_lowercase()
+            .replace_strict(synonyms, default=None, return_dtype=pl.String)
+            .cast(pl.Enum(categories)))
+
+
+def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]],
+                 extract_date: dt.date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Typed columns for the schema check, and the field problems found on the way (long form).
+
+    Row problems (a required value that does not parse) become nulls here and are caught by
+    the schema's nullability rules; field problems become nulls plus a data issue."""
+    status = _code("status", synonyms["status"], STATUSES)
+    problems: dict[str, pl.Expr] = {}
+    typed: dict[str, pl.Expr] = {}
+
+    for measure, (lowest, highest, whole) in SCORE_RANGES.items():
+        text = pl.col(measure)
+        number = text.cast(pl.Float64, strict=False)
+        problem = (
+            pl.when(text.is_null()).then(None)
+            .when(number.is_null() | number.is_nan() | number.is_infinite()).then(pl.lit("not a number"))
+            .when(pl.lit(whole) & (number != number.floor())).then(pl.lit("not a whole number"))
+            .when((number < lowest) | (number > highest)).then(pl.lit(f"out of range {lowest}–{highest}"))
+            .when(status != "attended").then(pl.lit("score on a row that is not attended; ignored"))
+        )
+        problems[measure] = problem
+        value = pl.when(problem.is_null()).then(number)
+        typed[measure] = value.cast(pl.Int16) if whole else value
+
+    for column in DATE_FIELDS:
+        parsed = parse_datetime(pl.col(column)).dt.date()
+        problems[column] = pl.when(pl.col(column).is_not_null() & parsed.is_null()).then(
+            pl.lit("not an ISO 8601 date"))
+        typed[column] = parsed
+
+    session_type = _code("session_type", synonyms["session_type"], SESSION_TYPES)
+    problems["session_type"] = pl.when(pl.col("session_type").is_not_null() & session_type.is_null()).then(
+        pl.lit("not a recognised session type"))
+    typed["session_type"] = session_type
+
+    # An unrecognised discharge reason is kept as `unknown` (SPEC §2) and reported.
+    reason = _code("discharge_reason", synonyms["discharge_reason"], DISCHARGE_REASONS)
+    problems["discharge_reason"] = pl.when(pl.col("discharge_reason").is_not_null() & reason.is_null()).then(
+        pl.lit("not a recognised discharge reason; counted as unknown"))
+    typed["discharge_reason"] = pl.when(pl.col("discharge_reason").is_null()).then(None).otherwise(
+        reason.fill_null("unknown"))
+
+    parsed = rows.select(
+        "row_key",
+        *(pl.col(c) for c in ("appointment_id", "client_id", "therapist_id", "clinic_id")),
+        parse_datetime(pl.col("appointment_date")).alias("appointment_date"),
+        status.alias("status"),
+        "episode_id",
+        *(expr.alias(name) for name, expr in typed.items()),
+        "source_file", "source_line",
+        pl.lit(extract_date, dtype=pl.Date).alias("extract_date"),
+        "episode_id_required",
+        *(expr.alias(f"problem__{name}") for name, expr in problems.items()),
+    )
+    issues = pl.concat([
+        parsed.filter(pl.col(f"problem__{field}").is_not_null()).select(
+            "row_key", "source_file", "source_line", pl.lit(field).alias("field"),
+            pl.col(f"problem__{field}").alias("reason"))
+        for field in problems
+    ]).join(rows.select("row_key", *problems), on="row_key")
+    issues = issues.with_columns(
+        pl.coalesce(pl.when(pl.col("field") == f).then(pl.col(f)) for f in problems).alias("value"))
+    typed_rows = parsed.select(Appointment.column_names())
+    return typed_rows, issues
+
+
+def describe_row_problems(details: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
+    """One reason line per quarantined row, from the schema rules it broke."""
+    originals = candidates.select("row_key", *INPUT_COLUMNS)
+    failed = details.select("row_key", "source_file", "source_line", pl.selectors.by_dtype(pl.Enum)
+                            .exclude("status", "session_type", "discharge_reason"))
+    failed = failed.join(originals, on="row_key")
+    messages = []
+    for column in (*REQUIRED_COLUMNS, "episode_id"):
+        rule = f"{column}|nullability"
+        if rule not in failed.columns:
+            continue
+        message = pl.when(pl.col(column).is_null()).then(pl.lit(f"required column {column} is empty"))
+        if column == "appointment_date":
+            message = message.otherwise(pl.format("appointment_date '{}' is not an ISO 8601 date or date-time",
+                                                  pl.col(column)))
+        elif column == "status":
+            message = message.otherwise(pl.format("status '{}' is not a recognised status", pl.col(column)))
+        messages.append(pl.when(pl.col(rule) == "invalid").then(message))
+    messages.append(pl.when(pl.col("attended_not_after_extract_date") == "invalid").then(
+        pl.lit("attended appointment dated after the extract date")))
+    messages.append(pl.when(pl.col("episode_id_present_when_column_given") == "invalid").then(
+        pl.lit("required column episode_id is empty (the file has an episode_id column)")))
+    return failed.select(
+        "row_key", "source_file", "source_line", *INPUT_COLUMNS,
+        pl.concat_str(messages, separator="; ", ignore_nulls=True).alias("reason"),
+    )
+
+
+def reconcile(paths: list[str], raw: pl.DataFrame, appointments: pl.DataFrame, quarantine: pl.DataFrame,
+              merged_keys: pl.Series) -> pl.DataFrame:
+    """Per-file counts, one row per file given (a header-only file reads 0 rows); each file's
+    rows_read equals the sum of the other three."""
+    def count(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        return frame.group_by("source_file").agg(pl.len().alias(name))
+
+    merged = raw.filter(pl.col("row_key").is_in(merged_keys.implode()))
+    files = pl.DataFrame({"source_file": paths}, schema={"source_file": pl.String})
+    for frame, name in ((raw, "rows_read"), (appointments, "rows_loaded"), (quarantine, "rows_quarantined"),
+                        (merged, "duplicates_merged")):
+        files = files.join(count(frame, name), on="source_file", how="left")
+    return files.with_columns(pl.exclude("source_file").fill_null(0).cast(pl.Int64))

@@ -1,0 +1,294 @@
+"""The DuckDB warehouse: one file, rebuilt beside the old one and swapped in atomically.
+
+    ingest(files) → read → validate → new file ← (previous rows not re-sent) + new rows
+                  → derived episodes → SQL models (sql/, in MODELS order) → os.replace
+
+A failed or killed load never touches the warehouse file in place: readers keep seeing the
+previous build until the rename, which POSIX makes atomic. A lock file keeps two loads from
+racing to the rename.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines import __version__
+from pipelines.config import Settings
+from pipelines.episodes import derive_episode_ids
+from pipelines.errors import LoadError
+from pipelines.read import INPUT_COLUMNS, MappingProfile, SourceFile, read_appointment_file
+from pipelines.validate import Validation, validate
+
+# Models run in this order; each file is one SELECT materialised as a table named after it.
+MODELS = (
+    "staging/stg_appointments",
+    "marts/sessions",
+    "marts/episodes",
+    "marts/episode_issues",
+)
+
+TABLES_DDL = {
+    "appointments": """
+        appointment_id VARCHAR NOT NULL, client_id VARCHAR NOT NULL, episode_id VARCHAR,
+        therapist_id VARCHAR NOT NULL, clinic_id VARCHAR NOT NULL,
+        appointment_date TIMESTAMP NOT NULL, status VARCHAR NOT NULL, session_type VARCHAR,
+        phq9 SMALLINT, phq9_item9 SMALLINT, gad7 SMALLINT, core10 SMALLINT, ors DOUBLE, srs DOUBLE,
+        referral_date DATE, discharge_date DATE, discharge_reason VARCHAR,
+        load_id INTEGER NOT NULL, source_file VARCHAR NOT NULL, source_line BIGINT NOT NULL""",
+    "quarantine": "load_id INTEGER NOT NULL, source_file VARCHAR NOT NULL, source_line BIGINT NOT NULL, "
+                  "reason VARCHAR NOT NULL, " + ", ".join(f"{c} VARCHAR" for c in INPUT_COLUMNS),
+    "data_issues": "load_id INTEGER NOT NULL, source_file VARCHAR NOT NULL, source_line BIGINT NOT NULL, "
+                   "appointment_id VARCHAR NOT NULL, field VARCHAR NOT NULL, value VARCHAR, "
+                   "reason VARCHAR NOT NULL",
+    "loads": "load_id INTEGER NOT NULL, loaded_at TIMESTAMP NOT NULL, source_file VARCHAR NOT NULL, "
+             "rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL, rows_quarantined BIGINT NOT NULL, "
+             "duplicates_merged BIGINT NOT NULL, rows_replacing_earlier BIGINT NOT NULL, "
+             "extract_date DATE",
+}
+
+
+def sql_dir() -> Path:
+    """The models: inside the installed package, or at the top of a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "sql", here.parent / "sql"):
+        if (candidate / "staging").is_dir():
+            return candidate
+    raise LoadError("the SQL models are missing from this installation (reinstall clinic-outcomes)")
+
+
+def model_sql(model: str) -> str:
+    return (sql_dir() / f"{model}.sql").read_text(encoding="utf-8")
+
+
+@dataclass
+class LoadReport:
+    load_id: int
+    build_id: str
+    warehouse: str
+    extract_date: dt.date | None
+    extract_date_source: str
+    per_file: pl.DataFrame  # source_file, rows_read, rows_loaded, rows_quarantined, duplicates_merged, rows_replacing_earlier
+    quarantine_reasons: pl.DataFrame  # reason, rows
+    data_issue_fields: pl.DataFrame  # field, reason, rows
+    dropped_columns: dict[str, list[str]]
+    ignored_columns: dict[str, list[str]]
+    episodes: dict[str, int]
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {c: int(self.per_file[c].sum()) for c in self.per_file.columns if c != "source_file"}
+
+    @property
+    def reconciles(self) -> bool:
+        t = self.totals
+        files_ok = self.per_file.select(
+            (pl.col("rows_read") == pl.col("rows_loaded") + pl.col("rows_quarantined")
+             + pl.col("duplicates_merged")).all()).item()
+        return bool(files_ok) and t["rows_read"] == t["rows_loaded"] + t["rows_quarantined"] + t["duplicates_merged"]
+
+
+Stage = Callable[[str], None]
+
+
+def _no_progress(_: str) -> None:
+    return None
+
+
+@contextmanager
+def load_lock(db: Path) -> Iterator[None]:
+    lock_path = db.with_name(db.name + ".lock")
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LoadError(f"{db}: another load into this warehouse is running; try again when it ends") from None
+        yield
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """One value. (DuckDB 2 keeps a half-fetched execute() result open, so fetch it all.)"""
+    return con.sql(sql, params=params).fetchall()[0][0]
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
+           settings: Settings | None = None, profile: MappingProfile | None = None,
+           drop_identifiers: bool = False, on_stage: Stage = _no_progress) -> LoadReport:
+    """Load appointment logs into the warehouse at `db` and rebuild every model, atomically."""
+    settings = settings or Settings()
+    db = Path(db)
+    if not paths:
+        raise LoadError("no input files given")
+    seen: set[Path] = set()
+    for path in paths:
+        if Path(path).resolve() in seen:
+            raise LoadError(f"{path}: given twice in one load")
+        seen.add(Path(path).resolve())
+    if db.exists() and db.is_dir():
+        raise LoadError(f"{db}: is a directory; give a warehouse file path such as clinic.duckdb")
+    if not db.parent.exists():
+        raise LoadError(f"{db}: folder {db.parent} does not exist")
+
+    sources: list[SourceFile] = []
+    for path in paths:
+        on_stage(f"reading {path}")
+        sources.append(read_appointment_file(Path(path), profile, drop_identifiers))
+    on_stage("validating rows")
+    extra = profile.values if profile else None
+    validation = validate(sources, extract_date, extra)
+
+    with load_lock(db):
+        # Holding the lock, any other build file is a leftover of a killed load.
+        for stale in db.parent.glob(f".{db.name}.building-*"):
+            stale.unlink(missing_ok=True)
+        building = db.with_name(f".{db.name}.building-{uuid.uuid4().hex[:12]}")
+        try:
+            report = _build(building, db, validation, sources, extract_date, settings, on_stage)
+            on_stage("swapping in the new warehouse")
+            _fsync(building)
+            os.replace(building, db)
+            _fsync(db.parent)
+        finally:
+            for leftover in (building, building.with_name(building.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+    return report
+
+
+def _build(building: Path, previous: Path, validation: Validation, sources: list[SourceFile],
+           extract_date: dt.date | None, settings: Settings, on_stage: Stage) -> LoadReport:
+    con = duckdb.connect(str(building))
+    try:
+        for table, ddl in TABLES_DDL.items():
+            con.execute(f"CREATE TABLE {table} ({ddl})")
+        load_id = 1
+        if previous.exists():
+            load_id = _carry_over_previous(con, previous)
+
+        on_stage("loading appointments")
+        new_rows = validation.appointments.drop("row_key").with_columns(
+            pl.col(pl.Enum).cast(pl.String), pl.lit(load_id).alias("load_id"))
+        con.register("new_rows", new_rows)
+        replaced = con.sql("""
+            SELECT n.source_file, count(*) AS rows_replacing_earlier
+            FROM new_rows AS n JOIN appointments AS a USING (appointment_id)
+            GROUP BY n.source_file""").pl()
+        con.execute("DELETE FROM appointments WHERE appointment_id IN (SELECT appointment_id FROM new_rows)")
+        con.execute("INSERT INTO appointments BY NAME SELECT * FROM new_rows")
+        # Issues of rows that this load replaced no longer describe anything in the warehouse.
+        con.execute("""DELETE FROM data_issues WHERE NOT EXISTS (
+            SELECT 1 FROM appointments a WHERE a.appointment_id = data_issues.appointment_id
+            AND a.load_id = data_issues.load_id)""")
+        con.register("new_quarantine", validation.quarantine)
+        con.execute(f"INSERT INTO quarantine BY NAME SELECT {load_id} AS load_id, * FROM new_quarantine")
+        con.register("new_issues", validation.data_issues)
+        con.execute(f"INSERT INTO data_issues BY NAME SELECT {load_id} AS load_id, * FROM new_issues")
+        con.unregister("new_rows")
+
+        effective_date, source = _extract_date(con, extract_date)
+        build_id = uuid.uuid4().hex
+        con.execute("CREATE TABLE settings AS SELECT ?::DATE AS extract_date, ? AS extract_date_source, "
+                    "? AS build_id, now()::TIMESTAMP AS built_at, ? AS tool_version, "
+                    + ", ".join(f"?::{'INTEGER' if isinstance(v, int) else 'VARCHAR'} AS {k}"
+                                for k, v in settings.as_dict().items()),
+                    [effective_date, source, build_id, __version__, *settings.as_dict().values()])
+
+        on_stage("deriving episodes")
+        _derive_episodes(con, settings)
+        for model in MODELS:
+            on_stage(f"building {model}")
+            con.execute(f"CREATE OR REPLACE TABLE {Path(model).name} AS {model_sql(model)}")
+
+        per_file = validation.per_file.join(replaced, on="source_file", how="left").with_columns(
+            pl.col("rows_replacing_earlier").fill_null(0).cast(pl.Int64))
+        con.register("per_file", per_file)
+        con.execute(f"""INSERT INTO loads BY NAME SELECT {load_id} AS load_id, now()::TIMESTAMP AS loaded_at,
+                        ?::DATE AS extract_date, * FROM per_file""", [extract_date])
+        episodes = dict(con.sql("SELECT status, count(*) FROM episodes GROUP BY status").fetchall())
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return LoadReport(
+        load_id=load_id, build_id=build_id, warehouse=str(previous), extract_date=effective_date,
+        extract_date_source=source, per_file=per_file,
+        quarantine_reasons=validation.quarantine.group_by("reason").agg(pl.len().alias("rows"))
+        .sort("rows", "reason", descending=[True, False]),
+        data_issue_fields=validation.data_issues.group_by("field", "reason").agg(pl.len().alias("rows"))
+        .sort("rows", "field", descending=[True, False]),
+        dropped_columns={s.path: s.dropped_columns for s in sources if s.dropped_columns},
+        ignored_columns={s.path: s.ignored_columns for s in sources if s.ignored_columns},
+        episodes={k: int(episodes.get(k, 0)) for k in ("not_started", "open", "closed")},
+    )
+
+
+def _carry_over_previous(con: duckdb.DuckDBPyConnection, previous: Path) -> int:
+    """Copy the previous build's source tables in; returns the new load's id."""
+    try:
+        con.execute(f"ATTACH {_quote(str(previous))} AS previous (READ_ONLY)")
+        tables = {r[0] for r in con.sql(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'previous'").fetchall()}
+    except duckdb.Error as exc:
+        raise LoadError(f"{previous}: exists but is not a DuckDB warehouse ({str(exc).splitlines()[0]})") from None
+    missing = set(TABLES_DDL) - tables
+    if missing:
+        raise LoadError(f"{previous}: exists but is not a clinic-outcomes warehouse "
+                        f"(no {', '.join(sorted(missing))} table); choose another --db path")
+    for table in TABLES_DDL:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM previous.{table}")
+    load_id = _scalar(con, "SELECT coalesce(max(load_id), 0) + 1 FROM previous.loads")
+    con.execute("DETACH previous")
+    return int(load_id)
+
+
+def _extract_date(con: duckdb.DuckDBPyConnection, given: dt.date | None) -> tuple[dt.date | None, str]:
+    """SPEC §3.2: the latest load's --extract-date, else the latest non-scheduled appointment date."""
+    if given is not None:
+        return given, "given"
+    latest = _scalar(con, "SELECT max(CAST(appointment_date AS DATE)) FROM appointments WHERE status <> 'scheduled'")
+    return latest, "latest appointment"
+
+
+def _derive_episodes(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    rows = con.sql("""
+        SELECT appointment_id, client_id, appointment_date AS appointment_at,
+               CAST(appointment_date AS DATE) AS appointment_date,
+               status = 'attended' AS is_attended_status, discharge_date
+        FROM appointments WHERE episode_id IS NULL""").pl()
+    derived = derive_episode_ids(rows, settings.episode_gap_days)
+    con.register("derived", derived)
+    con.execute("CREATE TABLE derived_episodes AS SELECT * FROM derived")
+    con.unregister("derived")
+
+
+def connect(db: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a built warehouse, with a one-line error when there is none."""
+    db = Path(db)
+    if not db.is_file():
+        raise LoadError(f"{db}: no warehouse here yet; load data first with "
+                        f"`clinic-outcomes ingest FILE... --db {db}`")
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+        _scalar(con, "SELECT build_id FROM settings")
+    except duckdb.Error as exc:
+        raise LoadError(f"{db}: not a clinic-outcomes warehouse ({str(exc).splitlines()[0]})") from None
+    return con

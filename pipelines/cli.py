@@ -85,6 +85,83 @@ def ingest(
     print_load_report(report)
 
 
+@app.command()
+def metrics(
+    db: Annotated[Path, typer.Option(help="The DuckDB warehouse file.")],
+    fmt: Annotated[str, typer.Option("--format", help="json (the machine-readable report) or table.")] = "json",
+    clinic: Annotated[str | None, typer.Option(help="Only episodes attributed to this clinic.")] = None,
+    therapist: Annotated[str | None, typer.Option(help="Only episodes attributed to this therapist.")] = None,
+    from_date: Annotated[str | None, typer.Option("--from", help="First attended session on or after (YYYY-MM-DD).")] = None,
+    to_date: Annotated[str | None, typer.Option("--to", help="First attended session on or before (YYYY-MM-DD).")] = None,
+) -> None:
+    """Print every outcome metric for the episodes selected by the filters (SPEC §5)."""
+    import json
+
+    from pipelines.queries import MetricsReader, Scope
+    from pipelines.report import metrics_report
+
+    if fmt not in ("json", "table"):
+        raise LoadError(f"--format '{fmt}' is not json or table")
+    scope = Scope(
+        clinics=(clinic,) if clinic is not None else None,
+        therapists=(therapist,) if therapist is not None else None,
+        from_date=_parse_date(from_date, "--from"),
+        to_date=_parse_date(to_date, "--to"),
+    )
+    reader = MetricsReader.open(db)
+    try:
+        report = metrics_report(reader, scope)
+    finally:
+        reader.close()
+    if fmt == "json":
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        print_metrics_table(report)
+
+
+def _percent(part: dict) -> str:
+    if part["rate"] is None:
+        return f"– (0 of {part['denominator']:,})"
+    return f"{part['rate']:.1%} ({part['numerator']:,} of {part['denominator']:,})"
+
+
+def print_metrics_table(report: dict) -> None:
+    episodes = report["episodes"]
+    out.print(f"[bold]Data as of {report['extract_date']}[/bold]: {episodes['total']:,} episodes "
+              f"({episodes['open']:,} open, {episodes['closed']:,} closed, {episodes['not_started']:,} not started)")
+    headline = Table(title="Warning signs", title_justify="left")
+    headline.add_column("metric")
+    headline.add_column("value", justify="right")
+    single = report["single_session"]
+    headline.add_row("Ended after one session", _percent(single["ended_after_one"]))
+    headline.add_row("Single-session dropout", _percent(single["dropout"]))
+    for measure, outcome in report["outcomes"].items():
+        headline.add_row(f"{measure}: reliable improvement", _percent(outcome["reliable_improvement"]))
+        headline.add_row(f"{measure}: recovery", _percent(outcome["recovery"]))
+        headline.add_row(f"{measure}: reliable deterioration", _percent(outcome["reliable_deterioration"]))
+    plateaus = report["plateaus"]
+    headline.add_row(f"Plateaued ({plateaus['measure']}, window {plateaus['window']})",
+                     f"{plateaus['plateaued']:,} of {plateaus['assessed']:,} assessed; "
+                     f"{plateaus['sessions_after_plateau']:,} sessions after plateau")
+    ttd = report["time_to_discharge"]
+    median = "not reached" if ttd["median_days"] is None else f"{ttd['median_days']} days"
+    headline.add_row("Median time to discharge", f"{median} ({ttd['events']:,} discharged, {ttd['censored']:,} open)")
+    headline.add_row("Risk follow-up gaps", f"{len(report['risk_followup_gaps']):,} "
+                     f"({sum(not g['returned_later'] for g in report['risk_followup_gaps']):,} unresolved)")
+    headline.add_row("Long engagements", f"{len(report['long_engagement']):,}")
+    out.print(headline)
+    flagged = [t for t in report["therapists"] if t["flag"] in ("alarm", "alert")]
+    therapists = Table(title="Therapists above the funnel limits", title_justify="left")
+    for column in ("therapist", "dropout", "95% limit", "99.8% limit", "flag"):
+        therapists.add_column(column, justify="left" if column in ("therapist", "flag") else "right")
+    for t in flagged:
+        therapists.add_row(t["therapist_id"], _percent(t), f"{t['limit95']:.1%}", f"{t['limit998']:.1%}", t["flag"])
+    if flagged:
+        out.print(therapists)
+    else:
+        out.print("No therapist is above the 95% funnel limit.")
+
+
 def print_load_report(report) -> None:
     table = Table(title=f"Load {report.load_id} into {report.warehouse}", title_justify="left")
     for column, label in (("source_file", "file"), ("rows_read", "read"), ("rows_loaded", "loaded"),

@@ -35,7 +35,18 @@ MODELS = (
     "marts/sessions",
     "marts/episodes",
     "marts/episode_issues",
+    "marts/measures",
+    "marts/session_scores",
+    "metrics/single_session",
+    "metrics/outcomes",
+    "metrics/plateaus",
+    "metrics/dose_response",
+    "metrics/time_to_discharge",
+    "metrics/risk_followup_gaps",
+    "metrics/long_engagement",
 )
+# Statements (table macros) stored in the warehouse for the report queries in sql/reports/.
+MACROS = ("macros/scoped_episodes",)
 
 TABLES_DDL = {
     "appointments": """
@@ -218,6 +229,8 @@ def _build(building: Path, previous: Path, validation: Validation, sources: list
         for model in MODELS:
             on_stage(f"building {model}")
             con.execute(f"CREATE OR REPLACE TABLE {Path(model).name} AS {model_sql(model)}")
+        for macro in MACROS:
+            con.execute(model_sql(macro))
 
         per_file = validation.per_file.join(replaced, on="source_file", how="left").with_columns(
             pl.col("rows_replacing_earlier").fill_null(0).cast(pl.Int64))

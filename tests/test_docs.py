@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -9,11 +10,21 @@ import pytest
 
 from pipelines.config import Settings
 from pipelines.read import available_profiles
-from pipelines.warehouse import MODELS, sql_dir
+from pipelines.warehouse import MACROS, MODELS, sql_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SQL_FILES = sorted(sql_dir().rglob("*.sql"))
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in (sql_dir() / "metrics").glob("*.sql")))
+def test_every_metric_model_has_a_glossary_entry(model):
+    glossary = README.split("## Metric glossary", 1)[1]
+    assert re.search(rf"^### {model}$", glossary, re.MULTILINE), f"README glossary has no '### {model}'"
+
+
+def test_therapist_funnel_report_has_a_glossary_entry():
+    assert "### therapist_funnel" in README
 
 
 @pytest.mark.parametrize("setting", [f.name for f in fields(Settings)])
@@ -35,7 +46,7 @@ def test_every_sql_model_opens_with_its_grain(path):
 def test_every_model_file_is_built_and_every_built_model_exists():
     on_disk = {str(p.relative_to(sql_dir()).with_suffix("")) for p in SQL_FILES
                if not p.parent.name == "reports"}
-    assert on_disk == set(MODELS)
+    assert on_disk == set(MODELS) | set(MACROS)
 
 
 def test_readme_gives_the_two_commands_and_ci_runs_the_test_command():

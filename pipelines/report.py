@@ -1,0 +1,164 @@
+"""The `metrics` report (SPEC §5): the report queries assembled into one JSON object."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import polars as pl
+
+from pipelines.queries import MetricsReader, Scope
+
+KM_TOLERANCE = 1e-9  # a product of fractions can land a hair above 0.5
+
+
+def rate(numerator: int, denominator: int) -> dict[str, Any]:
+    return {"numerator": int(numerator), "denominator": int(denominator),
+            "rate": numerator / denominator if denominator else None}
+
+
+def _date(value: dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def median_days(curve: pl.DataFrame) -> int | None:
+    """The smallest event day at which the share still in care is <= 0.5."""
+    reached = curve.filter((pl.col("events") > 0) & (pl.col("survival") <= 0.5 + KM_TOLERANCE))
+    return int(reached["day"].min()) if reached.height else None
+
+
+def single_session_section(reader: MetricsReader, scope: Scope) -> dict[str, Any]:
+    rows = reader.run("single_session", scope)
+
+    def part(breakdown: str) -> pl.DataFrame:
+        return rows.filter(pl.col("breakdown") == breakdown)
+
+    overall = part("overall").row(0, named=True)
+    return {
+        "ended_after_one": rate(overall["ended_after_one"], overall["closed"]),
+        "dropout": rate(overall["dropout"], overall["closed"]),
+        "by_month": [
+            {"month": r["key"], **rate(r["dropout"], r["closed"]), "open": int(r["open"]),
+             "ended_after_one": r["ended_after_one"]}
+            for r in part("month").sort("key").iter_rows(named=True)
+        ],
+        "by_first_session_type": [
+            {"session_type": r["key"], **rate(r["dropout"], r["closed"]), "ended_after_one": r["ended_after_one"]}
+            for r in part("first_session_type").filter(pl.col("closed") > 0)
+            .sort("key", nulls_last=True).iter_rows(named=True)
+        ],
+        "by_clinic": [
+            {"clinic_id": r["key"], **rate(r["dropout"], r["closed"]), "open": int(r["open"])}
+            for r in part("clinic").sort("key").iter_rows(named=True)
+        ],
+    }
+
+
+def therapists_section(reader: MetricsReader, scope: Scope, min_caseload: int | None = None) -> list[dict[str, Any]]:
+    funnel = reader.run("therapist_funnel", scope, min_caseload=min_caseload)
+    return [
+        {"therapist_id": r["therapist_id"], "numerator": int(r["numerator"]), "denominator": int(r["denominator"]),
+         "rate": _float(r["rate"]), "limit95": _float(r["limit95"]), "limit998": _float(r["limit998"]),
+         "flag": r["flag"], "p0": _float(r["p0"])}
+        for r in funnel.iter_rows(named=True)
+    ]
+
+
+def outcomes_section(reader: MetricsReader, scope: Scope) -> dict[str, Any]:
+    rows = reader.run("outcomes", scope).filter(pl.col("is_all_clinics"))
+    return {
+        r["measure"]: {
+            "paired": int(r["paired"]),
+            "reliable_improvement": rate(r["reliable_improvement"], r["paired"]),
+            "reliable_deterioration": rate(r["reliable_deterioration"], r["paired"]),
+            "recovery": rate(r["recovery"], r["paired_in_clinical_range"]),
+            "reliable_recovery": rate(r["reliable_recovery"], r["paired_in_clinical_range"]),
+            "early_change": {
+                "episodes": int(r["early_change_episodes"]),
+                "mean_change": _float(r["mean_early_change"]),
+                "reliable_improvement": rate(r["early_reliable_improvement"], r["early_change_episodes"]),
+            },
+        }
+        for r in rows.sort("measure").iter_rows(named=True)
+    }
+
+
+def plateaus_section(reader: MetricsReader, scope: Scope, settings: dict[str, Any]) -> dict[str, Any]:
+    assessed = reader.run("plateau_episodes", scope)
+    plateaued = assessed.filter(pl.col("is_plateaued"))
+    return {
+        "measure": settings["plateau_measure"],
+        "window": int(settings["plateau_window"]),
+        "assessed": assessed.height,
+        "plateaued": plateaued.height,
+        "sessions_after_plateau": int(plateaued["sessions_after_plateau"].sum()),
+        "episodes": [
+            {"client_id": r["client_id"], "episode_id": r["episode_id"], "status": r["status"],
+             "plateau_session": int(r["plateau_session"]), "sessions_after_plateau": int(r["sessions_after_plateau"])}
+            for r in plateaued.iter_rows(named=True)
+        ],
+        "dose_response": [
+            {"session": int(r["session_number"]), "episodes": int(r["episodes"]),
+             "mean_score": _float(r["mean_score"]),
+             "reliable_improvement": rate(r["reliable_improvement"], r["episodes"])}
+            for r in reader.run("dose_response", scope).iter_rows(named=True)
+        ],
+    }
+
+
+def time_to_discharge_section(reader: MetricsReader, scope: Scope) -> dict[str, Any]:
+    curve = reader.run("kaplan_meier", scope, by_clinic=False)
+    counts = reader.run("episode_counts", scope).row(0, named=True)
+    return {
+        "events": int(counts["closed"]),
+        "censored": int(counts["open"]),
+        "median_days": median_days(curve),
+        # day 0 is always a point: with no episodes in scope, everyone is still "in care" (SPEC §5 example)
+        "curve": [{"day": int(r["day"]), "survival": float(r["survival"])} for r in curve.iter_rows(named=True)]
+        or [{"day": 0, "survival": 1.0}],
+        "sessions_at_discharge": [
+            {"attended_sessions": int(r["attended_sessions"]), "episodes": int(r["episodes"])}
+            for r in reader.run("sessions_at_discharge", scope).iter_rows(named=True)
+        ],
+    }
+
+
+def risk_gaps_section(reader: MetricsReader, scope: Scope) -> list[dict[str, Any]]:
+    return [
+        {"client_id": r["client_id"], "episode_id": r["episode_id"], "therapist_id": r["therapist_id"],
+         "clinic_id": r["clinic_id"], "risk_date": _date(r["risk_date"]), "item9": int(r["item9"]),
+         "next_contact_date": _date(r["next_contact_date"]), "next_contact_status": r["next_contact_status"],
+         "returned_later": bool(r["returned_later"])}
+        for r in reader.run("risk_followup_gaps", scope).iter_rows(named=True)
+    ]
+
+
+def long_engagement_section(reader: MetricsReader, scope: Scope) -> list[dict[str, Any]]:
+    return [
+        {"client_id": r["client_id"], "episode_id": r["episode_id"], "status": r["status"],
+         "attended_sessions": int(r["attended_sessions"]), "duration_days": int(r["duration_days"]),
+         "reliable_improvement": bool(r["reliable_improvement"]), "plateaued": bool(r["plateaued"])}
+        for r in reader.run("long_engagement", scope).iter_rows(named=True)
+    ]
+
+
+def metrics_report(reader: MetricsReader, scope: Scope = Scope()) -> dict[str, Any]:
+    settings = reader.settings()
+    counts = reader.run("episode_counts", scope).row(0, named=True)
+    return {
+        "extract_date": _date(settings["extract_date"]),
+        "episodes": {k: int(counts[k]) for k in ("total", "not_started", "open", "closed")},
+        "single_session": single_session_section(reader, scope),
+        "therapists": therapists_section(reader, scope),
+        "outcomes": outcomes_section(reader, scope),
+        "plateaus": plateaus_section(reader, scope, settings),
+        "time_to_discharge": time_to_discharge_section(reader, scope),
+        "risk_followup_gaps": risk_gaps_section(reader, scope),
+        "long_engagement": long_engagement_section(reader, scope),
+        "build": {"build_id": settings["build_id"], "built_at": settings["built_at"].isoformat(timespec="seconds")},
+    }

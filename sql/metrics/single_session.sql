@@ -1,0 +1,14 @@
+-- single_session: one row per started episode (open or closed), with the flags of SPEC §4.1.
+--   is_closed                  closed episodes are the denominator of every single-session rate
+--   is_ended_after_one         closed after exactly one attended session
+--   is_single_session_dropout  closed after one attended session and not ended by plan or onward
+--                              referral: end_reason is dropout, inactive or unknown
+SELECT
+    client_id,
+    episode_id,
+    status = 'closed' AS is_closed,
+    status = 'closed' AND attended_sessions = 1 AS is_ended_after_one,
+    status = 'closed' AND attended_sessions = 1
+        AND end_reason IN ('dropout', 'inactive', 'unknown') AS is_single_session_dropout
+FROM episodes
+WHERE status <> 'not_started'

@@ -1,0 +1,13 @@
+-- dose_response: one row per session number 1…40 with a plateau-measure score in scope
+-- (SPEC §4.4): how many episodes have a score there, the mean score, and how many of those
+-- scores are a reliable improvement on the episode's first.
+SELECT
+    d.session_number,
+    count(*) AS episodes,
+    CAST(avg(CAST(d.score AS DECIMAL(18, 6))) AS DOUBLE) AS mean_score,  -- exact, so the same every run
+    count(*) FILTER (WHERE d.is_reliable_improvement) AS reliable_improvement
+FROM dose_response AS d
+INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
+    USING (client_id, episode_id)
+GROUP BY d.session_number
+ORDER BY d.session_number

@@ -1,0 +1,48 @@
+-- kaplan_meier: the product-limit estimate of the share of episodes still in care (SPEC §4.5),
+-- one row per stratum and curve point: day 0 and every day with a discharge. Stratum is
+-- 'all', or each clinic when $by_clinic is true.
+--   at_risk    episodes with duration >= day (those censored on the day are still at risk)
+--   survival   right-continuous: the value at a day already counts that day's discharges
+WITH durations AS (
+    SELECT
+        CASE WHEN $by_clinic THEN e.clinic_id ELSE 'all' END AS stratum,
+        t.duration_days AS day,
+        t.is_event
+    FROM time_to_discharge AS t
+    INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
+        USING (client_id, episode_id)
+),
+
+per_day AS (
+    SELECT stratum, day, count(*) FILTER (WHERE is_event) AS events, count(*) AS leaving
+    FROM durations
+    GROUP BY stratum, day
+),
+
+at_risk AS (
+    SELECT *, sum(leaving) OVER (PARTITION BY stratum ORDER BY day DESC) AS at_risk
+    FROM per_day
+),
+
+estimate AS (
+    SELECT
+        stratum,
+        day,
+        events,
+        at_risk,
+        product(1 - events / at_risk) OVER (PARTITION BY stratum ORDER BY day) AS survival
+    FROM at_risk
+),
+
+day_zero AS (
+    SELECT stratum, 0 AS day, coalesce(max(events) FILTER (WHERE day = 0), 0) AS events,
+           max(at_risk) AS at_risk,
+           coalesce(max(survival) FILTER (WHERE day = 0), 1.0) AS survival
+    FROM estimate
+    GROUP BY stratum
+)
+
+SELECT stratum, day, events, at_risk, survival FROM day_zero
+UNION ALL
+SELECT stratum, day, events, at_risk, survival FROM estimate WHERE events > 0 AND day > 0
+ORDER BY stratum, day

@@ -1,0 +1,15 @@
+-- long_engagement: one row per long-engaged episode in scope (SPEC §4.7), by client_id then episode_id.
+SELECT
+    l.client_id,
+    l.episode_id,
+    l.therapist_id,
+    l.clinic_id,
+    l.status,
+    l.attended_sessions,
+    l.duration_days,
+    l.reliable_improvement,
+    l.plateaued
+FROM long_engagement AS l
+INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
+    USING (client_id, episode_id)
+ORDER BY l.client_id, l.episode_id

@@ -1,0 +1,19 @@
+-- risk_followup_gaps: one row per episode in scope whose latest risk-flagged session had no
+-- attended follow-up within the window (SPEC §4.6), by client_id then episode_id.
+SELECT
+    r.client_id,
+    r.episode_id,
+    r.therapist_id,
+    r.clinic_id,
+    r.status,
+    r.risk_date,
+    r.item9,
+    r.next_contact_date,
+    r.next_contact_status,
+    r.returned_later,
+    r.days_since_risk
+FROM risk_followup_gaps AS r
+INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
+    USING (client_id, episode_id)
+WHERE r.is_gap
+ORDER BY r.client_id, r.episode_id

@@ -162,6 +162,65 @@ def print_metrics_table(report: dict) -> None:
         out.print("No therapist is above the 95% funnel limit.")
 
 
+# Streamlit settings the dashboard always runs with: no usage statistics leave the machine,
+# the toolbar has no "Deploy" button, and the app does not watch its own files.
+STREAMLIT_FLAGS = (
+    "--browser.gatherUsageStats=false",
+    "--client.toolbarMode=viewer",
+    "--global.developmentMode=false",
+    "--server.fileWatcherType=none",
+    "--theme.base=light",
+)
+
+
+def _serve(db: Path, port: int, headless: bool) -> None:
+    """Replace this process by the Streamlit server, so signals (Ctrl+C, SIGTERM) reach it."""
+    import dashboard
+
+    app_path = Path(dashboard.__file__).resolve().parent / "app.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(app_path), f"--server.port={port}",
+               f"--server.headless={'true' if headless else 'false'}", *STREAMLIT_FLAGS]
+    env = {**os.environ, "CLINIC_OUTCOMES_DB": str(db.resolve()), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    out.print(f"dashboard on http://localhost:{port} for {db} (Ctrl+C to stop)")
+    sys.stdout.flush()
+    os.execve(sys.executable, command, env)
+
+
+@app.command()
+def dashboard(
+    db: Annotated[Path, typer.Option(help="The DuckDB warehouse file.")] = Path("clinic.duckdb"),
+    port: Annotated[int, typer.Option(help="Port to serve on (localhost).")] = 8501,
+    headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser.")] = False,
+) -> None:
+    """Start the dashboard on a warehouse (an empty state explains what to do if it is missing)."""
+    _serve(db, port, headless)
+
+
+@app.command()
+def demo(
+    db: Annotated[Path, typer.Option(help="Warehouse for the sample data.")] = Path("demo.duckdb"),
+    port: Annotated[int, typer.Option(help="Port to serve on (localhost).")] = 8501,
+    headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser.")] = False,
+) -> None:
+    """Load the bundled synthetic sample data (if not loaded yet) and open the dashboard on it."""
+    import tempfile
+
+    from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments
+    from pipelines.warehouse import ingest as run_ingest
+
+    if not db.exists():
+        bundled = Path(__file__).resolve().parent.parent / "sample_data" / "appointments.csv"
+        with tempfile.TemporaryDirectory() as folder:
+            if bundled.is_file():
+                sample = bundled
+            else:  # an installed package carries the generator, not the file: make the same data
+                sample = write_appointments(generate_appointments(2000, 42), Path(folder), "csv")
+            with err.status(f"loading the sample data from {sample.name}"):
+                report = run_ingest([sample], db, extract_date=EXTRACT_DATE)
+        print_load_report(report)
+    _serve(db, port, headless)
+
+
 def print_load_report(report) -> None:
     table = Table(title=f"Load {report.load_id} into {report.warehouse}", title_justify="left")
     for column, label in (("source_file", "file"), ("rows_read", "read"), ("rows_loaded", "loaded"),

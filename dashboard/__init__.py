@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: shows the metric tables; never computes a metric."""

@@ -1,0 +1,41 @@
+"""clinic-outcomes dashboard: `clinic-outcomes dashboard --db WAREHOUSE` starts it.
+
+The app draws the sidebar filters, then runs the chosen page. Pages read the filtered scope
+from st.session_state["scope"] and query metric tables through dashboard.data; they never
+import each other.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, filters, layout
+
+st.set_page_config(page_title="Clinic outcomes", page_icon="📈", layout="wide")
+
+# The page files live in views/, not pages/: Streamlit treats a pages/ folder next to the entry
+# script as an old-style multipage app, and then the first request a fresh server gets for a deep
+# link (/therapists?clinic=K01) runs that page file alone, without the sidebar filters.
+PAGES = {
+    "Warning signs": [
+        st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("views/first_sessions.py", title="First sessions", icon=":material/door_open:"),
+        st.Page("views/therapists.py", title="Therapists", icon=":material/groups:"),
+        st.Page("views/outcomes.py", title="Outcomes and hope", icon=":material/trending_up:"),
+        st.Page("views/plateaus.py", title="Plateaus", icon=":material/horizontal_rule:"),
+        st.Page("views/endings.py", title="Endings", icon=":material/logout:"),
+        st.Page("views/safety.py", title="Safety", icon=":material/health_and_safety:"),
+    ],
+    "Data": [
+        st.Page("views/explore.py", title="Explore", icon=":material/table_view:"),
+        st.Page("views/data_quality.py", title="Data quality", icon=":material/fact_check:"),
+    ],
+}
+
+if data.reader() is None:
+    st.navigation([st.Page(layout.no_warehouse, title="Welcome", icon=":material/info:")]).run()
+else:
+    options = data.run("filter_options", filters.Scope())
+    st.session_state["scope"] = filters.sidebar_filters(options)
+    layout.sidebar_footer()
+    st.navigation(PAGES).run()

@@ -1,0 +1,126 @@
+"""Chart builders: pure functions from a report frame to an Altair chart.
+
+They draw what the SQL computed (rates, limits, survival) and add nothing but encodings;
+every mark has a tooltip, and every rate's tooltip carries its numerator and denominator.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+FLAG_COLOURS = alt.Scale(domain=["none", "alert", "alarm", "insufficient"],
+                         range=["#4c78a8", "#f2a541", "#d62728", "#b0b0b0"])
+PERCENT = ".1%"
+
+
+def _rate_tooltip(*extra: alt.Tooltip) -> list[alt.Tooltip]:
+    return [*extra, alt.Tooltip("rate:Q", format=PERCENT, title="rate"),
+            alt.Tooltip("numerator:Q", title="numerator"), alt.Tooltip("denominator:Q", title="denominator")]
+
+
+def dropout_trend(by_month: pl.DataFrame) -> alt.Chart:
+    """Single-session dropout by cohort month; months still incomplete drawn hollow.
+
+    Input: month, numerator, denominator, rate, open, is_incomplete."""
+    base = alt.Chart(by_month).encode(
+        x=alt.X("month:O", title="Cohort month (first session)"),
+    )
+    line = base.mark_line(color="#4c78a8").encode(y=alt.Y("rate:Q", title="Single-session dropout",
+                                                          axis=alt.Axis(format="%")))
+    points = base.mark_point(size=60, filled=True).encode(
+        y="rate:Q",
+        fill=alt.condition("datum.is_incomplete", alt.value("white"), alt.value("#4c78a8")),
+        stroke=alt.value("#4c78a8"),
+        tooltip=_rate_tooltip(alt.Tooltip("month:O", title="month"), alt.Tooltip("open:Q", title="still open"),
+                              alt.Tooltip("is_incomplete:N", title="incomplete")),
+    )
+    return (line + points).properties(height=280)
+
+
+def rate_bars(frame: pl.DataFrame, category: str, title: str) -> alt.Chart:
+    """One horizontal bar per category value. Input: category, numerator, denominator, rate."""
+    return alt.Chart(frame).mark_bar(color="#4c78a8").encode(
+        y=alt.Y(f"{category}:N", title=title, sort=None),
+        x=alt.X("rate:Q", title="rate", axis=alt.Axis(format="%")),
+        tooltip=_rate_tooltip(alt.Tooltip(f"{category}:N", title=title)),
+    ).properties(height=alt.Step(22))
+
+
+def funnel_plot(therapists: pl.DataFrame, limits: pl.DataFrame) -> alt.LayerChart:
+    """Rate against caseload, one point per therapist, with the benchmark line and the 95% and
+    99.8% limit curves. Inputs: therapist funnel rows; funnel_limits rows (caseload, p0, limits)."""
+    curves = limits.unpivot(index=["caseload", "p0"], on=["limit95", "limit998"],
+                            variable_name="limit", value_name="value")
+    # A limit above 100% flags no one (a rate cannot exceed it), so the curves stop at 100%.
+    curve_layer = alt.Chart(curves).transform_filter(alt.datum.value <= 1).mark_line(strokeDash=[4, 3]).encode(
+        x=alt.X("caseload:Q", title="Closed episodes (caseload)"),
+        y=alt.Y("value:Q", title="Single-session dropout", axis=alt.Axis(format="%")),
+        color=alt.Color("limit:N", title="Upper limit",
+                        scale=alt.Scale(domain=["limit95", "limit998"], range=["#f2a541", "#d62728"]),
+                        legend=alt.Legend(labelExpr="datum.label == 'limit95' ? '95%' : '99.8%'")),
+        tooltip=[alt.Tooltip("caseload:Q"), alt.Tooltip("limit:N"), alt.Tooltip("value:Q", format=PERCENT)],
+    )
+    benchmark = alt.Chart(limits.head(1)).mark_rule(color="#555").encode(
+        y="p0:Q", tooltip=[alt.Tooltip("p0:Q", format=PERCENT, title="all therapists")])
+    selection = alt.selection_point(name="therapist", fields=["therapist_id"], on="click")
+    points = alt.Chart(therapists).mark_circle(size=90, opacity=0.9).encode(
+        x="denominator:Q",
+        y="rate:Q",
+        color=alt.Color("flag:N", scale=FLAG_COLOURS, title="Flag"),
+        tooltip=_rate_tooltip(alt.Tooltip("therapist_id:N", title="therapist"), alt.Tooltip("flag:N"),
+                              alt.Tooltip("limit95:Q", format=PERCENT, title="95% limit"),
+                              alt.Tooltip("limit998:Q", format=PERCENT, title="99.8% limit")),
+    ).add_params(selection)
+    # The limit curves and the flags each keep their own colour scale and legend: a shared scale
+    # would repaint every point in the two limit colours.
+    return alt.layer(curve_layer, benchmark, points).resolve_scale(color="independent").properties(height=380)
+
+
+def outcome_bars(outcomes: pl.DataFrame) -> alt.Chart:
+    """Outcome rates by measure and outcome (and clinic, as columns of bars).
+
+    Input: measure, clinic, outcome, numerator, denominator, rate."""
+    return alt.Chart(outcomes).mark_bar().encode(
+        x=alt.X("rate:Q", title="rate", axis=alt.Axis(format="%")),
+        y=alt.Y("clinic:N", title=None),
+        color=alt.Color("clinic:N", legend=None),
+        row=alt.Row("outcome:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+        column=alt.Column("measure:N", title=None),
+        tooltip=_rate_tooltip(alt.Tooltip("measure:N"), alt.Tooltip("outcome:N"), alt.Tooltip("clinic:N")),
+    ).properties(width=160, height=alt.Step(20))
+
+
+def dose_response(curve: pl.DataFrame, measure: str) -> alt.Chart:
+    """Mean score by session number. Input: session_number, episodes, mean_score, numerator,
+    denominator, rate (share of scores that are a reliable improvement on the first)."""
+    base = alt.Chart(curve).encode(x=alt.X("session_number:Q", title="Session number"))
+    tooltip = _rate_tooltip(alt.Tooltip("session_number:Q", title="session"),
+                            alt.Tooltip("episodes:Q", title="episodes scored"),
+                            alt.Tooltip("mean_score:Q", format=".1f", title=f"mean {measure}"))
+    mean = base.mark_line(point=True).encode(y=alt.Y("mean_score:Q", title=f"Mean {measure}"), tooltip=tooltip)
+    return mean.properties(height=300)
+
+
+def survival_curves(curve: pl.DataFrame) -> alt.Chart:
+    """Kaplan–Meier step curves of the share still in care. Input: stratum, day, survival,
+    events, at_risk."""
+    return alt.Chart(curve).mark_line(interpolate="step-after").encode(
+        x=alt.X("day:Q", title="Days since first session"),
+        y=alt.Y("survival:Q", title="Share still in care", axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("stratum:N", title="Clinic",
+                        legend=None if curve["stratum"].n_unique() <= 1 else alt.Legend()),
+        tooltip=[alt.Tooltip("stratum:N", title="clinic"), alt.Tooltip("day:Q"),
+                 alt.Tooltip("survival:Q", format=PERCENT, title="still in care"),
+                 alt.Tooltip("events:Q", title="discharged that day"), alt.Tooltip("at_risk:Q", title="at risk")],
+    ).properties(height=320)
+
+
+def count_histogram(frame: pl.DataFrame, x: str, title: str, count: str = "episodes") -> alt.Chart:
+    """Bars of a count per integer value. Input: x column, count column."""
+    return alt.Chart(frame).mark_bar(color="#4c78a8").encode(
+        x=alt.X(f"{x}:O", title=title),
+        y=alt.Y(f"{count}:Q", title=count.replace("_", " ")),
+        tooltip=[alt.Tooltip(f"{x}:O", title=title), alt.Tooltip(f"{count}:Q")],
+    ).properties(height=240)

@@ -1,0 +1,91 @@
+"""Pieces every page shares: the scope, rate text, empty states and downloads."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data
+from pipelines.queries import Scope
+
+DISCLAIMER = ("This dashboard monitors services. It is not a clinical decision tool, and it shows "
+              "pseudonymous ids only, never direct identifiers.")
+
+
+def scope() -> Scope:
+    return st.session_state.get("scope", Scope())
+
+
+def rate_text(numerator: int, denominator: int) -> str:
+    if not denominator:
+        return "no episodes"
+    return f"{numerator / denominator:.1%} ({numerator:,} of {denominator:,})"
+
+
+def with_rate(frame: pl.DataFrame, numerator: str, denominator: str) -> pl.DataFrame:
+    """Rename a report's counts to numerator / denominator and add the rate the SQL defined
+    as their quotient (null when the denominator is 0), for charts and tables."""
+    return frame.rename({numerator: "numerator", denominator: "denominator"}).with_columns(
+        pl.when(pl.col("denominator") > 0).then(pl.col("numerator") / pl.col("denominator")).alias("rate"))
+
+
+# A cohort month is still incomplete while at least this share of its episodes is open: its
+# dropout rate will still move as those episodes end.
+INCOMPLETE_OPEN_SHARE = 0.10
+
+
+def dropout_by_month(single_session: pl.DataFrame) -> pl.DataFrame:
+    """The month rows of the single_session report, ready for charts.dropout_trend."""
+    months = with_rate(single_session.filter(pl.col("breakdown") == "month").rename({"key": "month"}),
+                       "dropout", "closed")
+    return months.with_columns(
+        (pl.col("open") >= INCOMPLETE_OPEN_SHARE * (pl.col("open") + pl.col("denominator"))).alias("is_incomplete"))
+
+
+def has_episodes() -> bool:
+    """False (and a message) when the filters select no started episode."""
+    counts = data.run("episode_counts", scope()).row(0, named=True)
+    if counts["open"] + counts["closed"] == 0:
+        st.info("No episodes match these filters. Widen the date range or clear a filter in the sidebar.")
+        return False
+    return True
+
+
+def downloads(frame: pl.DataFrame, name: str) -> None:
+    """CSV and Parquet downloads of exactly the rows shown."""
+    left, right = st.columns(2)
+    left.download_button("Download CSV", frame.write_csv(), file_name=f"{name}.csv", mime="text/csv",
+                         key=f"csv_{name}", icon=":material/download:")
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    right.download_button("Download Parquet", buffer.getvalue(), file_name=f"{name}.parquet",
+                          mime="application/octet-stream", key=f"parquet_{name}", icon=":material/download:")
+
+
+def sidebar_footer() -> None:
+    settings = data.build()
+    st.sidebar.caption(f"Data as of {settings['extract_date']} · built {settings['built_at']:%Y-%m-%d %H:%M}")
+    st.sidebar.caption(DISCLAIMER)
+
+
+def no_warehouse() -> None:
+    """The empty state: no warehouse yet. Say how to make one, or make the sample one here."""
+    path = data.warehouse_path()
+    st.title("Clinic outcomes")
+    st.caption(DISCLAIMER)
+    st.warning(f"There is no warehouse at `{path}` yet.")
+    st.markdown("Load your appointment log with\n\n"
+                f"```sh\nclinic-outcomes ingest YOUR_EXPORT.csv --db {path}\n```\n\n"
+                "or load the synthetic sample data (2,000 clients, no real people) to look around.")
+    if st.button("Load the sample data", type="primary", icon=":material/play_arrow:"):
+        from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments
+        from pipelines.warehouse import ingest
+
+        with st.spinner("Generating and loading the sample data…"), tempfile.TemporaryDirectory() as folder:
+            sample = write_appointments(generate_appointments(2000, 42), Path(folder), "csv")
+            ingest([sample], path, extract_date=EXTRACT_DATE)
+        st.rerun()

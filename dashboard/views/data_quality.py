@@ -1,0 +1,48 @@
+"""Data quality: the latest load's reconciliation, what was quarantined, and field issues."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data, layout
+
+st.title("Data quality")
+scope = layout.scope()
+loads = data.run("load_history", scope)
+latest_id = loads["load_id"].max()
+latest = loads.filter(pl.col("load_id") == latest_id)
+totals = latest.select(pl.col("rows_read", "rows_loaded", "rows_quarantined", "duplicates_merged").sum()).row(0, named=True)
+reconciles = totals["rows_read"] == totals["rows_loaded"] + totals["rows_quarantined"] + totals["duplicates_merged"]
+st.subheader(f"Latest load ({latest_id}, {latest['loaded_at'][0]:%Y-%m-%d %H:%M})")
+st.markdown(f"Rows read **{totals['rows_read']:,}** = loaded **{totals['rows_loaded']:,}** + quarantined "
+            f"**{totals['rows_quarantined']:,}** + duplicates merged **{totals['duplicates_merged']:,}** — "
+            + ("reconciles, per file and in total." if reconciles and latest["reconciles"].all()
+               else "**does not reconcile**."))
+st.dataframe(latest.drop("load_id"), hide_index=True)
+
+st.subheader("Quarantined rows by reason")
+reasons = data.run("quarantine_reasons", scope, load_id=latest_id)
+if reasons.is_empty():
+    st.success("Nothing was quarantined in the latest load.")
+else:
+    st.dataframe(reasons, hide_index=True,
+                 column_config={"first_example": st.column_config.TextColumn("first example (file:line)")})
+
+st.subheader("Data issues by field")
+issues = data.run("data_issue_summary", scope)
+if issues.is_empty():
+    st.success("No field problems on the loaded appointments.")
+else:
+    st.dataframe(issues, hide_index=True)
+
+st.subheader("Score coverage at attended sessions")
+coverage = layout.with_rate(data.run("score_coverage", scope), "scored", "sessions")
+st.dataframe(coverage, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
+
+st.subheader("Earlier loads")
+earlier = loads.filter(pl.col("load_id") != latest_id)
+if earlier.is_empty():
+    st.caption("This warehouse has had one load so far.")
+else:
+    st.dataframe(earlier, hide_index=True)

@@ -1,0 +1,35 @@
+"""Explore: the episodes behind any filter, and the appointments behind any episode."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, layout
+
+ROW_LIMIT = 5000
+
+st.title("Explore")
+st.caption("The episodes selected by the sidebar filters. Select a row to see its appointments. "
+           "Downloads contain exactly the rows shown.")
+
+scope = layout.scope()
+if layout.has_episodes():
+    episodes = data.run("episode_list", scope, limit=ROW_LIMIT)
+    if episodes.height == ROW_LIMIT:
+        st.warning(f"Showing the first {ROW_LIMIT:,} episodes (by client id); narrow the filters to see the rest.")
+    chosen = st.dataframe(
+        episodes, hide_index=True, on_select="rerun", selection_mode="single-row", key="episodes",
+        column_config={
+            "is_single_session_dropout": st.column_config.CheckboxColumn("single-session dropout"),
+            "has_future_booking": st.column_config.CheckboxColumn("booked after extract"),
+            "duration_days": st.column_config.NumberColumn("days in care"),
+        },
+    )
+    layout.downloads(episodes, "episodes")
+    if chosen and chosen.selection.rows:
+        row = episodes.row(chosen.selection.rows[0], named=True)
+        st.subheader(f"Appointments of client {row['client_id']}, episode {row['episode_id']}")
+        appointments = data.run("episode_appointments", scope, client_id=row["client_id"],
+                                episode_id=row["episode_id"])
+        st.dataframe(appointments, hide_index=True)
+        layout.downloads(appointments, f"appointments_{row['client_id']}_{row['episode_id']}")

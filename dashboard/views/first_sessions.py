@@ -1,0 +1,56 @@
+"""First sessions: is the golden hour wasted? Single-session dropout by month, clinic and type."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, data, layout
+
+st.title("First sessions")
+st.caption("Closed episodes that ended after one attended session, without a planned ending or an "
+           "onward referral, as a share of all closed episodes.")
+
+scope = layout.scope()
+if layout.has_episodes():
+    single = data.run("single_session", scope)
+
+    def breakdown(name: str, label: str) -> pl.DataFrame:
+        rows = single.filter(pl.col("breakdown") == name).rename({"key": label})
+        return layout.with_rate(rows, "dropout", "closed").filter(pl.col("denominator") > 0)
+
+    overall = single.filter(pl.col("breakdown") == "overall").row(0, named=True)
+    left, right = st.columns(2)
+    left.metric("Single-session dropout", layout.rate_text(overall["dropout"], overall["closed"]), border=True)
+    right.metric("Ended after one session (any reason)", layout.rate_text(overall["ended_after_one"], overall["closed"]),
+                 border=True)
+
+    st.subheader("By cohort month")
+    months = layout.dropout_by_month(single)
+    st.altair_chart(charts.dropout_trend(months), width="stretch")
+
+    by_clinic, by_type = st.columns(2)
+    with by_clinic:
+        st.subheader("By clinic")
+        clinics = breakdown("clinic", "clinic")
+        st.altair_chart(charts.rate_bars(clinics, "clinic", "Clinic"), width="stretch")
+    with by_type:
+        st.subheader("By first session type")
+        types = breakdown("first_session_type", "first_session_type").with_columns(
+            pl.col("first_session_type").fill_null("not recorded"))
+        st.altair_chart(charts.rate_bars(types, "first_session_type", "First session"), width="stretch")
+        st.caption("An assessment-only first session against one that starts treatment.")
+
+    st.subheader("First-session alliance (SRS)")
+    alliance = data.run("first_session_alliance", scope)
+    if alliance.is_empty():
+        st.info("No Session Rating Scale scores were recorded at first sessions in this selection.")
+    else:
+        st.altair_chart(charts.count_histogram(alliance.with_columns(pl.col("srs").cast(pl.Int64)), "srs",
+                                               "SRS at session 1 (0–40; under 36 suggests a strained alliance)"),
+                        width="stretch")
+        st.caption(f"{alliance['episodes'].sum():,} episodes rated their first session.")
+
+    table = breakdown("month", "month").select("month", "numerator", "denominator", "rate", "open")
+    st.dataframe(table, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
+    layout.downloads(table, "single_session_by_month")

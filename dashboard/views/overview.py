@@ -1,0 +1,96 @@
+"""Overview: the headline of each warning sign, this period against the one before."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, data, layout
+from pipelines.report import median_days
+
+st.title("Overview")
+settings = data.build()
+st.caption(f"Data as of **{settings['extract_date']}** (extract date, {settings['extract_date_source']}) · "
+           f"warehouse built {settings['built_at']:%Y-%m-%d %H:%M} · {layout.DISCLAIMER}")
+
+scope = layout.scope()
+if layout.has_episodes():
+    extract_date: dt.date = settings["extract_date"]
+    end = scope.to_date or extract_date
+    start = scope.from_date or end - dt.timedelta(days=364)
+    length = (end - start).days + 1
+    current = dataclasses.replace(scope, from_date=start, to_date=end)
+    previous = dataclasses.replace(scope, from_date=start - dt.timedelta(days=length),
+                                   to_date=start - dt.timedelta(days=1))
+
+    def headline(period) -> dict[str, float | int | None]:
+        single = data.run("single_session", period).filter(pl.col("breakdown") == "overall").row(0, named=True)
+        outcomes = data.run("outcomes", period).filter(pl.col("is_all_clinics") & (pl.col("measure") == "phq9"))
+        phq9 = outcomes.row(0, named=True) if outcomes.height else None
+        plateaus = data.run("plateau_episodes", period)
+        gaps = data.run("risk_followup_gaps", period)
+        return {
+            "dropout": single["dropout"] / single["closed"] if single["closed"] else None,
+            "dropout_text": layout.rate_text(single["dropout"], single["closed"]),
+            "improvement": phq9["reliable_improvement"] / phq9["paired"] if phq9 and phq9["paired"] else None,
+            "improvement_text": layout.rate_text(phq9["reliable_improvement"], phq9["paired"]) if phq9 else "no PHQ-9",
+            "recovery": phq9["recovery"] / phq9["paired_in_clinical_range"]
+            if phq9 and phq9["paired_in_clinical_range"] else None,
+            "recovery_text": layout.rate_text(phq9["recovery"], phq9["paired_in_clinical_range"]) if phq9 else "no PHQ-9",
+            "median": median_days(data.run("kaplan_meier", period, by_clinic=False)),
+            "plateaued_open": plateaus.filter(pl.col("is_plateaued") & (pl.col("status") == "open")).height,
+            "unresolved_gaps": gaps.filter(~pl.col("returned_later")).height,
+        }
+
+    now, before = headline(current), headline(previous)
+
+    def change(key: str, percent: bool = False) -> str | None:
+        if now[key] is None or before[key] is None:
+            return None
+        delta = now[key] - before[key]
+        return f"{delta * 100:+.1f} pts" if percent else f"{delta:+,}"
+
+    st.subheader(f"Episodes starting {start:%d %b %Y} – {end:%d %b %Y}, against the {length} days before")
+    tiles = [*st.columns(3), *st.columns(3)]
+    tiles[0].metric("Single-session dropout", f"{now['dropout']:.1%}" if now["dropout"] is not None else "–",
+                    change("dropout", True), delta_color="inverse", help=now["dropout_text"], border=True)
+    tiles[1].metric("Reliable improvement (PHQ-9)", f"{now['improvement']:.1%}" if now["improvement"] is not None
+                    else "–", change("improvement", True), help=now["improvement_text"], border=True)
+    tiles[2].metric("Recovery (PHQ-9)", f"{now['recovery']:.1%}" if now["recovery"] is not None else "–",
+                    change("recovery", True), help=now["recovery_text"], border=True)
+    tiles[3].metric("Median days to discharge", now["median"] if now["median"] is not None else "not reached",
+                    change("median"), delta_color="off", border=True)
+    tiles[4].metric("Open plateaued episodes", now["plateaued_open"], change("plateaued_open"),
+                    delta_color="inverse", border=True)
+    tiles[5].metric("Unresolved risk follow-up gaps", now["unresolved_gaps"], change("unresolved_gaps"),
+                    delta_color="inverse", border=True)
+
+    st.subheader("Single-session dropout by cohort month")
+    months = layout.dropout_by_month(data.run("single_session", scope))
+    st.altair_chart(charts.dropout_trend(months), width="stretch")
+    st.caption("Hollow points are months still incomplete: at least 10% of their episodes are open, so "
+               "their rate will move as those episodes end.")
+
+st.subheader("The four warning signs")
+st.markdown("""
+**The first session is wasted.** Many clients come once and never again. When the first hour is
+spent on forms and history-taking, the client leaves without a reason to return. We count closed
+episodes that ended after one session without a planned ending or an onward referral.
+
+**No hope is given.** Clients stay when they sense early that things can change and that their
+therapist is with them. We look at change between the first two scores, the first-session
+alliance rating, and how many clients improve reliably or recover.
+
+**Therapy fossilizes.** Sometimes sessions carry on while the scores have stopped moving. We find
+runs of scores that stay in the clinical range without reliable change, and count the sessions
+delivered after such a plateau.
+
+**Therapy replaces real life.** Therapy should end. We show how long episodes last, counting open
+ones as still running, and list the episodes with very many sessions or lasting a year or more.
+
+**Safety.** A client who reported thoughts of self-harm and then did not come back within two
+weeks is listed on the Safety page until the gap is followed up.
+""")

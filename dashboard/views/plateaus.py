@@ -1,0 +1,43 @@
+"""Plateaus: sessions that go on while the scores stop moving."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, data, layout
+
+st.title("Plateaus")
+settings = data.build()
+measure, window = settings["plateau_measure"], settings["plateau_window"]
+st.caption(f"A plateau is {window} consecutive {measure} scores, all in the clinical range, that move "
+           "less than a reliable change. Sessions delivered after it are the cost of a therapy that "
+           "stopped changing.")
+
+scope = layout.scope()
+if layout.has_episodes():
+    assessed = data.run("plateau_episodes", scope)
+    plateaued = assessed.filter(pl.col("is_plateaued"))
+    tiles = st.columns(3)
+    tiles[0].metric("Episodes plateaued", f"{plateaued.height / assessed.height:.1%}" if assessed.height else "–",
+                    border=True, help=f"{layout.rate_text(plateaued.height, assessed.height)} of the episodes "
+                    f"with at least {window} {measure} scores.")
+    tiles[1].metric("Still open", plateaued.filter(pl.col("status") == "open").height, border=True)
+    tiles[2].metric("Sessions after a plateau", f"{plateaued['sessions_after_plateau'].sum():,}", border=True)
+
+    st.subheader("Dose–response")
+    curve = layout.with_rate(data.run("dose_response", scope), "reliable_improvement", "episodes")
+    curve = curve.with_columns(pl.col("denominator").alias("episodes"))
+    if curve.is_empty():
+        st.info(f"No {measure} scores in this selection.")
+    else:
+        st.altair_chart(charts.dose_response(curve, measure), width="stretch")
+        st.caption("Mean score at each session number, over the episodes scored there; the tooltip gives the "
+                   "share of those scores that is a reliable improvement on the episode's first.")
+
+    st.subheader("Plateaued episodes, open ones first")
+    table = plateaued.sort(pl.col("status") != "open", pl.col("sessions_after_plateau"), descending=[False, True]).select(
+        "client_id", "episode_id", "therapist_id", "clinic_id", "status", "attended_sessions", "plateau_session",
+        "plateau_end_session", "sessions_after_plateau")
+    st.dataframe(table, hide_index=True)
+    layout.downloads(table, "plateaued_episodes")

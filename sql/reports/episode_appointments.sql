@@ -1,0 +1,26 @@
+-- episode_appointments: one row per appointment of one episode in scope ($client_id,
+-- $episode_id), in appointment order, with the scores recorded at it.
+SELECT
+    a.appointment_id,
+    a.appointment_at,
+    a.status,
+    a.session_type,
+    s.session_number,
+    a.therapist_id,
+    a.clinic_id,
+    a.phq9,
+    a.phq9_item9,
+    a.gad7,
+    a.core10,
+    a.ors,
+    a.srs,
+    a.discharge_date,
+    a.discharge_reason,
+    a.source_file,
+    a.source_line
+FROM stg_appointments AS a
+INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
+    USING (client_id, episode_id)
+LEFT JOIN sessions AS s USING (appointment_id)
+WHERE a.client_id = $client_id AND a.episode_id = $episode_id
+ORDER BY a.appointment_at, a.appointment_id

@@ -1,0 +1,32 @@
+-- funnel_limits: one row per caseload 1…(largest therapist caseload in scope): the benchmark
+-- p0 and its 95% and 99.8% upper control limits, the curves of the funnel plot (SPEC §4.2).
+-- p0 is computed over the episodes selected by every filter except the therapist filter.
+WITH benchmark AS (
+    SELECT
+        count(*) FILTER (WHERE s.is_single_session_dropout) / count(*) FILTER (WHERE s.is_closed) AS p0
+    FROM single_session AS s
+    INNER JOIN scoped_episodes($clinics, NULL, $from_date, $to_date, $session_types) AS e
+        USING (client_id, episode_id)
+),
+
+largest AS (
+    SELECT max(closed) AS caseload
+    FROM (
+        SELECT count(*) FILTER (WHERE s.is_closed) AS closed
+        FROM single_session AS s
+        INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
+            USING (client_id, episode_id)
+        GROUP BY e.therapist_id
+    )
+)
+
+SELECT
+    n.caseload,
+    b.p0,
+    b.p0 + 1.96 * sqrt(b.p0 * (1 - b.p0) / n.caseload) AS limit95,
+    b.p0 + 3.09 * sqrt(b.p0 * (1 - b.p0) / n.caseload) AS limit998
+FROM largest AS l
+CROSS JOIN benchmark AS b
+CROSS JOIN LATERAL (SELECT unnest(range(1, l.caseload + 1)) AS caseload) AS n
+WHERE b.p0 IS NOT NULL
+ORDER BY n.caseload

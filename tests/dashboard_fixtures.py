@@ -1,0 +1,59 @@
+"""Shared by the dashboard tests: the sample warehouse (2,000 generated clients, seed 42, as
+`clinic-outcomes demo` loads it), built once per test session.
+
+Test modules import the fixture (`from dashboard_fixtures import sample_db`). pytest registers an
+imported fixture once per importing module, so the build itself is guarded to run only once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+# page file (in dashboard/views/) -> (url path, title); the order of the sidebar
+PAGES = {
+    "overview": ("/", "Overview"),
+    "first_sessions": ("/first_sessions", "First sessions"),
+    "therapists": ("/therapists", "Therapists"),
+    "outcomes": ("/outcomes", "Outcomes and hope"),
+    "plateaus": ("/plateaus", "Plateaus"),
+    "endings": ("/endings", "Endings"),
+    "safety": ("/safety", "Safety: risk follow-up gaps"),
+    "explore": ("/explore", "Explore"),
+    "data_quality": ("/data_quality", "Data quality"),
+}
+NAV_TITLES = ["Overview", "First sessions", "Therapists", "Outcomes and hope", "Plateaus", "Endings", "Safety",
+              "Explore", "Data quality"]
+
+# How many Vega-Lite charts each page draws on the full sample.
+CHARTS = {"overview": 1, "first_sessions": 4, "therapists": 1, "outcomes": 1, "plateaus": 1, "endings": 2,
+          "safety": 0, "explore": 0, "data_quality": 0}
+
+# Pages whose content depends on the selected episodes (all but Data quality, which reports loads).
+SCOPED_PAGES = [name for name in PAGES if name != "data_quality"]
+
+NO_EPISODES = "No episodes match these filters"
+
+
+def _build(folder: Path) -> Path:
+    from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments
+    from pipelines.warehouse import ingest
+
+    db = folder / "clinic.duckdb"
+    sample = write_appointments(generate_appointments(2000, 42), folder, "csv")
+    ingest([sample], db, extract_date=EXTRACT_DATE)
+    return db
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of the sample warehouse; never modified by a test."""
+    folder = tmp_path_factory.getbasetemp() / "dashboard_sample"
+    db = folder / "clinic.duckdb"
+    if not db.exists():
+        folder.mkdir(exist_ok=True)
+        _build(folder)
+    return db

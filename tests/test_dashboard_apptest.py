@@ -1,0 +1,293 @@
+"""The dashboard run headless with Streamlit's AppTest, on the sample warehouse: every page renders,
+the sidebar filters change the numbers, a link restores a view, and the empty states hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+import streamlit as st
+from dashboard_fixtures import APP, CHARTS, NO_EPISODES, PAGES, SCOPED_PAGES, sample_db  # noqa: F401
+from streamlit.testing.v1 import AppTest
+
+from dashboard.data import DB_ENV
+from pipelines.generate import EXTRACT_DATE
+from pipelines.queries import MetricsReader
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_cached_connections():
+    """Cached query results and DuckDB connections outlive an AppTest; drop them after the module."""
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def on_sample(sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
+    monkeypatch.setenv(DB_ENV, str(sample_db))
+    return sample_db
+
+
+def app(page: str | None = None, **query: str | list[str]) -> AppTest:
+    """The app, not yet run, opened on a page, with a link's query parameters."""
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    for name, value in query.items():
+        at.query_params[name] = value
+    if page is not None and page != "overview":
+        at.switch_page(f"views/{page}.py")
+    return at
+
+
+def run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def go(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"views/{page}.py")
+    return run(at)
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+
+
+def infos(at: AppTest) -> list[str]:
+    return [info.value for info in at.info]
+
+
+# --- every page ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_the_sample(on_sample: Path, page: str) -> None:
+    at = run(app())
+    if page != "overview":
+        go(at, page)
+    assert at.title[0].value == PAGES[page][1]
+    assert not at.error, [e.value for e in at.error]
+    assert not any(NO_EPISODES in text for text in infos(at))
+    assert len(charts(at)) == CHARTS[page]
+    # the filters are drawn on every page
+    assert [w.key for w in at.sidebar.multiselect] == ["filter_clinics", "filter_therapists", "filter_types"]
+    assert [w.key for w in at.sidebar.date_input] == ["filter_from", "filter_to"]
+
+
+def test_pages_show_their_numbers(on_sample: Path) -> None:
+    at = run(app())
+    overview = metrics(at)
+    assert list(overview) == ["Single-session dropout", "Reliable improvement (PHQ-9)", "Recovery (PHQ-9)",
+                              "Median days to discharge", "Open plateaued episodes", "Unresolved risk follow-up gaps"]
+    assert all(value.endswith("%") for label, value in overview.items() if "(PHQ-9)" in label or "dropout" in label)
+    assert at.caption[0].value.startswith(f"Data as of **{EXTRACT_DATE}** (extract date, given)")
+
+    reader = MetricsReader.open(on_sample)
+    try:
+        overall = reader.run("single_session").filter(pl.col("breakdown") == "overall").row(0, named=True)
+        therapists = reader.run("therapist_funnel").height
+    finally:
+        reader.close()
+    first = metrics(go(at, "first_sessions"))
+    assert first["Single-session dropout"] == (f"{overall['dropout'] / overall['closed']:.1%} "
+                                               f"({overall['dropout']:,} of {overall['closed']:,})")
+
+    go(at, "therapists")
+    assert at.dataframe[0].value.shape[0] == therapists > 0
+    assert {"numerator", "denominator", "rate", "flag"} <= set(at.dataframe[0].value.columns)
+
+    safety = metrics(go(at, "safety"))
+    assert int(safety["Unresolved gaps"].replace(",", "")) > 0
+
+    go(at, "data_quality")
+    assert "reconciles, per file and in total" in at.markdown[0].value
+
+
+def test_chart_specs_reach_the_page(on_sample: Path) -> None:
+    at = go(run(app()), "therapists")
+    [funnel] = charts(at)
+    assert [layer["mark"]["type"] for layer in funnel["layer"]] == ["line", "rule", "circle"]
+    assert funnel["resolve"]["scale"]["color"] == "independent"
+
+    go(at, "endings")
+    survival = charts(at)[0]
+    assert survival["mark"]["interpolate"] == "step-after"
+
+
+# --- filters -------------------------------------------------------------------------------------
+
+
+def test_clinic_filter_changes_the_overview(on_sample: Path) -> None:
+    at = run(app())
+    everyone = metrics(at)
+    assert at.query_params == {}
+
+    at.multiselect(key="filter_clinics").select("K01")
+    run(at)
+    k01 = metrics(at)
+    assert set(k01) == set(everyone)
+    assert k01 != everyone
+    assert k01["Single-session dropout"] != everyone["Single-session dropout"]
+    # the view is now a link, and the therapist list only offers K01's therapists
+    assert at.query_params == {"clinic": "K01"}
+    therapists = at.multiselect(key="filter_therapists").options
+    assert therapists and all(t.startswith("T01") for t in therapists)
+
+
+def test_clinic_filter_changes_first_sessions(on_sample: Path) -> None:
+    at = go(run(app()), "first_sessions")
+    everyone = metrics(at)["Single-session dropout"]
+    at.multiselect(key="filter_clinics").select("K01")
+    run(at)
+    assert at.title[0].value == "First sessions"  # the filter keeps the page
+    k01 = metrics(at)["Single-session dropout"]
+    assert k01 != everyone
+    def closed(text: str) -> int:
+        return int(text.split(" of ")[1].rstrip(")").replace(",", ""))
+
+    assert 0 < closed(k01) < closed(everyone)
+
+
+def test_session_type_and_dates_narrow_the_episodes(on_sample: Path) -> None:
+    at = go(run(app()), "first_sessions")
+    everyone = metrics(at)["Single-session dropout"]
+    at.multiselect(key="filter_types").select("assessment")
+    run(at)
+    assessment = metrics(at)["Single-session dropout"]
+    assert assessment != everyone
+    at.date_input(key="filter_from").set_value(dt.date(2025, 1, 1))
+    run(at)
+    assert metrics(at)["Single-session dropout"] != assessment
+    assert at.query_params == {"type": "assessment", "from": "2025-01-01"}
+
+
+def test_therapists_minimum_caseload_changes_the_flags(on_sample: Path) -> None:
+    at = go(run(app()), "therapists")
+    flags = at.dataframe[0].value["flag"]
+    before = (flags == "insufficient").sum()
+    at.slider[0].set_value(50)
+    run(at)
+    after = (at.dataframe[0].value["flag"] == "insufficient").sum()
+    assert after > before
+
+
+def test_endings_one_curve_per_clinic(on_sample: Path) -> None:
+    at = go(run(app()), "endings")
+    assert at.dataframe[0].value["clinic"].tolist() == ["all"]
+    at.toggle[0].set_value(True)
+    run(at)
+    assert at.dataframe[0].value["clinic"].tolist() == ["K01", "K02", "K03", "K04", "K05"]
+    assert at.dataframe[0].value["median_days"].notna().all()
+
+
+# --- links ---------------------------------------------------------------------------------------
+
+
+def test_query_params_restore_a_view(on_sample: Path) -> None:
+    linked = run(app(clinic="K01"))
+    assert linked.multiselect(key="filter_clinics").value == ["K01"]
+
+    clicked = run(app())
+    clicked.multiselect(key="filter_clinics").select("K01")
+    run(clicked)
+    assert metrics(linked) == metrics(clicked)
+    assert metrics(linked) != metrics(run(app()))
+
+
+def test_query_params_restore_a_view_on_another_page(on_sample: Path) -> None:
+    linked = run(app("first_sessions", clinic="K01", type="treatment"))
+    assert linked.title[0].value == "First sessions"
+    assert linked.multiselect(key="filter_clinics").value == ["K01"]
+    assert linked.multiselect(key="filter_types").value == ["treatment"]
+
+    clicked = go(run(app()), "first_sessions")
+    clicked.multiselect(key="filter_clinics").select("K01")
+    clicked.multiselect(key="filter_types").select("treatment")
+    run(clicked)
+    assert metrics(linked) == metrics(clicked)
+
+
+def test_query_params_restore_dates(on_sample: Path) -> None:
+    at = run(app(**{"from": "2025-01-01", "to": "2025-06-30"}))
+    assert at.date_input(key="filter_from").value == dt.date(2025, 1, 1)
+    assert at.date_input(key="filter_to").value == dt.date(2025, 6, 30)
+    assert at.subheader[0].value.startswith("Episodes starting 01 Jan 2025 – 30 Jun 2025")
+
+
+def test_unknown_values_in_a_link_are_dropped(on_sample: Path) -> None:
+    at = run(app(clinic=["K02", "NOPE"], therapist="T9999", **{"from": "not a date"}))
+    assert at.multiselect(key="filter_clinics").value == ["K02"]
+    assert at.multiselect(key="filter_therapists").value == []
+    assert at.date_input(key="filter_from").value is None
+    assert at.query_params == {"clinic": "K02"}
+
+
+# --- empty states --------------------------------------------------------------------------------
+
+
+def a_day_without_first_sessions(db: Path) -> dt.date:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        started = {row[0] for row in con.sql("SELECT DISTINCT first_attended_date FROM episodes").fetchall()}
+        first = min(d for d in started if d is not None)
+    finally:
+        con.close()
+    return next(first + dt.timedelta(days=n) for n in range(1, 400) if first + dt.timedelta(days=n) not in started)
+
+
+def test_empty_selection_shows_a_message_on_every_page(on_sample: Path) -> None:
+    day = a_day_without_first_sessions(on_sample)
+    at = run(app())
+    at.date_input(key="filter_from").set_value(day)
+    run(at)
+    at.date_input(key="filter_to").set_value(day)
+    run(at)
+    assert at.query_params == {"from": day.isoformat(), "to": day.isoformat()}
+    for page in SCOPED_PAGES:
+        if page != "overview":
+            go(at, page)
+        assert at.title[0].value == PAGES[page][1]
+        assert any(NO_EPISODES in text for text in infos(at)), f"{page}: {infos(at)}"
+        assert not at.metric, page
+        assert not charts(at), page
+        assert not at.dataframe, page
+    go(at, "data_quality")  # not scoped: still reports the loads
+    assert at.dataframe
+
+
+def test_empty_selection_from_a_link(on_sample: Path) -> None:
+    day = a_day_without_first_sessions(on_sample).isoformat()
+    at = run(app("therapists", **{"from": day, "to": day}))
+    assert at.title[0].value == "Therapists"
+    assert any(NO_EPISODES in text for text in infos(at))
+
+
+def test_without_a_warehouse_the_app_explains_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "nothing_here.duckdb"
+    monkeypatch.setenv(DB_ENV, str(missing))
+    at = run(app())
+    assert at.title[0].value == "Clinic outcomes"
+    assert "not a clinical decision tool" in at.caption[0].value
+    assert str(missing) in at.warning[0].value
+    [how] = at.markdown
+    assert f"clinic-outcomes ingest YOUR_EXPORT.csv --db {missing}" in how.value
+    [button] = at.button
+    assert button.label == "Load the sample data"
+    assert not at.sidebar.multiselect  # no filters without data
+    assert not missing.exists()
+
+    button.click()
+    run(at)  # loads the sample into the missing path, then reruns on it
+    assert missing.exists()
+    assert at.title[0].value == "Overview"
+    assert len(metrics(at)) == 6
+    assert [w.key for w in at.sidebar.multiselect] == ["filter_clinics", "filter_therapists", "filter_types"]

@@ -1,0 +1,310 @@
+"""The dashboard in a real browser: `clinic-outcomes dashboard` serving the sample warehouse, driven
+by Playwright in Debian's Chromium (/usr/bin/chromium; never a downloaded browser).
+
+Every page loads without an error element, a console error or a failed request, its charts draw
+their marks, a filter changes the Overview, and each page is saved as a screenshot under
+test-artifacts/screenshots/ (with UPDATE_README_SCREENSHOT=1, the Overview's first screen also
+replaces docs/overview.png, the README's picture; otherwise the tracked file is left alone).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from dashboard_fixtures import NAV_TITLES, PAGES, sample_db  # noqa: F401
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+README_SCREENSHOT = ROOT / "docs" / "overview.png"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+VIEWPORT = {"width": 1400, "height": 1000}
+
+# The marks each page's charts draw (Vega-Lite renders to SVG here; a mark's <g> has class
+# "mark-<type> role-mark"), one entry per chart, in page order.
+MARKS = {
+    "overview": [{"line", "symbol"}],
+    "first_sessions": [{"line", "symbol"}, {"rect"}, {"rect"}, {"rect"}],
+    "therapists": [{"line", "rule", "symbol"}],
+    "outcomes": [{"rect"}],
+    "plateaus": [{"line", "symbol"}],
+    "endings": [{"line"}, {"rect"}],
+    "safety": [],
+    "explore": [],
+    "data_quality": [],
+}
+
+# Streamlit's frontend, opened on a page's URL, first probes /<page>/_stcore/health and
+# /<page>/_stcore/host-config for a base path before the real /_stcore/ ones
+# (https://github.com/streamlit/streamlit/issues/7074). Those two 404s are expected.
+BASE_PATH_PROBE = re.compile(r"^http://localhost:\d+/[a-z_]+/_stcore/(health|host-config)$")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def server(sample_db: Path, chromium: Path) -> str:  # noqa: F811
+    """`clinic-outcomes dashboard` on a free port; its base URL."""
+    port = _free_port()
+    # A session of its own, so that the CLI and the Streamlit process it starts end together.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "dashboard", "--db", str(sample_db), "--port", str(port), "--headless"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().decode().strip() == "ok":
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None:
+                pytest.fail(f"the dashboard exited ({process.returncode}): {process.stdout.read().decode()}")
+            if time.monotonic() > deadline:
+                pytest.fail("the dashboard did not answer /_stcore/health within 60 s")
+            time.sleep(0.25)
+        yield url
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+class Tab:
+    """A page in a fresh browser context that records what went wrong while it was open."""
+
+    def __init__(self, browser, server: str) -> None:
+        self.server = server
+        self.context = browser.new_context(viewport=VIEWPORT)
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.external: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("requestfailed", lambda request: self.problems.append(
+            f"request failed: {request.url} ({request.failure})"))
+        self.page.on("response", self._response)
+        self.page.on("request", self._request)
+
+    def _console(self, message) -> None:
+        if message.type != "error":
+            return
+        where = message.location.get("url", "")
+        if message.text.startswith("Failed to load resource") and BASE_PATH_PROBE.match(where):
+            return
+        self.problems.append(f"console error: {message.text} ({where})")
+
+    def _response(self, response) -> None:
+        if response.status >= 400 and not BASE_PATH_PROBE.match(response.url):
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def _request(self, request) -> None:
+        if not (request.url.startswith(self.server) or request.url.startswith(("data:", "blob:"))):
+            self.external.append(request.url)
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.server + path)
+        self.wait_idle()
+
+    def wait_idle(self, timeout: float = 30) -> None:
+        """Until the script has run and the page is drawn: a title, the app not running, for a while."""
+        page = self.page
+        page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=timeout * 1000)
+        deadline = time.monotonic() + timeout
+        quiet_since = None
+        while True:
+            running = page.locator('[data-testid="stStatusWidget"]').count() > 0 or page.locator(
+                '[data-testid="stApp"][data-test-script-state="notRunning"]').count() == 0
+            now = time.monotonic()
+            if running:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= 0.75:
+                return
+            assert now < deadline, "the app did not become idle"
+            time.sleep(0.1)
+
+    def wait_for_marks(self, charts: int, timeout: float = 20) -> list[set[str]]:
+        """The mark types drawn in each Vega-Lite chart, once every chart has drawn some."""
+        self.page.wait_for_function(
+            """(n) => {
+                const charts = document.querySelectorAll('[data-testid="stVegaLiteChart"]');
+                return charts.length === n && Array.from(charts).every(
+                    c => c.querySelector('svg g.role-mark path, svg g.role-mark line, canvas'));
+            }""", arg=charts, timeout=timeout * 1000)
+        return [set(found) for found in self.page.evaluate("""() => Array.from(
+            document.querySelectorAll('[data-testid="stVegaLiteChart"]')).map(chart => {
+                const types = [];
+                chart.querySelectorAll('svg g.role-mark').forEach(g => {
+                    if (g.querySelector('path, line, rect')) {
+                        const cls = Array.from(g.classList).find(c => c.startsWith('mark-'));
+                        types.push(cls.slice('mark-'.length));
+                    }
+                });
+                return Array.from(new Set(types));
+            })""")]
+
+    def screenshot_whole_page(self, path: Path) -> None:
+        """Streamlit scrolls its main area inside the window, so a full-page screenshot is one
+        window high: grow the window to the content's height for the shot, then restore it."""
+        height = self.page.evaluate(
+            """() => Math.max(...['[data-testid="stMain"]', '[data-testid="stMainBlockContainer"]']
+                .map(s => document.querySelector(s)).filter(Boolean).map(e => e.scrollHeight))""")
+        if height > VIEWPORT["height"]:
+            self.page.set_viewport_size({"width": VIEWPORT["width"], "height": height + 40})
+            self.page.wait_for_timeout(500)  # charts sized to their container redraw
+        try:
+            self.page.screenshot(path=str(path), full_page=True)
+        finally:
+            self.page.set_viewport_size(VIEWPORT)
+
+    def metrics(self) -> list[str]:
+        return self.page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+
+    def sidebar_labels(self) -> list[str]:
+        return self.page.locator('[data-testid="stSidebar"] [data-testid="stWidgetLabel"]').all_inner_texts()
+
+    def nav(self) -> dict[str, str]:
+        """Sidebar page titles -> link (a link's text is its icon's name, then its title)."""
+        links = self.page.locator('[data-testid="stSidebarNav"] a')
+        return {links.nth(i).inner_text().split("\n")[-1].strip(): links.nth(i).get_attribute("href")
+                for i in range(links.count())}
+
+    def assert_clean(self) -> None:
+        page = self.page
+        assert page.locator('[data-testid="stException"]').count() == 0, \
+            page.locator('[data-testid="stException"]').all_inner_texts()
+        assert page.locator('[data-testid="stAlertContentError"]').count() == 0, \
+            page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+        assert not self.problems, self.problems
+        assert not self.external, f"requests that left the machine: {self.external}"
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tab(browser, server: str):
+    opened = Tab(browser, server)
+    yield opened
+    opened.close()
+
+
+def test_a_link_to_a_page_is_the_first_visit(tab: Tab) -> None:
+    """The first request a fresh server gets is a link to a filtered page: the app, its sidebar
+    filters and its navigation must run, not the page file alone. (Keep this test first.)"""
+    tab.open("/therapists?clinic=K01")
+    assert tab.page.locator("h1").first.inner_text() == "Therapists"
+    assert list(tab.nav()) == NAV_TITLES
+    assert tab.sidebar_labels()[:5] == ["First session from", "First session to", "Clinics", "Therapists",
+                                        "First session type"]
+    clinics = tab.page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(has_text="Clinics")
+    assert "K01" in clinics.inner_text()
+    assert tab.wait_for_marks(1) == [{"line", "rule", "symbol"}]
+    tab.assert_clean()
+
+
+def test_sidebar_links_are_the_page_urls(tab: Tab) -> None:
+    tab.open("/")
+    assert tab.nav() == {title: tab.server + path
+                         for title, (path, _) in zip(NAV_TITLES, PAGES.values(), strict=True)}
+    tab.assert_clean()
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_renders(tab: Tab, name: str) -> None:
+    path, title = PAGES[name]
+    tab.open(path)
+    assert tab.page.locator("h1").first.inner_text() == title
+    expected = MARKS[name]
+    if expected:
+        drawn = tab.wait_for_marks(len(expected))
+        for chart, (wanted, found) in enumerate(zip(expected, drawn, strict=True)):
+            assert wanted <= found, f"chart {chart}: marks {sorted(found)}, expected {sorted(wanted)}"
+    else:
+        assert tab.page.locator('[data-testid="stVegaLiteChart"]').count() == 0
+    if name == "therapists":  # the points keep their flag colours (the sample has alarms)
+        fills = set(tab.page.eval_on_selector_all('[data-testid="stVegaLiteChart"] g.mark-symbol.role-mark path',
+                                                  "paths => paths.map(p => p.getAttribute('fill'))"))
+        assert {"#4c78a8", "#d62728"} <= fills, fills
+    if name in ("explore", "therapists", "data_quality", "safety"):
+        tab.page.wait_for_selector('[data-testid="stDataFrame"]')
+    tab.wait_idle()
+    tab.assert_clean()
+    if name == "overview" and os.environ.get("UPDATE_README_SCREENSHOT"):  # the first screen, as a visitor sees it
+        README_SCREENSHOT.parent.mkdir(exist_ok=True)
+        tab.page.screenshot(path=str(README_SCREENSHOT), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / f"{name}.png"
+    tab.screenshot_whole_page(shot)
+    assert shot.stat().st_size > 10_000
+
+
+def test_a_clinic_filter_changes_the_overview(tab: Tab) -> None:
+    tab.open("/")
+    tab.wait_for_marks(1)
+    everyone = tab.metrics()
+    assert len(everyone) == 6
+
+    clinics = tab.page.get_by_role("combobox", name="Clinics")
+    clinics.click()
+    tab.page.get_by_role("option", name="K01", exact=True).click()
+    tab.page.keyboard.press("Escape")
+    tab.page.wait_for_url(re.compile(r"[?&]clinic=K01\b"))
+    tab.wait_idle()
+    k01 = tab.metrics()
+    assert len(k01) == 6
+    assert k01 != everyone
+    tab.assert_clean()
+
+    # the URL is the view: opened afresh it shows the same numbers
+    linked = Tab(tab.page.context.browser, tab.server)
+    try:
+        linked.open("/?clinic=K01")
+        linked.wait_for_marks(1)
+        assert linked.metrics() == k01
+        linked.assert_clean()
+    finally:
+        linked.close()

@@ -55,6 +55,18 @@ def has_episodes() -> bool:
     return True
 
 
+# Tables show at most this many rows: more is unreadable on screen and slow to send.
+ROW_LIMIT = 5000
+
+
+def capped(table: pl.DataFrame, what: str) -> pl.DataFrame:
+    """The first ROW_LIMIT rows, saying so when rows were left off."""
+    if table.height > ROW_LIMIT:
+        st.warning(f"Showing the first {ROW_LIMIT:,} of {table.height:,} {what}; narrow the filters to see the rest.")
+        return table.head(ROW_LIMIT)
+    return table
+
+
 def downloads(frame: pl.DataFrame, name: str) -> None:
     """CSV and Parquet downloads of exactly the rows shown."""
     left, right = st.columns(2)

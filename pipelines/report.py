@@ -26,6 +26,14 @@ def _float(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
+def records(frame: pl.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (dates as YYYY-MM-DD), converted in one pass: the long lists
+    run to hundreds of thousands of rows at national scale."""
+    return frame.select(
+        pl.col(c).dt.to_string("%Y-%m-%d") if frame.schema[c] == pl.Date else pl.col(c) for c in columns
+    ).to_dicts()
+
+
 def median_days(curve: pl.DataFrame) -> int | None:
     """The smallest event day at which the share still in care is <= 0.5."""
     reached = curve.filter((pl.col("events") > 0) & (pl.col("survival") <= 0.5 + KM_TOLERANCE))
@@ -89,19 +97,16 @@ def outcomes_section(reader: MetricsReader, scope: Scope) -> dict[str, Any]:
 
 
 def plateaus_section(reader: MetricsReader, scope: Scope, settings: dict[str, Any]) -> dict[str, Any]:
-    assessed = reader.run("plateau_episodes", scope)
-    plateaued = assessed.filter(pl.col("is_plateaued"))
+    summary = reader.run("plateau_summary", scope).row(0, named=True)
+    plateaued = reader.run("plateau_episodes", scope)
     return {
         "measure": settings["plateau_measure"],
         "window": int(settings["plateau_window"]),
-        "assessed": assessed.height,
-        "plateaued": plateaued.height,
-        "sessions_after_plateau": int(plateaued["sessions_after_plateau"].sum()),
-        "episodes": [
-            {"client_id": r["client_id"], "episode_id": r["episode_id"], "status": r["status"],
-             "plateau_session": int(r["plateau_session"]), "sessions_after_plateau": int(r["sessions_after_plateau"])}
-            for r in plateaued.iter_rows(named=True)
-        ],
+        "assessed": int(summary["assessed"]),
+        "plateaued": int(summary["plateaued"]),
+        "sessions_after_plateau": int(summary["sessions_after_plateau"]),
+        "episodes": records(plateaued, ["client_id", "episode_id", "status", "plateau_session",
+                                        "sessions_after_plateau"]),
         "dose_response": [
             {"session": int(r["session_number"]), "episodes": int(r["episodes"]),
              "mean_score": _float(r["mean_score"]),
@@ -129,22 +134,15 @@ def time_to_discharge_section(reader: MetricsReader, scope: Scope) -> dict[str, 
 
 
 def risk_gaps_section(reader: MetricsReader, scope: Scope) -> list[dict[str, Any]]:
-    return [
-        {"client_id": r["client_id"], "episode_id": r["episode_id"], "therapist_id": r["therapist_id"],
-         "clinic_id": r["clinic_id"], "risk_date": _date(r["risk_date"]), "item9": int(r["item9"]),
-         "next_contact_date": _date(r["next_contact_date"]), "next_contact_status": r["next_contact_status"],
-         "returned_later": bool(r["returned_later"])}
-        for r in reader.run("risk_followup_gaps", scope).iter_rows(named=True)
-    ]
+    return records(reader.run("risk_followup_gaps", scope),
+                   ["client_id", "episode_id", "therapist_id", "clinic_id", "risk_date", "item9",
+                    "next_contact_date", "next_contact_status", "returned_later"])
 
 
 def long_engagement_section(reader: MetricsReader, scope: Scope) -> list[dict[str, Any]]:
-    return [
-        {"client_id": r["client_id"], "episode_id": r["episode_id"], "status": r["status"],
-         "attended_sessions": int(r["attended_sessions"]), "duration_days": int(r["duration_days"]),
-         "reliable_improvement": bool(r["reliable_improvement"]), "plateaued": bool(r["plateaued"])}
-        for r in reader.run("long_engagement", scope).iter_rows(named=True)
-    ]
+    return records(reader.run("long_engagement", scope),
+                   ["client_id", "episode_id", "status", "attended_sessions", "duration_days",
+                    "reliable_improvement", "plateaued"])
 
 
 def metrics_report(reader: MetricsReader, scope: Scope = Scope()) -> dict[str, Any]:

@@ -48,9 +48,9 @@ def validate(sources: list[SourceFile], extract_date: dt.date | None,
                 for column, base in CODED_COLUMNS.items()}
     raw = combine_sources(sources)
     merged_keys = merge_exact_duplicates(raw)
-    kept = raw.filter(~pl.col("row_key").is_in(merged_keys.implode()))
+    kept = without_rows(raw, merged_keys)
     conflicting = quarantine_conflicting_duplicates(kept)
-    candidates = kept.filter(~pl.col("row_key").is_in(conflicting["row_key"].implode()))
+    candidates = without_rows(kept, conflicting["row_key"])
     typed, field_issues = parse_fields(candidates, synonyms, extract_date)
     checked = Appointment.filter(typed)
     appointments = checked.result.drop(LOAD_CONTEXT_COLUMNS)
@@ -67,6 +67,11 @@ def validate(sources: list[SourceFile], extract_date: dt.date | None,
         data_issues=data_issues,
         per_file=per_file,
     )
+
+
+def without_rows(frame: pl.DataFrame, row_keys: pl.Series) -> pl.DataFrame:
+    """The frame less the given rows; the same frame, not a copy, when there are none."""
+    return frame.filter(~pl.col("row_key").is_in(row_keys.implode())) if len(row_keys) else frame
 
 
 def combine_sources(sources: list[SourceFile]) -> pl.DataFrame:
@@ -118,6 +123,20 @@ def parse_datetime(text: pl.Expr) -> pl.Expr:
     return full.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
 
 
+def parse_datetime_column(text: pl.Series) -> pl.Series:
+    """parse_datetime, with a fast path: most exports write one plain ISO shape, which parses
+    directly; only the values that do not are normalised (zones, short times, dates)."""
+    parsed = text.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False, time_unit="us")
+    if (parsed.is_null() & text.is_not_null()).any():
+        parsed = parsed.fill_null(text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")))
+    unparsed = parsed.is_null() & text.is_not_null()
+    if unparsed.any():
+        rows = unparsed.arg_true()
+        slow = pl.select(parse_datetime(pl.lit(text.gather(rows)))).to_series()
+        parsed = parsed.scatter(rows, slow)
+    return parsed
+
+
 def _code(column: str, synonyms: dict[str, str], categories: tuple[str, ...]) -> pl.Expr:
     return (pl.col(column).str.to_lowercase()
             .replace_strict(synonyms, default=None, return_dtype=pl.String)
@@ -130,13 +149,19 @@ def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]],
 
     Row problems (a required value that does not parse) become nulls here and are caught by
     the schema's nullability rules; field problems become nulls plus a data issue."""
-    status = _code("status", synonyms["status"], STATUSES)
+    # Stage 1: each value parsed once (its own column), so the rules below only compare.
+    rows = rows.with_columns(
+        _code("status", synonyms["status"], STATUSES).alias("code__status"),
+        _code("session_type", synonyms["session_type"], SESSION_TYPES).alias("code__session_type"),
+        _code("discharge_reason", synonyms["discharge_reason"], DISCHARGE_REASONS).alias("code__discharge_reason"),
+        *(pl.col(m).cast(pl.Float64, strict=False).alias(f"number__{m}") for m in SCORE_RANGES),
+    ).with_columns(parse_datetime_column(rows[c]).alias(f"parsed__{c}") for c in ("appointment_date", *DATE_FIELDS))
+
+    status = pl.col("code__status")
     problems: dict[str, pl.Expr] = {}
     typed: dict[str, pl.Expr] = {}
-
     for measure, (lowest, highest, whole) in SCORE_RANGES.items():
-        text = pl.col(measure)
-        number = text.cast(pl.Float64, strict=False)
+        text, number = pl.col(measure), pl.col(f"number__{measure}")
         problem = (
             pl.when(text.is_null()).then(None)
             .when(number.is_null() | number.is_nan() | number.is_infinite()).then(pl.lit("not a number"))
@@ -149,18 +174,18 @@ def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]],
         typed[measure] = value.cast(pl.Int16) if whole else value
 
     for column in DATE_FIELDS:
-        parsed = parse_datetime(pl.col(column)).dt.date()
+        parsed = pl.col(f"parsed__{column}").dt.date()
         problems[column] = pl.when(pl.col(column).is_not_null() & parsed.is_null()).then(
             pl.lit("not an ISO 8601 date"))
         typed[column] = parsed
 
-    session_type = _code("session_type", synonyms["session_type"], SESSION_TYPES)
+    session_type = pl.col("code__session_type")
     problems["session_type"] = pl.when(pl.col("session_type").is_not_null() & session_type.is_null()).then(
         pl.lit("not a recognised session type"))
     typed["session_type"] = session_type
 
     # An unrecognised discharge reason is kept as `unknown` (SPEC §2) and reported.
-    reason = _code("discharge_reason", synonyms["discharge_reason"], DISCHARGE_REASONS)
+    reason = pl.col("code__discharge_reason")
     problems["discharge_reason"] = pl.when(pl.col("discharge_reason").is_not_null() & reason.is_null()).then(
         pl.lit("not a recognised discharge reason; counted as unknown"))
     typed["discharge_reason"] = pl.when(pl.col("discharge_reason").is_null()).then(None).otherwise(
@@ -169,7 +194,7 @@ def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]],
     parsed = rows.select(
         "row_key",
         *(pl.col(c) for c in ("appointment_id", "client_id", "therapist_id", "clinic_id")),
-        parse_datetime(pl.col("appointment_date")).alias("appointment_date"),
+        pl.col("parsed__appointment_date").alias("appointment_date"),
         status.alias("status"),
         "episode_id",
         *(expr.alias(name) for name, expr in typed.items()),

@@ -30,6 +30,6 @@ if layout.has_episodes():
     st.subheader("Long engagements")
     st.caption(f"Episodes with {settings['long_engagement_sessions']} or more sessions, or lasting "
                f"{settings['long_engagement_days']} days or more.")
-    long = data.run("long_engagement", scope)
+    long = layout.capped(data.run("long_engagement", scope), "long engagements")
     st.dataframe(long, hide_index=True)
     layout.downloads(long, "long_engagements")

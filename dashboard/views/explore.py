@@ -6,17 +6,15 @@ import streamlit as st
 
 from dashboard import data, layout
 
-ROW_LIMIT = 5000
-
 st.title("Explore")
 st.caption("The episodes selected by the sidebar filters. Select a row to see its appointments. "
            "Downloads contain exactly the rows shown.")
 
 scope = layout.scope()
 if layout.has_episodes():
-    episodes = data.run("episode_list", scope, limit=ROW_LIMIT)
-    if episodes.height == ROW_LIMIT:
-        st.warning(f"Showing the first {ROW_LIMIT:,} episodes (by client id); narrow the filters to see the rest.")
+    episodes = data.run("episode_list", scope, limit=layout.ROW_LIMIT)
+    if episodes.height == layout.ROW_LIMIT:
+        st.warning(f"Showing the first {layout.ROW_LIMIT:,} episodes (by client id); narrow the filters to see the rest.")
     chosen = st.dataframe(
         episodes, hide_index=True, on_select="rerun", selection_mode="single-row", key="episodes",
         column_config={

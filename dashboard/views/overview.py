@@ -30,7 +30,7 @@ if layout.has_episodes():
         single = data.run("single_session", period).filter(pl.col("breakdown") == "overall").row(0, named=True)
         outcomes = data.run("outcomes", period).filter(pl.col("is_all_clinics") & (pl.col("measure") == "phq9"))
         phq9 = outcomes.row(0, named=True) if outcomes.height else None
-        plateaus = data.run("plateau_episodes", period)
+        plateaus = data.run("plateau_summary", period).row(0, named=True)
         gaps = data.run("risk_followup_gaps", period)
         return {
             "dropout": single["dropout"] / single["closed"] if single["closed"] else None,
@@ -41,7 +41,7 @@ if layout.has_episodes():
             if phq9 and phq9["paired_in_clinical_range"] else None,
             "recovery_text": layout.rate_text(phq9["recovery"], phq9["paired_in_clinical_range"]) if phq9 else "no PHQ-9",
             "median": median_days(data.run("kaplan_meier", period, by_clinic=False)),
-            "plateaued_open": plateaus.filter(pl.col("is_plateaued") & (pl.col("status") == "open")).height,
+            "plateaued_open": plateaus["plateaued_open"],
             "unresolved_gaps": gaps.filter(~pl.col("returned_later")).height,
         }
 

@@ -16,14 +16,15 @@ st.caption(f"A plateau is {window} consecutive {measure} scores, all in the clin
 
 scope = layout.scope()
 if layout.has_episodes():
-    assessed = data.run("plateau_episodes", scope)
-    plateaued = assessed.filter(pl.col("is_plateaued"))
+    summary = data.run("plateau_summary", scope).row(0, named=True)
+    plateaued = data.run("plateau_episodes", scope)
     tiles = st.columns(3)
-    tiles[0].metric("Episodes plateaued", f"{plateaued.height / assessed.height:.1%}" if assessed.height else "–",
-                    border=True, help=f"{layout.rate_text(plateaued.height, assessed.height)} of the episodes "
-                    f"with at least {window} {measure} scores.")
-    tiles[1].metric("Still open", plateaued.filter(pl.col("status") == "open").height, border=True)
-    tiles[2].metric("Sessions after a plateau", f"{plateaued['sessions_after_plateau'].sum():,}", border=True)
+    tiles[0].metric("Episodes plateaued",
+                    f"{summary['plateaued'] / summary['assessed']:.1%}" if summary["assessed"] else "–",
+                    border=True, help=f"{layout.rate_text(summary['plateaued'], summary['assessed'])} of the "
+                    f"episodes with at least {window} {measure} scores.")
+    tiles[1].metric("Still open", f"{summary['plateaued_open']:,}", border=True)
+    tiles[2].metric("Sessions after a plateau", f"{summary['sessions_after_plateau']:,}", border=True)
 
     st.subheader("Dose–response")
     curve = layout.with_rate(data.run("dose_response", scope), "reliable_improvement", "episodes")
@@ -39,5 +40,6 @@ if layout.has_episodes():
     table = plateaued.sort(pl.col("status") != "open", pl.col("sessions_after_plateau"), descending=[False, True]).select(
         "client_id", "episode_id", "therapist_id", "clinic_id", "status", "attended_sessions", "plateau_session",
         "plateau_end_session", "sessions_after_plateau")
+    table = layout.capped(table, "plateaued episodes")
     st.dataframe(table, hide_index=True)
     layout.downloads(table, "plateaued_episodes")

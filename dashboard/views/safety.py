@@ -26,6 +26,7 @@ if layout.has_episodes():
     if table.is_empty():
         st.success("No risk follow-up gaps in this selection.")
     else:
+        table = layout.capped(table, "gaps")
         st.dataframe(table, hide_index=True, column_config={
             "item9": st.column_config.NumberColumn("item 9", help="PHQ-9 item 9 at the risk session (0–3)"),
             "risk_date": st.column_config.DateColumn("risk session", format="YYYY-MM-DD"),

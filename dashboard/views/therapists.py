@@ -48,7 +48,7 @@ if layout.has_episodes():
             chosen = flagged_first["therapist_id"][selected_rows.selection.rows[0]]
         if chosen:
             st.subheader(f"Episodes of {chosen}")
-            episodes = data.run("episode_list", dataclasses.replace(scope, therapists=(chosen,)), limit=5000)
+            episodes = data.run("episode_list", dataclasses.replace(scope, therapists=(chosen,)), limit=layout.ROW_LIMIT)
             st.dataframe(episodes, hide_index=True)
             layout.downloads(episodes, f"episodes_{chosen}")
         else:

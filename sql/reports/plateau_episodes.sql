@@ -1,5 +1,5 @@
--- plateau_episodes: one row per episode in scope assessed for plateaus (SPEC §4.4), plateaued
--- or not; the report counts them and lists the plateaued ones.
+-- plateau_episodes: one row per plateaued episode in scope (SPEC §4.4), by client_id then
+-- episode_id; plateau_summary counts them.
 SELECT
     p.client_id,
     p.episode_id,
@@ -7,11 +7,11 @@ SELECT
     e.clinic_id,
     p.status,
     p.attended_sessions,
-    p.is_plateaued,
     p.plateau_session,
     p.plateau_end_session,
     p.sessions_after_plateau
 FROM plateaus AS p
 INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
     USING (client_id, episode_id)
+WHERE p.is_plateaued
 ORDER BY p.client_id, p.episode_id

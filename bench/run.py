@@ -1,0 +1,231 @@
+"""The national-scale benchmark (SPEC §7): generate, load, report and render at a given size.
+
+    python bench/run.py                 # 10 million appointment rows
+    python bench/run.py --quick         # 1 million
+    python bench/run.py --rows 50000    # any size (the smoke test uses a tiny one)
+
+Everything is measured in this one run on this machine, so ratios are fair: DuckDB's own bare
+CSV load of the same file is the floor any loader pays. It prints a table and writes
+bench/out/results-<rows>.json. It is not a test: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS_PER_CLIENT = 9.9  # the generator's average, measured: 10,896,427 rows from 1.1 million clients
+PAGES = ("overview", "first_sessions", "therapists", "outcomes", "plateaus", "endings", "safety",
+         "explore", "data_quality")
+TARGETS = {"ingest_s": 90.0, "ingest_ratio": 3.0, "peak_rss_gib": 6.0, "metrics_s": 2.0,
+           "page_first_render_s": 1.5, "page_filter_change_s": 0.5, "generate_s": 60.0}
+
+# Run inside a child process so its peak memory is the ingest's alone; prints stage timings.
+INGEST_CHILD = """
+import json, sys, time, datetime as dt
+from pipelines.warehouse import ingest
+marks = []
+start = time.perf_counter()
+ingest([sys.argv[1]], sys.argv[2], extract_date=dt.date.fromisoformat(sys.argv[3]),
+       on_stage=lambda stage: marks.append((stage, time.perf_counter() - start)))
+marks.append(("done", time.perf_counter() - start))
+print(json.dumps(marks))
+"""
+
+
+def timed(function, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def median_of(runs: int, function, *args, **kwargs) -> float:
+    return statistics.median(timed(function, *args, **kwargs)[0] for _ in range(runs))
+
+
+def stage_split(marks: list[tuple[str, float]]) -> dict[str, float]:
+    """Group the ingest's stage marks into read/validate, load, episodes and metrics."""
+    groups = {"read_validate": 0.0, "load": 0.0, "episodes": 0.0, "metrics": 0.0, "swap": 0.0}
+    for (stage, at), (_, until) in zip(marks, marks[1:]):
+        if stage.startswith(("reading", "validating")):
+            key = "read_validate"
+        elif stage.startswith("loading"):
+            key = "load"
+        elif stage.startswith("deriving") or "staging/" in stage or "marts/" in stage:
+            key = "episodes"
+        elif "metrics/" in stage:
+            key = "metrics"
+        else:
+            key = "swap"
+        groups[key] += until - at
+    return {k: round(v, 3) for k, v in groups.items()}
+
+
+def bench_generate(rows: int, folder: Path) -> tuple[float, Path, int]:
+    from pipelines.generate import generate_appointments, write_appointments
+
+    clients = max(10, round(rows / ROWS_PER_CLIENT))
+    seconds, frame = timed(generate_appointments, clients, 20261125)
+    path = write_appointments(frame, folder, "csv")
+    return seconds, path, frame.height
+
+
+def bench_baseline(csv: Path, folder: Path) -> float:
+    import duckdb
+
+    db = folder / "baseline.duckdb"
+    con = duckdb.connect(str(db))
+    seconds, _ = timed(con.execute, f"CREATE TABLE t AS SELECT * FROM read_csv('{csv}')")
+    con.close()
+    db.unlink()
+    return seconds
+
+
+def bench_ingest(csv: Path, db: Path, extract_date: str) -> tuple[float, dict[str, float], float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", INGEST_CHILD, str(csv), str(db), extract_date],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    seconds = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    marks = json.loads(done.stdout.strip().splitlines()[-1])
+    # ru_maxrss of children is the largest child so far; the ingest child is the largest we run.
+    return seconds, stage_split(marks), max(peak_kib, before) / 1024 / 1024
+
+
+def bench_metrics(db: Path, runs: int) -> dict[str, float]:
+    from pipelines.queries import MetricsReader, Scope
+    from pipelines.report import metrics_report
+
+    reader = MetricsReader.open(db)
+    try:
+        options = reader.run("filter_options")
+        clinic = options["clinic_id"][0]
+        therapist = options["therapist_id"][0]
+        last = options["last_date"].max()
+        scopes = {
+            "unfiltered": Scope(),
+            "clinic": Scope(clinics=(clinic,)),
+            "therapist": Scope(therapists=(therapist,)),
+            "from": Scope(from_date=last.replace(year=last.year - 1)),
+            "to": Scope(to_date=last.replace(year=last.year - 1)),
+        }
+        return {name: round(median_of(runs, metrics_report, reader, scope), 3) for name, scope in scopes.items()}
+    finally:
+        reader.close()
+
+
+def bench_pages(db: Path, runs: int) -> dict[str, dict[str, float]]:
+    """Server-side time of each page's first render and of a filter change, via AppTest."""
+    import logging
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # AppTest's "no runtime" notices
+
+    os.environ["CLINIC_OUTCOMES_DB"] = str(db)
+    app = str(ROOT / "dashboard" / "app.py")
+    results: dict[str, dict[str, float]] = {}
+    for page in PAGES:
+        first, change = [], []
+        for _ in range(runs):
+            st.cache_data.clear()
+            st.cache_resource.clear()
+            test = AppTest.from_file(app, default_timeout=300)
+            if page != "overview":
+                test.switch_page(f"views/{page}.py")
+            first.append(timed(test.run)[0])
+            clinics = test.multiselect(key="filter_clinics")
+            clinics.set_value([clinics.options[0]])
+            change.append(timed(test.run)[0])
+            if test.exception:
+                raise RuntimeError(f"page {page} raised: {test.exception[0].value}")
+        results[page] = {"first_render_s": round(statistics.median(first), 3),
+                         "filter_change_s": round(statistics.median(change), 3)}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="appointment rows (default 10 million)")
+    parser.add_argument("--quick", action="store_true", help="1 million rows")
+    parser.add_argument("--runs", type=int, default=3, help="repeats for medians (default 3)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    args = parser.parse_args()
+    rows = 1_000_000 if args.quick else args.rows
+
+    from pipelines.generate import EXTRACT_DATE
+
+    results: dict[str, object] = {"rows_requested": rows, "cores": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="clinic-bench-") as scratch:
+        folder = Path(scratch)
+        print(f"generating ~{rows:,} rows …", flush=True)
+        results["generate_s"], csv, results["rows"] = bench_generate(rows, folder)
+        results["csv_bytes"] = csv.stat().st_size
+        print("DuckDB bare load (baseline) …", flush=True)
+        results["baseline_s"] = bench_baseline(csv, folder)
+        print("clinic-outcomes ingest …", flush=True)
+        db = folder / "bench.duckdb"
+        results["ingest_s"], results["ingest_stages_s"], results["peak_rss_gib"] = bench_ingest(
+            csv, db, EXTRACT_DATE.isoformat())
+        results["ingest_ratio"] = results["ingest_s"] / results["baseline_s"]
+        results["warehouse_bytes"] = db.stat().st_size
+        print("metrics report …", flush=True)
+        results["metrics_s"] = bench_metrics(db, args.runs)
+        print("dashboard pages …", flush=True)
+        results["pages_s"] = bench_pages(db, args.runs)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    out_file = args.out / f"results-{rows}.json"
+    out_file.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    print_table(results)
+    print(f"written to {out_file}")
+
+
+def print_table(r: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def verdict(value: float, target: float) -> str:
+        return "ok" if value <= target else "MISSED"
+
+    table = Table(title=f"clinic-outcomes benchmark: {r['rows']:,} rows, {r['cores']} cores", title_justify="left")
+    for column in ("measure", "value", "target", ""):
+        table.add_column(column)
+    table.add_row("generate", f"{r['generate_s']:.1f} s", f"≤ {TARGETS['generate_s']:.0f} s",
+                  verdict(r["generate_s"], TARGETS["generate_s"]))
+    table.add_row("DuckDB bare CSV load (baseline)", f"{r['baseline_s']:.1f} s", "", "")
+    table.add_row("ingest, end to end", f"{r['ingest_s']:.1f} s", f"≤ {TARGETS['ingest_s']:.0f} s",
+                  verdict(r["ingest_s"], TARGETS["ingest_s"]))
+    for stage, seconds in r["ingest_stages_s"].items():
+        table.add_row(f"  {stage}", f"{seconds:.1f} s", "", "")
+    table.add_row("ingest / baseline", f"{r['ingest_ratio']:.1f}×", f"≤ {TARGETS['ingest_ratio']:.0f}×",
+                  verdict(r["ingest_ratio"], TARGETS["ingest_ratio"]))
+    table.add_row("ingest peak memory", f"{r['peak_rss_gib']:.2f} GiB", f"≤ {TARGETS['peak_rss_gib']:.0f} GiB",
+                  verdict(r["peak_rss_gib"], TARGETS["peak_rss_gib"]))
+    table.add_row("warehouse size", f"{r['warehouse_bytes'] / 2**20:,.0f} MiB", "", "")
+    for name, seconds in r["metrics_s"].items():
+        table.add_row(f"metrics json ({name})", f"{seconds:.2f} s", f"≤ {TARGETS['metrics_s']:.0f} s",
+                      verdict(seconds, TARGETS["metrics_s"]))
+    for page, times in r["pages_s"].items():
+        table.add_row(f"page {page}: first render", f"{times['first_render_s']:.2f} s",
+                      f"≤ {TARGETS['page_first_render_s']} s",
+                      verdict(times["first_render_s"], TARGETS["page_first_render_s"]))
+        table.add_row(f"page {page}: filter change", f"{times['filter_change_s']:.2f} s",
+                      f"≤ {TARGETS['page_filter_change_s']} s",
+                      verdict(times["filter_change_s"], TARGETS["page_filter_change_s"]))
+    Console(width=120).print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+-- plateau_summary: one row: the episodes in scope assessed for plateaus (SPEC §4.4), how many
+-- plateaued (and how many of those are still open), and the sessions delivered after a plateau.
+SELECT
+    count(*) AS assessed,
+    count(*) FILTER (WHERE p.is_plateaued) AS plateaued,
+    count(*) FILTER (WHERE p.is_plateaued AND p.status = 'open') AS plateaued_open,
+    coalesce(sum(p.sessions_after_plateau) FILTER (WHERE p.is_plateaued), 0) AS sessions_after_plateau
+FROM plateaus AS p
+INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
+    USING (client_id, episode_id)

@@ -219,11 +219,20 @@ def _one_line(exc: BaseException) -> str:
     return text[:200] + ("…" if len(text) > 200 else "")
 
 
+CLEAN_BATCH = 2  # columns cleaned at once: one per core
+
+
+def _cleaned(column: str) -> pl.Expr:
+    trimmed = pl.col(column).str.strip_chars()
+    return pl.when(trimmed != "").then(trimmed).alias(column)
+
+
 def read_appointment_file(path: Path, profile: MappingProfile | None = None,
                           drop_identifiers: bool = False) -> SourceFile:
     """Read one file into canonical text columns, refusing identifier-like columns."""
     kind, data = _read_bytes(Path(path))
     frame = _read_parquet(path, data) if kind == "parquet" else _read_csv(path, data)
+    del data  # a national extract is a gigabyte of bytes; the frame holds it all now
     profile = profile or MappingProfile(name="canonical")
 
     renames: dict[str, str] = {}
@@ -259,8 +268,10 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
     has_episode_column = "episode_id" in frame.columns
     frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c)
                                for c in INPUT_COLUMNS if c not in frame.columns)
-    frame = frame.select(pl.col(INPUT_COLUMNS).str.strip_chars(), "source_line")
-    # After trimming, an empty value is a missing value.
-    frame = frame.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in INPUT_COLUMNS)
+    frame = frame.select(*INPUT_COLUMNS, "source_line")
+    # Trimmed, and after trimming an empty value is a missing value. A few columns at a time, so
+    # each old column is freed as its clean copy lands: the frame is never held twice.
+    for start in range(0, len(INPUT_COLUMNS), CLEAN_BATCH):
+        frame = frame.with_columns(_cleaned(c) for c in INPUT_COLUMNS[start:start + CLEAN_BATCH])
     return SourceFile(path=str(path), frame=frame, has_episode_column=has_episode_column,
                       dropped_columns=identifiers, ignored_columns=ignored)

@@ -29,8 +29,9 @@ from pipelines.errors import LoadError
 from pipelines.read import INPUT_COLUMNS, MappingProfile, SourceFile, read_appointment_file
 from pipelines.validate import Validation, validate
 
-# Models run in this order; each file is one SELECT materialised as a table named after it
-# (staging models as views).
+# Models run in this order; each file is one SELECT materialised as a table named after it,
+# except staging models (views: they only rename and cast, as in dbt) and EPHEMERAL ones
+# (temporary tables that only later models read, never written to the warehouse file).
 MODELS = (
     "staging/stg_appointments",
     "marts/sessions",
@@ -46,8 +47,10 @@ MODELS = (
     "metrics/risk_followup_gaps",
     "metrics/long_engagement",
 )
-# Statements (table macros) stored in the warehouse for the report queries in sql/reports/.
-MACROS = ("macros/scoped_episodes",)
+EPHEMERAL = ("marts/session_scores",)
+# Macros stored in the warehouse for the report queries in sql/reports/ (in_scope first: the
+# other uses it).
+MACROS = ("macros/in_scope", "macros/scoped_episodes")
 
 TABLES_DDL = {
     "appointments": """
@@ -169,6 +172,8 @@ def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
     on_stage("validating rows")
     extra = profile.values if profile else None
     validation = validate(sources, extract_date, extra)
+    for source in sources:  # the text is parsed now: free it before DuckDB needs the memory
+        source.frame = source.frame.clear()
 
     with load_lock(db):
         # Holding the lock, any other build file is a leftover of a killed load.
@@ -200,22 +205,27 @@ def _build(building: Path, previous: Path, validation: Validation, sources: list
         on_stage("loading appointments")
         new_rows = validation.appointments.drop("row_key").with_columns(
             pl.col(pl.Enum).cast(pl.String), pl.lit(load_id).alias("load_id"))
+        validation.appointments = validation.appointments.clear()  # new_rows holds them now
         con.register("new_rows", new_rows)
-        replaced = con.sql("""
-            SELECT n.source_file, count(*) AS rows_replacing_earlier
-            FROM new_rows AS n JOIN appointments AS a USING (appointment_id)
-            GROUP BY n.source_file""").pl()
-        con.execute("DELETE FROM appointments WHERE appointment_id IN (SELECT appointment_id FROM new_rows)")
+        replaced = pl.DataFrame(schema={"source_file": pl.String, "rows_replacing_earlier": pl.Int64})
+        if load_id > 1:  # a first load has nothing to replace
+            replaced = con.sql("""
+                SELECT n.source_file, count(*) AS rows_replacing_earlier
+                FROM new_rows AS n JOIN appointments AS a USING (appointment_id)
+                GROUP BY n.source_file""").pl()
+            con.execute("DELETE FROM appointments WHERE appointment_id IN (SELECT appointment_id FROM new_rows)")
         con.execute("INSERT INTO appointments BY NAME SELECT * FROM new_rows")
-        # Issues of rows that this load replaced no longer describe anything in the warehouse.
-        con.execute("""DELETE FROM data_issues WHERE NOT EXISTS (
-            SELECT 1 FROM appointments a WHERE a.appointment_id = data_issues.appointment_id
-            AND a.load_id = data_issues.load_id)""")
+        con.unregister("new_rows")
+        del new_rows
+        if load_id > 1:
+            # Issues of rows that this load replaced no longer describe anything in the warehouse.
+            con.execute("""DELETE FROM data_issues WHERE NOT EXISTS (
+                SELECT 1 FROM appointments a WHERE a.appointment_id = data_issues.appointment_id
+                AND a.load_id = data_issues.load_id)""")
         con.register("new_quarantine", validation.quarantine)
         con.execute(f"INSERT INTO quarantine BY NAME SELECT {load_id} AS load_id, * FROM new_quarantine")
         con.register("new_issues", validation.data_issues)
         con.execute(f"INSERT INTO data_issues BY NAME SELECT {load_id} AS load_id, * FROM new_issues")
-        con.unregister("new_rows")
 
         effective_date, source = _extract_date(con, extract_date)
         build_id = uuid.uuid4().hex
@@ -229,8 +239,8 @@ def _build(building: Path, previous: Path, validation: Validation, sources: list
         _derive_episodes(con, settings)
         for model in MODELS:
             on_stage(f"building {model}")
-            # Staging only renames and casts: a view, as in dbt, saves writing every row twice.
-            kind = "VIEW" if model.startswith("staging/") else "TABLE"
+            kind = ("VIEW" if model.startswith("staging/") else
+                    "TEMP TABLE" if model in EPHEMERAL else "TABLE")
             con.execute(f"CREATE OR REPLACE {kind} {Path(model).name} AS {model_sql(model)}")
         for macro in MACROS:
             con.execute(model_sql(macro))

@@ -21,7 +21,7 @@ from lifelines import KaplanMeierFitter
 from conftest import EXTRACT, Warehouse, appointment, report
 from pipelines.queries import MetricsReader, Scope
 from pipelines.report import KM_TOLERANCE, median_days
-from pipelines.warehouse import model_sql
+from pipelines.warehouse import MACROS, model_sql
 
 TOLERANCE = 1e-9
 
@@ -142,7 +142,7 @@ def test_generated_episodes_curve_and_median_match_lifelines(tmp_path_factory, d
 
 
 # The report SQL on its own, over many more generated sets: a bare in-memory database with the
-# two tables kaplan_meier.sql reads (episodes, through scoped_episodes, and time_to_discharge).
+# table kaplan_meier.sql reads (time_to_discharge, which carries each episode's attribution).
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +151,10 @@ def bare_km():
     con.execute("CREATE TABLE episodes (client_id VARCHAR, episode_id VARCHAR, therapist_id VARCHAR, "
                 "clinic_id VARCHAR, first_session_type VARCHAR, first_attended_date DATE, status VARCHAR)")
     con.execute("CREATE TABLE time_to_discharge (client_id VARCHAR, episode_id VARCHAR, duration_days BIGINT, "
-                "is_event BOOLEAN, attended_sessions BIGINT)")
-    con.execute(model_sql("macros/scoped_episodes"))
+                "is_event BOOLEAN, attended_sessions BIGINT, clinic_id VARCHAR, therapist_id VARCHAR, "
+                "first_session_type VARCHAR, first_attended_date DATE)")
+    for macro in MACROS:
+        con.execute(model_sql(macro))
     yield con
     con.close()
 
@@ -169,7 +171,7 @@ def test_kaplan_meier_sql_matches_lifelines_on_tied_durations(bare_km, data):
     bare_km.execute("DELETE FROM time_to_discharge")
     bare_km.executemany("INSERT INTO episodes VALUES (?, '1', 'T1', 'K1', NULL, DATE '2026-01-05', ?)",
                         [(f"H{i}", "closed" if e else "open") for i, e in enumerate(events)])
-    bare_km.executemany("INSERT INTO time_to_discharge VALUES (?, '1', ?, ?, 1)",
+    bare_km.executemany("INSERT INTO time_to_discharge VALUES (?, '1', ?, ?, 1, 'K1', 'T1', NULL, DATE '2026-01-05')",
                         [(f"H{i}", d, e) for i, (d, e) in enumerate(data)])
     curve = MetricsReader(bare_km).run("kaplan_meier", Scope(), by_clinic=False)
     ttd = {

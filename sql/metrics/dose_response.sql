@@ -2,12 +2,19 @@
 -- plateau measure (SPEC §4.4).
 --   score                      the score at that session
 --   is_reliable_improvement    that score is a reliable improvement on the episode's first score
+--   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution,
+--                  carried so that reports filter with in_scope() without joining episodes
 SELECT
     ss.client_id,
     ss.episode_id,
     ss.session_number,
     ss.score,
-    ss.is_reliable_improvement
+    ss.is_reliable_improvement,
+    e.clinic_id,
+    e.therapist_id,
+    e.first_session_type,
+    e.first_attended_date
 FROM session_scores AS ss
 INNER JOIN settings AS s ON ss.measure = s.plateau_measure
+INNER JOIN episodes AS e USING (client_id, episode_id)
 WHERE ss.session_number <= 40

@@ -3,6 +3,8 @@
 -- (SPEC §4.7).
 --   reliable_improvement  any later score on the plateau measure is a reliable improvement on the first
 --   plateaued             the episode plateaued (plateaus), false when it was not assessed
+--   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution,
+--                  carried so that reports filter with in_scope() without joining episodes
 WITH improved AS (
     SELECT ss.client_id, ss.episode_id, bool_or(ss.is_reliable_improvement) AS reliable_improvement
     FROM session_scores AS ss
@@ -20,7 +22,9 @@ SELECT
     e.attended_sessions,
     e.duration_days,
     coalesce(i.reliable_improvement, false) AS reliable_improvement,
-    coalesce(p.is_plateaued, false) AS plateaued
+    coalesce(p.is_plateaued, false) AS plateaued,
+    e.first_session_type,
+    e.first_attended_date
 FROM episodes AS e
 CROSS JOIN settings AS s
 LEFT JOIN improved AS i USING (client_id, episode_id)

@@ -10,6 +10,8 @@
 --   is_early_reliable_improvement  the second score is already a reliable improvement on the first
 -- Rates count only closed paired episodes (is_closed); early change counts every started
 -- episode with two scores.
+--   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution,
+--                  carried so that reports filter with in_scope() without joining episodes
 WITH per_episode AS (
     SELECT
         client_id,
@@ -44,7 +46,11 @@ SELECT
     p.scores >= 2 AND p.is_case_at_start AND NOT p.is_case_at_end
         AND p.improvement >= m.reliable_change AS is_reliable_recovery,
     p.second_score - p.first_score AS early_change,
-    p.is_early_reliable_improvement
+    p.is_early_reliable_improvement,
+    e.clinic_id,
+    e.therapist_id,
+    e.first_session_type,
+    e.first_attended_date
 FROM per_episode AS p
 INNER JOIN measures AS m USING (measure)
 INNER JOIN episodes AS e USING (client_id, episode_id)

@@ -7,6 +7,8 @@
 --   plateau_session          session number of the first score of the first qualifying window
 --   plateau_end_session      session number of that window's last score
 --   sessions_after_plateau   attended_sessions - plateau_end_session
+--   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution,
+--                  carried so that reports filter with in_scope() without joining episodes
 WITH scores AS (
     SELECT ss.*
     FROM session_scores AS ss
@@ -53,7 +55,11 @@ SELECT
     p.first_plateau_score IS NOT NULL AS is_plateaued,
     w.window_first_session AS plateau_session,
     w.window_last_session AS plateau_end_session,
-    e.attended_sessions - w.window_last_session AS sessions_after_plateau
+    e.attended_sessions - w.window_last_session AS sessions_after_plateau,
+    e.clinic_id,
+    e.therapist_id,
+    e.first_session_type,
+    e.first_attended_date
 FROM per_episode AS p
 INNER JOIN episodes AS e USING (client_id, episode_id)
 LEFT JOIN windows AS w

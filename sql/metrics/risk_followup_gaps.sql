@@ -8,6 +8,8 @@
 --                        order and of any status (null when there is none)
 --   returned_later       an attended session after the follow-up window
 --   days_since_risk      extract date - risk_date
+--   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution,
+--                  carried so that reports filter with in_scope() without joining episodes
 WITH risk_sessions AS (
     SELECT
         client_id,
@@ -61,7 +63,9 @@ SELECT
     n.next_contact_date,
     n.next_contact_status,
     f.returned_later,
-    date_diff('day', r.risk_date, st.extract_date) AS days_since_risk
+    date_diff('day', r.risk_date, st.extract_date) AS days_since_risk,
+    e.first_session_type,
+    e.first_attended_date
 FROM risk_sessions AS r
 INNER JOIN episodes AS e USING (client_id, episode_id)
 INNER JOIN followups AS f USING (client_id, episode_id)

@@ -2,11 +2,17 @@
 --   duration_days  end_date - first_attended_date for closed episodes (an event), extract date -
 --                  first_attended_date for open ones (censored)
 --   is_event       the episode is closed
+--   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution,
+--                  carried so that reports filter with in_scope() without joining episodes
 SELECT
     client_id,
     episode_id,
     duration_days,
     status = 'closed' AS is_event,
-    attended_sessions
+    attended_sessions,
+    clinic_id,
+    therapist_id,
+    first_session_type,
+    first_attended_date
 FROM episodes
 WHERE status <> 'not_started'

@@ -7,7 +7,7 @@ SELECT
     CAST(avg(CAST(d.score AS DECIMAL(18, 6))) AS DOUBLE) AS mean_score,  -- exact, so the same every run
     count(*) FILTER (WHERE d.is_reliable_improvement) AS reliable_improvement
 FROM dose_response AS d
-INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
-    USING (client_id, episode_id)
+WHERE in_scope(d.clinic_id, d.therapist_id, d.first_session_type, d.first_attended_date,
+               $clinics, $therapists, $from_date, $to_date, $session_types)
 GROUP BY d.session_number
 ORDER BY d.session_number

@@ -5,8 +5,8 @@ WITH benchmark AS (
     SELECT
         count(*) FILTER (WHERE s.is_single_session_dropout) / count(*) FILTER (WHERE s.is_closed) AS p0
     FROM single_session AS s
-    INNER JOIN scoped_episodes($clinics, NULL, $from_date, $to_date, $session_types) AS e
-        USING (client_id, episode_id)
+    WHERE in_scope(s.clinic_id, s.therapist_id, s.first_session_type, s.first_attended_date,
+                   $clinics, NULL, $from_date, $to_date, $session_types)
 ),
 
 largest AS (
@@ -14,9 +14,9 @@ largest AS (
     FROM (
         SELECT count(*) FILTER (WHERE s.is_closed) AS closed
         FROM single_session AS s
-        INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
-            USING (client_id, episode_id)
-        GROUP BY e.therapist_id
+        WHERE in_scope(s.clinic_id, s.therapist_id, s.first_session_type, s.first_attended_date,
+                       $clinics, $therapists, $from_date, $to_date, $session_types)
+        GROUP BY s.therapist_id
     )
 )
 

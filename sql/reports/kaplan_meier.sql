@@ -5,12 +5,12 @@
 --   survival   right-continuous: the value at a day already counts that day's discharges
 WITH durations AS (
     SELECT
-        CASE WHEN $by_clinic THEN e.clinic_id ELSE 'all' END AS stratum,
+        CASE WHEN $by_clinic THEN t.clinic_id ELSE 'all' END AS stratum,
         t.duration_days AS day,
         t.is_event
     FROM time_to_discharge AS t
-    INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
-        USING (client_id, episode_id)
+    WHERE in_scope(t.clinic_id, t.therapist_id, t.first_session_type, t.first_attended_date,
+                   $clinics, $therapists, $from_date, $to_date, $session_types)
 ),
 
 per_day AS (

@@ -10,6 +10,6 @@ SELECT
     l.reliable_improvement,
     l.plateaued
 FROM long_engagement AS l
-INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
-    USING (client_id, episode_id)
+WHERE in_scope(l.clinic_id, l.therapist_id, l.first_session_type, l.first_attended_date,
+               $clinics, $therapists, $from_date, $to_date, $session_types)
 ORDER BY l.client_id, l.episode_id

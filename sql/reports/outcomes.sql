@@ -4,8 +4,8 @@
 -- scope with two scores.
 SELECT
     o.measure,
-    e.clinic_id,
-    grouping(e.clinic_id) = 1 AS is_all_clinics,
+    o.clinic_id,
+    grouping(o.clinic_id) = 1 AS is_all_clinics,
     count(*) AS episodes_scored,
     count(*) FILTER (WHERE o.is_closed AND o.is_paired) AS paired,
     count(*) FILTER (WHERE o.is_closed AND o.is_reliable_improvement) AS reliable_improvement,
@@ -19,7 +19,7 @@ SELECT
     CAST(avg(CAST(o.early_change AS DECIMAL(18, 6))) FILTER (WHERE o.is_paired) AS DOUBLE) AS mean_early_change,
     count(*) FILTER (WHERE o.is_early_reliable_improvement) AS early_reliable_improvement
 FROM outcomes AS o
-INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
-    USING (client_id, episode_id)
-GROUP BY GROUPING SETS ((o.measure), (o.measure, e.clinic_id))
-ORDER BY o.measure, is_all_clinics DESC, e.clinic_id
+WHERE in_scope(o.clinic_id, o.therapist_id, o.first_session_type, o.first_attended_date,
+               $clinics, $therapists, $from_date, $to_date, $session_types)
+GROUP BY GROUPING SETS ((o.measure), (o.measure, o.clinic_id))
+ORDER BY o.measure, is_all_clinics DESC, o.clinic_id

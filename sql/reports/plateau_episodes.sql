@@ -3,15 +3,15 @@
 SELECT
     p.client_id,
     p.episode_id,
-    e.therapist_id,
-    e.clinic_id,
+    p.therapist_id,
+    p.clinic_id,
     p.status,
     p.attended_sessions,
     p.plateau_session,
     p.plateau_end_session,
     p.sessions_after_plateau
 FROM plateaus AS p
-INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
-    USING (client_id, episode_id)
 WHERE p.is_plateaued
+    AND in_scope(p.clinic_id, p.therapist_id, p.first_session_type, p.first_attended_date,
+                   $clinics, $therapists, $from_date, $to_date, $session_types)
 ORDER BY p.client_id, p.episode_id

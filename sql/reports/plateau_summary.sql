@@ -6,5 +6,5 @@ SELECT
     count(*) FILTER (WHERE p.is_plateaued AND p.status = 'open') AS plateaued_open,
     coalesce(sum(p.sessions_after_plateau) FILTER (WHERE p.is_plateaued), 0) AS sessions_after_plateau
 FROM plateaus AS p
-INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
-    USING (client_id, episode_id)
+WHERE in_scope(p.clinic_id, p.therapist_id, p.first_session_type, p.first_attended_date,
+               $clinics, $therapists, $from_date, $to_date, $session_types)

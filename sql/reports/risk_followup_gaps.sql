@@ -13,7 +13,7 @@ SELECT
     r.returned_later,
     r.days_since_risk
 FROM risk_followup_gaps AS r
-INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
-    USING (client_id, episode_id)
 WHERE r.is_gap
+    AND in_scope(r.clinic_id, r.therapist_id, r.first_session_type, r.first_attended_date,
+                   $clinics, $therapists, $from_date, $to_date, $session_types)
 ORDER BY r.client_id, r.episode_id

@@ -4,19 +4,19 @@
 --   closed      the denominator; ended_after_one, dropout the numerators; open: still open
 SELECT
     CASE
-        WHEN grouping(e.cohort_month) = 0 THEN 'month'
-        WHEN grouping(e.clinic_id) = 0 THEN 'clinic'
-        WHEN grouping(e.therapist_id) = 0 THEN 'therapist'
-        WHEN grouping(e.first_session_type) = 0 THEN 'first_session_type'
+        WHEN grouping(s.cohort_month) = 0 THEN 'month'
+        WHEN grouping(s.clinic_id) = 0 THEN 'clinic'
+        WHEN grouping(s.therapist_id) = 0 THEN 'therapist'
+        WHEN grouping(s.first_session_type) = 0 THEN 'first_session_type'
         ELSE 'overall'
     END AS breakdown,
-    coalesce(e.cohort_month, e.clinic_id, e.therapist_id, e.first_session_type) AS key,
+    coalesce(s.cohort_month, s.clinic_id, s.therapist_id, s.first_session_type) AS key,
     count(*) FILTER (WHERE s.is_closed) AS closed,
     count(*) FILTER (WHERE s.is_ended_after_one) AS ended_after_one,
     count(*) FILTER (WHERE s.is_single_session_dropout) AS dropout,
     count(*) FILTER (WHERE NOT s.is_closed) AS open
 FROM single_session AS s
-INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
-    USING (client_id, episode_id)
-GROUP BY GROUPING SETS ((), (e.cohort_month), (e.clinic_id), (e.therapist_id), (e.first_session_type))
+WHERE in_scope(s.clinic_id, s.therapist_id, s.first_session_type, s.first_attended_date,
+               $clinics, $therapists, $from_date, $to_date, $session_types)
+GROUP BY GROUPING SETS ((), (s.cohort_month), (s.clinic_id), (s.therapist_id), (s.first_session_type))
 ORDER BY breakdown, key NULLS LAST

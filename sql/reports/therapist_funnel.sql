@@ -10,19 +10,19 @@ WITH benchmark AS (
         count(*) FILTER (WHERE s.is_single_session_dropout) AS numerator,
         count(*) FILTER (WHERE s.is_closed) AS denominator
     FROM single_session AS s
-    INNER JOIN scoped_episodes($clinics, NULL, $from_date, $to_date, $session_types) AS e
-        USING (client_id, episode_id)
+    WHERE in_scope(s.clinic_id, s.therapist_id, s.first_session_type, s.first_attended_date,
+                   $clinics, NULL, $from_date, $to_date, $session_types)
 ),
 
 therapists AS (
     SELECT
-        e.therapist_id,
+        s.therapist_id,
         count(*) FILTER (WHERE s.is_single_session_dropout) AS numerator,
         count(*) FILTER (WHERE s.is_closed) AS denominator
     FROM single_session AS s
-    INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session_types) AS e
-        USING (client_id, episode_id)
-    GROUP BY e.therapist_id
+    WHERE in_scope(s.clinic_id, s.therapist_id, s.first_session_type, s.first_attended_date,
+                   $clinics, $therapists, $from_date, $to_date, $session_types)
+    GROUP BY s.therapist_id
     HAVING count(*) FILTER (WHERE s.is_closed) > 0
 ),
 

@@ -6,12 +6,11 @@ import csv
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
 from pipelines.config import Settings
-from pipelines.warehouse import LoadReport, ingest
+from pipelines.warehouse import LoadReport, connect, ingest
 
 EXTRACT = dt.date(2026, 6, 30)
 REQUIRED = ("appointment_id", "client_id", "therapist_id", "clinic_id", "appointment_date", "status")
@@ -60,7 +59,7 @@ class Warehouse:
         return ingest(paths, self.path, extract_date=extract_date, settings=settings, **options)
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
-        con = duckdb.connect(str(self.path), read_only=True)
+        con = connect(self.path)  # the readers' configuration: DuckDB refuses two in one process
         try:
             return con.sql(sql, params=params).pl()
         finally:

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 import streamlit as st
@@ -17,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.data import DB_ENV
 from pipelines.generate import EXTRACT_DATE
 from pipelines.queries import MetricsReader
+from pipelines.warehouse import connect
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -235,7 +235,7 @@ def test_unknown_values_in_a_link_are_dropped(on_sample: Path) -> None:
 
 
 def a_day_without_first_sessions(db: Path) -> dt.date:
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect(db)  # the dashboard's configuration: DuckDB refuses two in one process
     try:
         started = {row[0] for row in con.sql("SELECT DISTINCT first_attended_date FROM episodes").fetchall()}
         first = min(d for d in started if d is not None)
@@ -291,3 +291,34 @@ def test_without_a_warehouse_the_app_explains_what_to_do(tmp_path: Path, monkeyp
     assert at.title[0].value == "Overview"
     assert len(metrics(at)) == 6
     assert [w.key for w in at.sidebar.multiselect] == ["filter_clinics", "filter_therapists", "filter_types"]
+
+
+# --- the Overview's one-query headline ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("clinics", [None, ("K02",)])
+def test_overview_headline_counts_equal_the_reports_that_define_them(sample_db: Path, clinics):  # noqa: F811
+    from pipelines.queries import Scope
+
+    reader = MetricsReader.open(sample_db)
+    try:
+        periods = {"current": Scope(clinics=clinics, from_date=dt.date(2025, 7, 1), to_date=EXTRACT_DATE),
+                   "previous": Scope(clinics=clinics, from_date=dt.date(2024, 7, 1), to_date=dt.date(2025, 6, 30))}
+        rows = reader.run("overview_headline", periods["current"], previous_from=periods["previous"].from_date,
+                          previous_to=periods["previous"].to_date)
+        assert rows["period"].to_list() == ["current", "previous"]
+        for row in rows.iter_rows(named=True):
+            scope = periods[row["period"]]
+            single = reader.run("single_session", scope).filter(pl.col("breakdown") == "overall").row(0, named=True)
+            phq9 = reader.run("outcomes", scope).filter(pl.col("is_all_clinics") & (pl.col("measure") == "phq9"))
+            plateaus = reader.run("plateau_summary", scope).row(0, named=True)
+            gaps = reader.run("risk_followup_gaps", scope)
+            assert (row["closed"], row["dropout"]) == (single["closed"], single["dropout"])
+            assert row["has_phq9"] == (phq9.height == 1)
+            assert tuple(row[c] for c in ("paired", "reliable_improvement", "paired_in_clinical_range", "recovery")) == \
+                phq9.select("paired", "reliable_improvement", "paired_in_clinical_range", "recovery").row(0)
+            assert row["plateaued_open"] == plateaus["plateaued_open"]
+            assert row["unresolved_gaps"] == gaps.filter(~pl.col("returned_later")).height
+            assert row["closed"] > 0
+    finally:
+        reader.close()

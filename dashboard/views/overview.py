@@ -26,26 +26,28 @@ if layout.has_episodes():
     previous = dataclasses.replace(scope, from_date=start - dt.timedelta(days=length),
                                    to_date=start - dt.timedelta(days=1))
 
-    def headline(period) -> dict[str, float | int | None]:
-        single = data.run("single_session", period).filter(pl.col("breakdown") == "overall").row(0, named=True)
-        outcomes = data.run("outcomes", period).filter(pl.col("is_all_clinics") & (pl.col("measure") == "phq9"))
-        phq9 = outcomes.row(0, named=True) if outcomes.height else None
-        plateaus = data.run("plateau_summary", period).row(0, named=True)
-        gaps = data.run("risk_followup_gaps", period)
+    # Both periods' counts in one query: this page redraws on every filter change.
+    counts = data.run("overview_headline", current, previous_from=previous.from_date,
+                      previous_to=previous.to_date)
+
+    def headline(name: str, period) -> dict[str, float | int | None]:
+        row = counts.filter(pl.col("period") == name).row(0, named=True)
+        phq9 = row["has_phq9"]
         return {
-            "dropout": single["dropout"] / single["closed"] if single["closed"] else None,
-            "dropout_text": layout.rate_text(single["dropout"], single["closed"]),
-            "improvement": phq9["reliable_improvement"] / phq9["paired"] if phq9 and phq9["paired"] else None,
-            "improvement_text": layout.rate_text(phq9["reliable_improvement"], phq9["paired"]) if phq9 else "no PHQ-9",
-            "recovery": phq9["recovery"] / phq9["paired_in_clinical_range"]
-            if phq9 and phq9["paired_in_clinical_range"] else None,
-            "recovery_text": layout.rate_text(phq9["recovery"], phq9["paired_in_clinical_range"]) if phq9 else "no PHQ-9",
+            "dropout": row["dropout"] / row["closed"] if row["closed"] else None,
+            "dropout_text": layout.rate_text(row["dropout"], row["closed"]),
+            "improvement": row["reliable_improvement"] / row["paired"] if phq9 and row["paired"] else None,
+            "improvement_text": layout.rate_text(row["reliable_improvement"], row["paired"]) if phq9 else "no PHQ-9",
+            "recovery": row["recovery"] / row["paired_in_clinical_range"]
+            if phq9 and row["paired_in_clinical_range"] else None,
+            "recovery_text": layout.rate_text(row["recovery"], row["paired_in_clinical_range"]) if phq9
+            else "no PHQ-9",
             "median": median_days(data.run("kaplan_meier", period, by_clinic=False)),
-            "plateaued_open": plateaus["plateaued_open"],
-            "unresolved_gaps": gaps.filter(~pl.col("returned_later")).height,
+            "plateaued_open": row["plateaued_open"],
+            "unresolved_gaps": row["unresolved_gaps"],
         }
 
-    now, before = headline(current), headline(previous)
+    now, before = headline("current", current), headline("previous", previous)
 
     def change(key: str, percent: bool = False) -> str | None:
         if now[key] is None or before[key] is None:

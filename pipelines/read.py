@@ -10,6 +10,7 @@ import io
 import re
 import tomllib
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -128,6 +129,19 @@ def _decode_error_line(data: bytes) -> str:
     return "not UTF-8 text; save the export as UTF-8"
 
 
+def _looks_like_utf16(data: bytes) -> bool:
+    """UTF-16 without a BOM: a column name in Latin letters has a zero in every other byte."""
+    sample = data[:4096]
+    half = len(sample) // 2
+    zeros = sorted((sample[0::2].count(0), sample[1::2].count(0)))
+    return half >= 4 and zeros[1] >= half // 2 and zeros[0] < half // 8
+
+
+def _shown(name: str) -> str:
+    """A column name as a one-line message can show it: a quoted header may hold line breaks."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+
+
 def _read_bytes(path: Path) -> tuple[str, bytes]:
     """(kind, content) where kind is 'parquet' or 'csv'; gzip and zip are opened here."""
     try:
@@ -145,8 +159,8 @@ def _read_bytes(path: Path) -> tuple[str, bytes]:
 
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise LoadError(f"{path}: damaged gzip file ({exc})") from None
+        except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a damaged deflate stream
+            raise LoadError(f"{path}: damaged gzip file ({_one_line(exc)})") from None
     elif raw[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(io.BytesIO(raw)) as archive:
@@ -155,17 +169,24 @@ def _read_bytes(path: Path) -> tuple[str, bytes]:
                 if len(members) != 1:
                     raise LoadError(f"{path}: a zip file must hold exactly one CSV file (found {len(members)})")
                 raw = archive.read(members[0])
-        except zipfile.BadZipFile as exc:
-            raise LoadError(f"{path}: damaged zip file ({exc})") from None
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise LoadError(f"{path}: is UTF-16 encoded; save the export as UTF-8")
+        # A damaged member fails while it is inflated (zlib.error, EOFError) or located (ValueError:
+        # a negative seek); an encrypted one or an unknown method fails as RuntimeError or
+        # NotImplementedError.
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+            raise LoadError(f"{path}: damaged zip file ({_one_line(exc)})") from None
+        except (RuntimeError, NotImplementedError) as exc:
+            raise LoadError(f"{path}: cannot unpack the zip file ({_one_line(exc)}); "
+                            "unzip it and load the CSV file") from None
     if raw[:4] == b"PAR1":
         return "parquet", raw
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_like_utf16(raw):
+        raise LoadError(f"{path}: is UTF-16 encoded; save the export as UTF-8")
     return "csv", raw
 
 
 def _sniff_separator(data: bytes) -> str:
-    header = data.split(b"\n", 1)[0]
+    # Separators inside a quoted column name (to its closing quote or the line's end) do not count.
+    header = re.sub(rb'"[^"]*("|$)', b"", data.split(b"\n", 1)[0])
     counts = {sep: header.count(sep.encode()) for sep in (",", ";", "\t", "|")}
     best = max(counts, key=counts.__getitem__)
     return best if counts[best] > 0 else ","
@@ -181,33 +202,67 @@ def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
         if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
             raise LoadError(f"{path}: {_decode_error_line(data)}") from None
         raise LoadError(f"{path}: cannot be parsed as CSV ({_one_line(exc)})") from None
-    except (pl.exceptions.PolarsError, OSError) as exc:
+    except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException) as exc:
         raise LoadError(f"{path}: cannot be parsed as CSV ({_one_line(exc)})") from None
+    # Polars decodes the header leniently (a bad byte becomes U+FFFD) where it refuses bad data.
+    if any("\ufffd" in name for name in frame.columns):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise LoadError(f"{path}: {_decode_error_line(data)}") from None
     # A record's line is its header offset plus every line break inside earlier quoted fields;
-    # a file with one line break per record has none, and needs no counting.
+    # a file with one line break per record (the last one's optional) has none, and needs no
+    # counting.
     line = pl.int_range(2, frame.height + 2, eager=True, dtype=pl.Int64)
-    if data.count(b"\n") > frame.height + 1 and frame.width:
+    if data.count(b"\n") > frame.height + data.endswith(b"\n") and frame.width:
         breaks = frame.select(pl.sum_horizontal(
             pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in frame.columns)).to_series()
         line = line + breaks.cum_sum().shift(1, fill_value=0)
     return frame.with_columns(line.alias("source_line"))
 
 
+def _parquet_frame(path: Path, data: bytes) -> pl.DataFrame:
+    """The Parquet file read by DuckDB: polars' reader can abort the whole process on a damaged
+    page header (an allocation of exabytes), where DuckDB reports an error."""
+    import tempfile
+
+    import duckdb
+
+    with open(path, "rb") as handle:
+        direct = handle.read(4) == b"PAR1"
+    with tempfile.TemporaryDirectory(prefix="clinic-parquet-") as folder:
+        source = Path(path)
+        if not direct:  # unpacked from gzip or zip: DuckDB reads files, so write it out
+            source = Path(folder) / "unpacked.parquet"
+            source.write_bytes(data)
+        con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+        try:
+            return con.sql("SELECT * FROM read_parquet(?)", params=[str(source)]).pl()
+        finally:
+            con.close()
+
+
 def _read_parquet(path: Path, data: bytes) -> pl.DataFrame:
     try:
-        frame = pl.read_parquet(io.BytesIO(data))
-    except (pl.exceptions.PolarsError, OSError) as exc:
+        frame = _parquet_frame(path, data)
+    except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException, ValueError) as exc:
         raise LoadError(f"{path}: cannot be read as Parquet ({_one_line(exc)})") from None
+    except Exception as exc:  # noqa: BLE001 - duckdb.Error and its kin: one line, never a traceback
+        if type(exc).__module__.startswith(("duckdb", "_duckdb")):
+            raise LoadError(f"{path}: cannot be read as Parquet ({_one_line(exc)})") from None
+        raise
     as_text = []
     for name, dtype in frame.schema.items():
         column = pl.col(name)
         if dtype == pl.Datetime or dtype == pl.Date:
             # Whole seconds: the shape the date parser reads fastest; sub-second times order nothing here.
             column = column.dt.to_string("%Y-%m-%dT%H:%M:%S" if dtype == pl.Datetime else "%Y-%m-%d")
+        elif dtype == pl.Duration:  # no cast to text: written as ISO 8601 (P1DT2H)
+            column = column.dt.to_string("iso")
         elif dtype == pl.Null:
             column = column.cast(pl.String)
         elif dtype.is_nested() or dtype == pl.Binary:
-            raise LoadError(f"{path}: column '{name}' holds {dtype}, not plain values")
+            raise LoadError(f"{path}: column '{_shown(name)}' holds {dtype}, not plain values")
         as_text.append(column.cast(pl.String).alias(name))
     # Parquet has no lines: the "line" of a row is its 1-based row number.
     return frame.select(as_text).with_columns(
@@ -246,7 +301,7 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
         if target is not None:
             if target in renames.values():
                 first = next(k for k, v in renames.items() if v == target)
-                raise LoadError(f"{path}: columns '{first}' and '{column}' both map to {target}")
+                raise LoadError(f"{path}: columns '{_shown(first)}' and '{_shown(column)}' both map to {target}")
             renames[column] = target
         elif looks_like_identifier(column):
             identifiers.append(column)
@@ -254,8 +309,8 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
             ignored.append(column)
     if identifiers and not drop_identifiers:
         raise LoadError(f"{path}: refusing columns that look like direct identifiers: "
-                        f"{', '.join(identifiers)} (remove them from the export, or pass --drop-columns "
-                        "to drop them on the way in)")
+                        f"{', '.join(map(_shown, identifiers))} (remove them from the export, or pass "
+                        "--drop-columns to drop them on the way in)")
 
     frame = frame.select([pl.col(c).alias(t) for c, t in renames.items()] + ["source_line"])
     for column, value in profile.constants.items():
@@ -263,7 +318,7 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
             frame = frame.with_columns(pl.lit(str(value)).alias(column))
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        found = ", ".join(renames) or "none"
+        found = ", ".join(map(_shown, renames)) or "none"
         raise LoadError(f"{path}: missing required column(s) {', '.join(missing)} (recognised: {found})")
     has_episode_column = "episode_id" in frame.columns
     frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c)

@@ -7,9 +7,13 @@ import each other.
 
 from __future__ import annotations
 
+# pandas first, whole, before any page runs: st.dataframe imports it lazily in one session's
+# thread while Altair, in another session's, would read the half-imported module (found by ten
+# concurrent browser sessions on a fresh server: "partially initialized module 'pandas'").
+import pandas  # noqa: F401, I001
 import streamlit as st
 
-from dashboard import data, filters, layout
+from dashboard import charts, data, filters, gate, layout  # noqa: F401 - charts: see pandas above
 
 st.set_page_config(page_title="Clinic outcomes", page_icon="📈", layout="wide")
 
@@ -32,10 +36,16 @@ PAGES = {
     ],
 }
 
+# With an access file, nobody gets further than this without a signed-in, listed user.
+clinics = gate.admit()
 if data.reader() is None:
-    st.navigation([st.Page(layout.no_warehouse, title="Welcome", icon=":material/info:")]).run()
+    if clinics is None:
+        st.navigation([st.Page(layout.no_warehouse, title="Welcome", icon=":material/info:")]).run()
+    else:  # loading sample data into a shared server is not a restricted user's call
+        st.title("Clinic outcomes")
+        st.warning(f"There is no warehouse at `{data.warehouse_path()}` yet; ask the person who runs this dashboard.")
 else:
     options = data.run("filter_options", filters.Scope())
     st.session_state["scope"] = filters.sidebar_filters(options)
-    layout.sidebar_footer()
+    layout.sidebar_footer(gate.describe(clinics))
     st.navigation(PAGES).run()

@@ -8,11 +8,13 @@ next rerun while earlier pages keep answering from the build they opened.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import polars as pl
 import streamlit as st
 
+from dashboard import gate
 from pipelines.errors import LoadError
 from pipelines.queries import MetricsReader, Scope
 
@@ -29,27 +31,49 @@ def _open(path: str, inode: int, mtime_ns: int) -> MetricsReader:
     return MetricsReader.open(Path(path))
 
 
+SWAP_RETRIES = 5
+
+
 def reader() -> MetricsReader | None:
-    """The reader for the warehouse as it is now, or None when there is none to read."""
+    """The reader for the warehouse as it is now, or None when there is none to read.
+
+    If the file is swapped while it is being opened (a load landing), the open is retried on the
+    new file."""
     path = warehouse_path()
-    try:
-        stat = path.stat()
-        return _open(str(path.resolve()), stat.st_ino, stat.st_mtime_ns)
-    except (FileNotFoundError, LoadError):
-        return None
+    for attempt in range(SWAP_RETRIES):
+        try:
+            stat = path.stat()
+            return _open(str(path.resolve()), stat.st_ino, stat.st_mtime_ns)
+        except FileNotFoundError:
+            return None
+        except LoadError:
+            try:
+                swapped = path.stat().st_ino != stat.st_ino
+            except FileNotFoundError:
+                return None
+            if not swapped or attempt == SWAP_RETRIES - 1:
+                return None
+            time.sleep(0.05 * (attempt + 1))
+    return None
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)
-def _run(_reader: MetricsReader, build_id: str, report: str, scope: Scope, extra: tuple) -> pl.DataFrame:
-    return _reader.run(report, scope, **dict(extra))
+def _run(_reader: MetricsReader, build_id: str, clinics: tuple[str, ...] | None, report: str, scope: Scope,
+         extra: tuple) -> pl.DataFrame:
+    # `clinics` is part of the cache key: two users with different access never share a result.
+    return _reader.restricted(clinics).run(report, scope, **dict(extra))
 
 
 def run(report: str, scope: Scope, **extra: object) -> pl.DataFrame:
-    """A report from sql/reports/, for the filtered scope, cached per warehouse build."""
+    """A report from sql/reports/, for the filtered scope narrowed to the clinics this session
+    may see (gate.allowed_clinics), cached per warehouse build. Raises AccessDenied for a report
+    that spans every clinic when the session sees only some."""
     current = reader()
     if current is None:
         raise LoadError(f"{warehouse_path()}: no warehouse to read")
-    return _run(current, build()["build_id"], report, scope, tuple(sorted(extra.items())))
+    # The build id of this very reader: a load landing now must not file old results under the new id.
+    return _run(current, current.settings()["build_id"], gate.allowed_clinics(), report, scope,
+                tuple(sorted(extra.items())))
 
 
 def build() -> dict[str, object]:

@@ -10,6 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data
+from pipelines.disclosure import Shareable, safe_csv, shareable
 from pipelines.queries import Scope
 
 DISCLAIMER = ("This dashboard monitors services. It is not a clinical decision tool, and it shows "
@@ -67,20 +68,33 @@ def capped(table: pl.DataFrame, what: str) -> pl.DataFrame:
     return table
 
 
-def downloads(frame: pl.DataFrame, name: str) -> None:
-    """CSV and Parquet downloads of exactly the rows shown."""
-    left, right = st.columns(2)
-    left.download_button("Download CSV", frame.write_csv(), file_name=f"{name}.csv", mime="text/csv",
-                         key=f"csv_{name}", icon=":material/download:")
+def downloads(frame: pl.DataFrame, name: str, share: Shareable | None = None) -> None:
+    """Downloads of exactly the rows shown: internal CSV and Parquet, and, for a table of counts
+    (`share` says which columns are counts and rates), a shareable CSV with disclosure control
+    (SPEC §6). Row-level tables have no shareable version. Every CSV is formula-safe."""
+    columns = st.columns(3)
+    columns[0].download_button("Internal CSV", safe_csv(frame), file_name=f"{name}.csv", mime="text/csv",
+                               key=f"csv_{name}", icon=":material/download:",
+                               help="Exact numbers, for use inside the clinic.")
     buffer = io.BytesIO()
     frame.write_parquet(buffer)
-    right.download_button("Download Parquet", buffer.getvalue(), file_name=f"{name}.parquet",
-                          mime="application/octet-stream", key=f"parquet_{name}", icon=":material/download:")
+    columns[1].download_button("Internal Parquet", buffer.getvalue(), file_name=f"{name}.parquet",
+                               mime="application/octet-stream", key=f"parquet_{name}", icon=":material/download:",
+                               help="Exact numbers, for use inside the clinic.")
+    if share is None:
+        columns[2].caption("Row-level data: internal only, no shareable version.")
+    else:
+        columns[2].download_button(
+            "Shareable CSV", safe_csv(shareable(frame, share)), file_name=f"{name}_shareable.csv",
+            mime="text/csv", key=f"shareable_{name}", icon=":material/share:",
+            help="With disclosure control for sharing outside the clinic: counts of 1–7 show as *, "
+                 "other counts are rounded to the nearest 5, rates on fewer than 8 episodes are withheld.")
 
 
-def sidebar_footer() -> None:
+def sidebar_footer(access: str) -> None:
     settings = data.build()
     st.sidebar.caption(f"Data as of {settings['extract_date']} · built {settings['built_at']:%Y-%m-%d %H:%M}")
+    st.sidebar.caption(access)
     st.sidebar.caption(DISCLAIMER)
 
 

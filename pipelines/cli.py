@@ -64,6 +64,10 @@ def ingest(
     config: Annotated[Path | None, typer.Option(help="TOML file overriding thresholds (SPEC §6).")] = None,
     mapping: Annotated[str | None, typer.Option(help="Mapping profile: a shipped name or a .toml path.")] = None,
     drop_columns: Annotated[bool, typer.Option("--drop-columns", help="Drop identifier-like columns instead of refusing the load.")] = False,
+    pseudonymise_key: Annotated[str | None, typer.Option(
+        "--pseudonymise-key", envvar="CLINIC_OUTCOMES_PSEUDONYMISE_KEY", show_envvar=True,
+        help="Replace client and therapist ids by keyed pseudonyms (HMAC-SHA256); the same secret for "
+             "every load. Prefer the environment variable: a command line shows in process lists.")] = None,
 ) -> None:
     """Load appointment logs into the warehouse and rebuild every metric table, atomically."""
     from pipelines.read import load_profile
@@ -81,7 +85,7 @@ def ingest(
             progress.update(task, description=stage, advance=1)
 
         report = run_ingest(files, db, extract_date=given_date, settings=settings, profile=profile,
-                            drop_identifiers=drop_columns, on_stage=on_stage)
+                            drop_identifiers=drop_columns, pseudonymise_key=pseudonymise_key, on_stage=on_stage)
     print_load_report(report)
 
 
@@ -173,15 +177,24 @@ STREAMLIT_FLAGS = (
 )
 
 
-def _serve(db: Path, port: int, headless: bool) -> None:
+def _serve(db: Path, port: int, headless: bool, access: Path | None = None, address: str = "localhost") -> None:
     """Replace this process by the Streamlit server, so signals (Ctrl+C, SIGTERM) reach it."""
     import dashboard
+    from pipelines.access import load_access_file
 
     app_path = Path(dashboard.__file__).resolve().parent / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(app_path), f"--server.port={port}",
-               f"--server.headless={'true' if headless else 'false'}", *STREAMLIT_FLAGS]
+               f"--server.address={address}", f"--server.headless={'true' if headless else 'false'}",
+               *STREAMLIT_FLAGS]
     env = {**os.environ, "CLINIC_OUTCOMES_DB": str(db.resolve()), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    out.print(f"dashboard on http://localhost:{port} for {db} (Ctrl+C to stop)")
+    env.pop("CLINIC_OUTCOMES_ACCESS", None)
+    if access is not None:
+        load_access_file(access)  # a broken file stops here with a one-line error, not in the browser
+        env["CLINIC_OUTCOMES_ACCESS"] = str(access.resolve())
+    elif address not in ("localhost", "127.0.0.1", "::1"):
+        err.print(f"warning: serving on {address} without --access: everyone who can reach it sees every clinic",
+                  markup=False)
+    out.print(f"dashboard on http://{address}:{port} for {db} (Ctrl+C to stop)")
     sys.stdout.flush()
     os.execve(sys.executable, command, env)
 
@@ -191,9 +204,13 @@ def dashboard(
     db: Annotated[Path, typer.Option(help="The DuckDB warehouse file.")] = Path("clinic.duckdb"),
     port: Annotated[int, typer.Option(help="Port to serve on (localhost).")] = 8501,
     headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser.")] = False,
+    access: Annotated[Path | None, typer.Option(
+        help="Access file: who may see which clinics (users sign in with Streamlit's OIDC login). "
+             "Without it the dashboard is open to everyone who can reach it.")] = None,
+    address: Annotated[str, typer.Option(help="Address to listen on; localhost keeps it to this machine.")] = "localhost",
 ) -> None:
     """Start the dashboard on a warehouse (an empty state explains what to do if it is missing)."""
-    _serve(db, port, headless)
+    _serve(db, port, headless, access, address)
 
 
 @app.command()

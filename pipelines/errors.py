@@ -1,4 +1,4 @@
-"""The one error type the command line turns into a one-line message."""
+"""The error types the command line and the dashboard turn into a one-line message."""
 
 
 class LoadError(Exception):
@@ -6,3 +6,7 @@ class LoadError(Exception):
 
     The message names the file (and line, where there is one) and what is wrong.
     """
+
+
+class AccessDenied(LoadError):
+    """A report that the user's access scope does not cover (it spans every clinic)."""

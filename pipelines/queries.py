@@ -1,21 +1,27 @@
 """The one query layer: every read of the metric tables goes through here.
 
-Each report is a SQL file in sql/reports/ that selects from `scoped_episodes(...)`, a table
-macro stored in the warehouse. Filters reach DuckDB only as bound parameters, never as text.
+Each report is a SQL file in sql/reports/ that filters with the `in_scope(...)` macro stored in
+the warehouse. Filters reach DuckDB only as bound parameters, never as text; no report text
+comes from a user.
+
+A reader may be restricted to some clinics (the access file, pipelines/access.py): then every
+report runs with its clinics parameter narrowed to them, whatever the filters asked for, and a
+report that has no clinics parameter (it spans every clinic) is refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from pipelines.warehouse import connect, model_sql
+from pipelines.errors import AccessDenied
+from pipelines.warehouse import connect, model_sql, reader_cursor
 
 _PARAMETER = re.compile(r"\$([a-z_]+)")
 
@@ -52,10 +58,25 @@ def report_sql(report: str) -> tuple[str, frozenset[str]]:
 
 
 class MetricsReader:
-    """Runs the report queries against one warehouse, each on its own cursor."""
+    """Runs the report queries against one warehouse, each on its own cursor.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    `clinics` restricts every report to those clinics (None: every clinic)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, clinics: tuple[str, ...] | None = None) -> None:
         self.con = con
+        self.clinics = clinics
+        self._settings: dict[str, object] | None = None
+
+    def restricted(self, clinics: tuple[str, ...] | None) -> MetricsReader:
+        """A reader on the same connection that sees only these clinics (None: every clinic)."""
+        return MetricsReader(self.con, tuple(clinics) if clinics is not None else None)
+
+    def limit(self, scope: Scope) -> Scope:
+        """The scope narrowed to the clinics this reader may see."""
+        if self.clinics is None:
+            return scope
+        asked = scope.clinics if scope.clinics is not None else self.clinics
+        return replace(scope, clinics=tuple(c for c in asked if c in self.clinics))
 
     @classmethod
     def open(cls, db: Path) -> MetricsReader:
@@ -66,25 +87,23 @@ class MetricsReader:
 
     def run(self, report: str, scope: Scope = Scope(), **extra: object) -> pl.DataFrame:
         sql, wanted = report_sql(report)
-        given = {**scope.params(), **extra}
+        if self.clinics is not None and "clinics" not in wanted:
+            raise AccessDenied(f"the {report.replace('_', ' ')} report spans every clinic; "
+                               "it is shown only to users with access to all clinics")
+        given = {**self.limit(scope).params(), **extra}
         params = {name: given.get(name) for name in wanted}
-        cursor = self.con.cursor()
+        cursor = reader_cursor(self.con)
         try:
             return cursor.sql(sql, params=params).pl()
         finally:
             cursor.close()
 
     def settings(self) -> dict[str, object]:
-        cursor = self.con.cursor()
-        try:
-            return cursor.sql("SELECT * FROM settings").pl().row(0, named=True)
-        finally:
-            cursor.close()
-
-    def table(self, sql: str, params: dict[str, object] | None = None) -> pl.DataFrame:
-        """A fixed query over a warehouse table (no user text); values only as parameters."""
-        cursor = self.con.cursor()
-        try:
-            return cursor.sql(sql, params=params).pl()
-        finally:
-            cursor.close()
+        """The build's settings row (extract date, build id, thresholds): fixed for a connection."""
+        if self._settings is None:
+            cursor = reader_cursor(self.con)
+            try:
+                self._settings = cursor.sql("SELECT * FROM settings").pl().row(0, named=True)
+            finally:
+                cursor.close()
+        return self._settings

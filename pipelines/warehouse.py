@@ -26,6 +26,7 @@ from pipelines import __version__
 from pipelines.config import Settings
 from pipelines.episodes import derive_episode_ids
 from pipelines.errors import LoadError
+from pipelines.identifiers import check_key, pseudonymise, refuse_identifier_values
 from pipelines.read import INPUT_COLUMNS, MappingProfile, SourceFile, read_appointment_file
 from pipelines.validate import Validation, validate
 
@@ -138,6 +139,14 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def reader_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A cursor of a reader connection, reading the attached warehouse (a cursor starts in the
+    in-memory default database)."""
+    cursor = con.cursor()
+    cursor.execute(f"USE {WAREHOUSE}")
+    return cursor
+
+
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
     """One value. (DuckDB 2 keeps a half-fetched execute() result open, so fetch it all.)"""
     return con.sql(sql, params=params).fetchall()[0][0]
@@ -149,9 +158,14 @@ def _quote(text: str) -> str:
 
 def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
            settings: Settings | None = None, profile: MappingProfile | None = None,
-           drop_identifiers: bool = False, on_stage: Stage = _no_progress) -> LoadReport:
-    """Load appointment logs into the warehouse at `db` and rebuild every model, atomically."""
+           drop_identifiers: bool = False, pseudonymise_key: str | None = None,
+           on_stage: Stage = _no_progress) -> LoadReport:
+    """Load appointment logs into the warehouse at `db` and rebuild every model, atomically.
+
+    Client and therapist ids that look like direct identifiers refuse the load, unless
+    `pseudonymise_key` is given: then every such id is replaced by its keyed pseudonym."""
     settings = settings or Settings()
+    key = check_key(pseudonymise_key) if pseudonymise_key is not None else None
     db = Path(db)
     if not paths:
         raise LoadError("no input files given")
@@ -168,7 +182,12 @@ def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
     sources: list[SourceFile] = []
     for path in paths:
         on_stage(f"reading {path}")
-        sources.append(read_appointment_file(Path(path), profile, drop_identifiers))
+        source = read_appointment_file(Path(path), profile, drop_identifiers)
+        if key is None:
+            refuse_identifier_values(source.path, source.frame)
+        else:
+            source.frame = pseudonymise(source.frame, key)
+        sources.append(source)
     on_stage("validating rows")
     extra = profile.values if profile else None
     validation = validate(sources, extract_date, extra)
@@ -230,10 +249,10 @@ def _build(building: Path, previous: Path, validation: Validation, sources: list
         effective_date, source = _extract_date(con, extract_date)
         build_id = uuid.uuid4().hex
         con.execute("CREATE TABLE settings AS SELECT ?::DATE AS extract_date, ? AS extract_date_source, "
-                    "? AS build_id, now()::TIMESTAMP AS built_at, ? AS tool_version, "
+                    "? AS build_id, now()::TIMESTAMP AS built_at, ? AS tool_version, ?::INTEGER AS latest_load_id, "
                     + ", ".join(f"?::{'INTEGER' if isinstance(v, int) else 'VARCHAR'} AS {k}"
                                 for k, v in settings.as_dict().items()),
-                    [effective_date, source, build_id, __version__, *settings.as_dict().values()])
+                    [effective_date, source, build_id, __version__, load_id, *settings.as_dict().values()])
 
         on_stage("deriving episodes")
         _derive_episodes(con, settings)
@@ -306,14 +325,30 @@ def _derive_episodes(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
     con.unregister("derived")
 
 
+# The catalog name readers attach the warehouse under (cursors must `USE` it: see reader_cursor).
+WAREHOUSE = "warehouse"
+
+
 def connect(db: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to a built warehouse, with a one-line error when there is none."""
+    """A read-only, locked-down connection to a built warehouse, with a one-line error when
+    there is none.
+
+    The file is attached read-only to a fresh in-memory database rather than opened with
+    duckdb.connect(path): DuckDB's Python client reuses a database it already has open for the
+    same path, so after a load swapped the file in, a new connect(path) would still read the
+    replaced build. Once attached, the connection can read the warehouse and nothing else: no
+    files, no network, no extensions, and the settings locked so no statement can turn them on."""
     db = Path(db)
     if not db.is_file():
         raise LoadError(f"{db}: no warehouse here yet; load data first with "
                         f"`clinic-outcomes ingest FILE... --db {db}`")
     try:
-        con = duckdb.connect(str(db), read_only=True)
+        con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                                 "autoload_known_extensions": False})
+        con.execute(f"ATTACH ? AS {WAREHOUSE} (READ_ONLY)", [str(db)])
+        con.execute(f"USE {WAREHOUSE}")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
         _scalar(con, "SELECT build_id FROM settings")
     except duckdb.Error as exc:
         raise LoadError(f"{db}: not a clinic-outcomes warehouse ({str(exc).splitlines()[0]})") from None

@@ -180,8 +180,13 @@ def _wait_for_building_file(folder: Path, process: subprocess.Popen, timeout: fl
     time.sleep(0.3)
 
 
-@pytest.mark.parametrize("kill_after", [0.5, 1.5, "building"],
-                         ids=["after-0.5s", "after-1.5s", "while-building"])
+# Fixed points (early in the read, mid-validation, while the new file is being built) and three
+# drawn at random (seeded, so a failure can be replayed) across the load.
+KILL_POINTS = [0.5, 1.5, "building", *(round(random.Random(20261126 + n).uniform(0.1, 2.5), 2) for n in range(3))]
+
+
+@pytest.mark.parametrize("kill_after", KILL_POINTS,
+                         ids=[f"after-{k}s" if isinstance(k, float) else "while-building" for k in KILL_POINTS])
 def test_sigkill_during_ingest_leaves_previous_warehouse_readable_and_next_load_succeeds(
         previous, big_log, kill_after, record_property, capsys):
     warehouse, before = previous

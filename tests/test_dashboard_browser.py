@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -66,13 +68,13 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def server(sample_db: Path, chromium: Path) -> str:  # noqa: F811
-    """`clinic-outcomes dashboard` on a free port; its base URL."""
+@contextmanager
+def serve(db: Path) -> Iterator[str]:
+    """`clinic-outcomes dashboard --db DB` on a free port, until the block ends; its base URL."""
     port = _free_port()
     # A session of its own, so that the CLI and the Streamlit process it starts end together.
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "dashboard", "--db", str(sample_db), "--port", str(port), "--headless"],
+        [sys.executable, "-m", "pipelines.cli", "dashboard", "--db", str(db), "--port", str(port), "--headless"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://localhost:{port}"
     try:
@@ -99,6 +101,13 @@ def server(sample_db: Path, chromium: Path) -> str:  # noqa: F811
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(sample_db: Path, chromium: Path) -> Iterator[str]:  # noqa: F811
+    """The dashboard on the sample warehouse; its base URL."""
+    with serve(sample_db) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +156,9 @@ class Tab:
         self.page.goto(self.server + path)
         self.wait_idle()
 
-    def wait_idle(self, timeout: float = 30) -> None:
-        """Until the script has run and the page is drawn: a title, the app not running, for a while."""
+    def wait_idle(self, timeout: float = 30) -> float:
+        """Until the script has run and the page is drawn: a title, the app not running, for a while.
+        Returns when (time.monotonic()) the app went quiet: the page was done then."""
         page = self.page
         page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=timeout * 1000)
         deadline = time.monotonic() + timeout
@@ -162,7 +172,7 @@ class Tab:
             elif quiet_since is None:
                 quiet_since = now
             elif now - quiet_since >= 0.75:
-                return
+                return quiet_since
             assert now < deadline, "the app did not become idle"
             time.sleep(0.1)
 

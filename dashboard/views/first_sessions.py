@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, data, layout
+from pipelines.disclosure import Shareable
 
 st.title("First sessions")
 st.caption("Closed episodes that ended after one attended session, without a planned ending or an "
@@ -53,4 +54,5 @@ if layout.has_episodes():
 
     table = breakdown("month", "month").select("month", "numerator", "denominator", "rate", "open")
     st.dataframe(table, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
-    layout.downloads(table, "single_session_by_month")
+    layout.downloads(table, "single_session_by_month", Shareable(
+        keys=("month",), counts=("numerator", "denominator", "open"), rates={"rate": "denominator"}))

@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, data, layout
+from pipelines.disclosure import Shareable
 
 OUTCOMES = {  # outcome label -> (numerator column, denominator column)
     "reliable improvement": ("reliable_improvement", "paired"),
@@ -47,4 +48,5 @@ if layout.has_episodes():
         table = long.sort("measure", "outcome", "clinic")
         st.subheader("All rates")
         st.dataframe(table, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
-        layout.downloads(table, "outcomes")
+        layout.downloads(table, "outcomes", Shareable(
+            keys=("measure", "outcome", "clinic"), counts=("numerator", "denominator"), rates={"rate": "denominator"}))

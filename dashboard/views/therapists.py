@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, data, layout
+from pipelines.disclosure import Shareable
 
 st.title("Therapists")
 st.caption("Each point is a therapist: single-session dropout against the number of closed episodes. "
@@ -38,7 +39,9 @@ if layout.has_episodes():
             flagged_first, hide_index=True, on_select="rerun", selection_mode="single-row", key="flags",
             column_config={c: st.column_config.NumberColumn(format="percent") for c in ("rate", "limit95", "limit998")},
         )
-        layout.downloads(flagged_first, "therapist_flags")
+        # shareable: the control limits are left out, they would give each exact caseload away
+        layout.downloads(flagged_first, "therapist_flags", Shareable(
+            keys=("therapist_id", "flag"), counts=("numerator", "denominator"), rates={"rate": "denominator"}))
 
         chosen = None
         points = (event.selection.get("therapist") or []) if event else []

@@ -1,5 +1,6 @@
 -- load_history: one row per file of every load, newest load first: the reconciliation
--- rows_read = rows_loaded + rows_quarantined + duplicates_merged.
+-- rows_read = rows_loaded + rows_quarantined + duplicates_merged. It spans every clinic, so a
+-- reader restricted to some clinics may not run it.
 SELECT
     load_id,
     loaded_at,

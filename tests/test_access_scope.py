@@ -1,0 +1,250 @@
+"""Nobody in where they don't belong: the access file, the query layer's clinic restriction, the
+dashboard's sign-in gate, and the locked-down reader connection."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+import streamlit as st
+from dashboard_fixtures import APP, PAGES, sample_db  # noqa: F401
+from streamlit.testing.v1 import AppTest
+
+from dashboard.data import DB_ENV
+from dashboard.gate import ACCESS_ENV
+from pipelines.access import load_access_file
+from pipelines.errors import AccessDenied, LoadError
+from pipelines.queries import MetricsReader, Scope
+from pipelines.warehouse import connect, sql_dir
+
+REPO = Path(__file__).resolve().parent.parent
+ALL_REPORTS = sorted(p.stem for p in (sql_dir() / "reports").glob("*.sql"))
+CLINIC_ID = re.compile(r"\bK0\d\b")
+THERAPIST_ID = re.compile(r"\bT0\d{3}\b")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_cached_connections():
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture(scope="module")
+def reader(sample_db: Path):  # noqa: F811
+    opened = MetricsReader.open(sample_db)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="module")
+def attribution(reader: MetricsReader) -> pl.DataFrame:
+    """clinic_id, therapist_id of every started episode (the sample's truth, unrestricted)."""
+    return reader.run("filter_options").select("clinic_id", "therapist_id").unique()
+
+
+def extras(reader: MetricsReader, report: str) -> dict[str, object]:
+    """The report-specific parameters, pointing at another clinic's episode for drill-downs."""
+    other = reader.run("episode_list", Scope(clinics=("K02",)), limit=1).row(0, named=True)
+    return {"min_caseload": None, "by_clinic": True, "load_id": 1, "limit": 100_000,
+            "client_id": other["client_id"], "episode_id": other["episode_id"]}
+
+
+# --- the access file -----------------------------------------------------------------------------
+
+
+def test_access_file_maps_users_to_clinics_and_star_to_every_clinic(tmp_path: Path):
+    path = tmp_path / "access.toml"
+    path.write_text('[users]\n"Lead@North.example" = ["K01", "K02"]\n"director@x.example" = "*"\n'
+                    '"nobody@x.example" = []\n')
+    access = load_access_file(path)
+    assert access.clinics_for("lead@north.example") == ("K01", "K02")
+    assert access.clinics_for("director@x.example") is None
+    assert access.clinics_for("nobody@x.example") == ()
+    assert access.clinics_for("stranger@x.example") is False
+    assert access.clinics_for(None) is False
+
+
+@pytest.mark.parametrize("text", ['[users]\n"a@x" = "K01"\n', 'users = 3\n', '[users\n', '[users]\n"a@x" = [1]\n'])
+def test_malformed_access_file_is_a_one_line_error_naming_it(tmp_path: Path, text: str):
+    path = tmp_path / "access.toml"
+    path.write_text(text)
+    with pytest.raises(LoadError) as caught:
+        load_access_file(path)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+# --- the query layer ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("report", ALL_REPORTS)
+def test_restricted_reader_never_returns_another_clinics_rows(reader, attribution, report):
+    restricted = reader.restricted(("K01",))
+    k01_therapists = set(attribution.filter(pl.col("clinic_id") == "K01")["therapist_id"])
+    try:
+        rows = restricted.run(report, Scope(), **extras(reader, report))
+    except AccessDenied:
+        assert report == "load_history", f"{report} was refused but takes a clinics parameter"
+        return
+    if "clinic_id" in rows.columns:
+        assert set(rows["clinic_id"].drop_nulls()) <= {"K01"}
+    if "therapist_id" in rows.columns:
+        assert set(rows["therapist_id"].drop_nulls()) <= k01_therapists
+    if report == "single_session":
+        keys = set(rows.filter(pl.col("breakdown").is_in(["clinic", "therapist"]))["key"])
+        assert keys <= {"K01"} | k01_therapists
+
+
+def test_reports_spanning_every_clinic_are_refused_to_a_restricted_reader(reader):
+    with pytest.raises(AccessDenied):
+        reader.restricted(("K01",)).run("load_history")
+
+
+def test_filters_cannot_widen_a_restricted_scope(reader):
+    restricted = reader.restricted(("K01",))
+    asked_for_other = restricted.run("episode_counts", Scope(clinics=("K02",))).row(0, named=True)
+    assert asked_for_other["total"] == 0
+    own = restricted.run("episode_counts", Scope()).row(0, named=True)
+    assert own == reader.run("episode_counts", Scope(clinics=("K01",))).row(0, named=True)
+    assert own["total"] > 0
+
+
+def test_drill_down_into_another_clinics_episode_returns_nothing(reader):
+    params = extras(reader, "episode_appointments")
+    assert reader.run("episode_appointments", Scope(), **params).height > 0
+    assert reader.restricted(("K01",)).run("episode_appointments", Scope(), **params).height == 0
+
+
+def test_a_reader_with_no_clinics_sees_no_episode(reader):
+    assert reader.restricted(()).run("episode_counts").row(0, named=True)["total"] == 0
+    assert reader.restricted(()).run("filter_options").is_empty()
+
+
+# --- the connection ------------------------------------------------------------------------------
+
+
+def test_reader_connection_is_read_only_without_external_access(sample_db: Path):  # noqa: F811
+    con = connect(sample_db)
+    try:
+        settings = con.sql("SELECT current_setting('enable_external_access'), "
+                           "current_setting('autoload_known_extensions'), "
+                           "current_setting('autoinstall_known_extensions')").fetchall()[0]
+        assert settings == (False, False, False)
+        for statement in ("SELECT * FROM read_csv('/etc/hostname')", "SET enable_external_access = true",
+                          "CREATE TABLE x AS SELECT 1", "ATTACH '/tmp/other.duckdb'", "INSTALL httpfs",
+                          "COPY episodes TO '/tmp/episodes.csv'"):
+            with pytest.raises(Exception):  # noqa: B017 - any refusal will do; success is the failure
+                con.sql(statement).fetchall()
+    finally:
+        con.close()
+
+
+def test_no_sql_text_is_written_in_the_dashboard():
+    """The UI reaches DuckDB only through the query layer's report files, values bound."""
+    for path in (REPO / "dashboard").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "import duckdb" not in text, path
+        assert not re.search(r"\.(sql|execute|query)\(", text), f"{path} runs SQL text itself"
+
+
+# --- the dashboard, with simulated users ----------------------------------------------------------
+
+
+@pytest.fixture
+def access_file(sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
+    path = tmp_path / "access.toml"
+    path.write_text('[users]\n"north@clinic.example" = ["K01"]\n"director@clinic.example" = "*"\n'
+                    '"idle@clinic.example" = []\n')
+    monkeypatch.setenv(DB_ENV, str(sample_db))
+    monkeypatch.setenv(ACCESS_ENV, str(path))
+    return path
+
+
+def app_as(user: dict | None, page: str = "overview") -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    if user is not None:
+        at.user = user
+    if page != "overview":
+        at.switch_page(f"views/{page}.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def shown_text(at: AppTest) -> str:
+    """Everything a page shows: text elements, tables, metric tiles, widget options, chart data."""
+    parts: list[str] = []
+    for kind in ("markdown", "caption", "subheader", "title", "info", "warning", "success", "error"):
+        parts += [str(element.value) for element in at.get(kind)]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    parts += [element.value.to_csv() for element in at.dataframe]
+    for box in at.multiselect:
+        parts += [str(option) for option in box.options]
+    for chart in at.get("vega_lite_chart"):
+        parts.append(chart.proto.spec)
+        for dataset in [*chart.proto.datasets, chart.proto.data]:
+            payload = getattr(dataset, "data", dataset)
+            if getattr(payload, "data", b""):
+                table = pa.ipc.open_stream(io.BytesIO(payload.data)).read_all()
+                parts.append(json.dumps(table.to_pylist(), default=str))
+    return "\n".join(parts)
+
+
+def test_signed_out_user_sees_only_a_sign_in_message(access_file: Path):
+    at = app_as({"is_logged_in": False})
+    assert any("Sign in" in info.value for info in at.info)
+    assert not at.dataframe and not at.metric and not at.get("vega_lite_chart")
+    assert not CLINIC_ID.search(shown_text(at))
+
+
+def test_signed_in_user_without_clinics_sees_a_clear_message_and_nothing_else(access_file: Path):
+    for email in ("idle@clinic.example", "stranger@elsewhere.example"):
+        at = app_as({"is_logged_in": True, "email": email})
+        assert any("no clinics are assigned" in w.value for w in at.warning)
+        assert not at.dataframe and not at.metric and not at.get("vega_lite_chart")
+        assert not CLINIC_ID.search(shown_text(at)) and not THERAPIST_ID.search(shown_text(at))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_page_shows_another_clinics_rows_to_a_restricted_user(access_file: Path, page: str):
+    at = app_as({"is_logged_in": True, "email": "north@clinic.example"}, page)
+    text = shown_text(at)
+    assert set(CLINIC_ID.findall(text)) <= {"K01"}, f"{page} shows {set(CLINIC_ID.findall(text)) - {'K01'}}"
+    assert all(t.startswith("T01") for t in THERAPIST_ID.findall(text)), page
+    assert at.multiselect(key="filter_clinics").options == ["K01"]
+
+
+def test_restricted_users_link_to_another_clinic_shows_nothing_of_it(access_file: Path):
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.user = {"is_logged_in": True, "email": "north@clinic.example"}
+    at.query_params["clinic"] = "K02"
+    at.run()
+    assert not at.exception
+    assert set(CLINIC_ID.findall(shown_text(at))) <= {"K01"}
+
+
+def test_user_with_every_clinic_sees_every_clinic(access_file: Path):
+    at = app_as({"is_logged_in": True, "email": "director@clinic.example"})
+    assert at.multiselect(key="filter_clinics").options == ["K01", "K02", "K03", "K04", "K05"]
+    assert any("Signed in as director@clinic.example" in c.value for c in at.sidebar.caption)
+
+
+def test_without_an_access_file_the_app_runs_open_and_says_so(sample_db: Path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv(DB_ENV, str(sample_db))
+    monkeypatch.delenv(ACCESS_ENV, raising=False)
+    at = app_as(None)
+    assert any("Open access" in c.value for c in at.sidebar.caption)
+    assert len(at.multiselect(key="filter_clinics").options) == 5
+
+
+def test_a_missing_access_file_shows_an_error_and_no_data(sample_db: Path, monkeypatch, tmp_path):  # noqa: F811
+    monkeypatch.setenv(DB_ENV, str(sample_db))
+    monkeypatch.setenv(ACCESS_ENV, str(tmp_path / "missing.toml"))
+    at = app_as({"is_logged_in": True, "email": "director@clinic.example"})
+    assert any("access file" in e.value for e in at.error)
+    assert not at.dataframe and not at.metric

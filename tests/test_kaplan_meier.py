@@ -21,7 +21,7 @@ from lifelines import KaplanMeierFitter
 from conftest import EXTRACT, Warehouse, appointment, report
 from pipelines.queries import MetricsReader, Scope
 from pipelines.report import KM_TOLERANCE, median_days
-from pipelines.warehouse import MACROS, model_sql
+from pipelines.warehouse import MACROS, WAREHOUSE, model_sql
 
 TOLERANCE = 1e-9
 
@@ -148,6 +148,9 @@ def test_generated_episodes_curve_and_median_match_lifelines(tmp_path_factory, d
 @pytest.fixture(scope="module")
 def bare_km():
     con = duckdb.connect()
+    # named as a reader connection names the warehouse it attaches (pipelines.warehouse.connect)
+    con.execute(f"ATTACH ':memory:' AS {WAREHOUSE}")
+    con.execute(f"USE {WAREHOUSE}")
     con.execute("CREATE TABLE episodes (client_id VARCHAR, episode_id VARCHAR, therapist_id VARCHAR, "
                 "clinic_id VARCHAR, first_session_type VARCHAR, first_attended_date DATE, status VARCHAR)")
     con.execute("CREATE TABLE time_to_discharge (client_id VARCHAR, episode_id VARCHAR, duration_days BIGINT, "

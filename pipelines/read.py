@@ -142,18 +142,21 @@ def _shown(name: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
 
 
-def _read_bytes(path: Path) -> tuple[str, bytes]:
-    """(kind, content) where kind is 'parquet' or 'csv'; gzip and zip are opened here."""
+def _read_bytes(path: Path) -> tuple[str, bytes | None]:
+    """(kind, content) where kind is 'parquet' or 'csv'; gzip and zip are opened here. A plain
+    Parquet file is not read here (content None): DuckDB reads it from its path."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            if handle.read(4) == b"PAR1":
+                return "parquet", None
+            handle.seek(0)
+            raw = handle.read()
     except FileNotFoundError:
         raise LoadError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise LoadError(f"{path}: is a directory, not a file") from None
     except OSError as exc:
         raise LoadError(f"{path}: cannot be read ({exc.strerror})") from None
-    if raw[:4] == b"PAR1":
-        return "parquet", raw
     if raw[:2] == b"\x1f\x8b":
         import gzip
 
@@ -221,18 +224,16 @@ def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
     return frame.with_columns(line.alias("source_line"))
 
 
-def _parquet_frame(path: Path, data: bytes) -> pl.DataFrame:
+def _parquet_frame(path: Path, data: bytes | None) -> pl.DataFrame:
     """The Parquet file read by DuckDB: polars' reader can abort the whole process on a damaged
     page header (an allocation of exabytes), where DuckDB reports an error."""
     import tempfile
 
     import duckdb
 
-    with open(path, "rb") as handle:
-        direct = handle.read(4) == b"PAR1"
     with tempfile.TemporaryDirectory(prefix="clinic-parquet-") as folder:
         source = Path(path)
-        if not direct:  # unpacked from gzip or zip: DuckDB reads files, so write it out
+        if data is not None:  # unpacked from gzip or zip: DuckDB reads files, so write it out
             source = Path(folder) / "unpacked.parquet"
             source.write_bytes(data)
         con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
@@ -242,7 +243,7 @@ def _parquet_frame(path: Path, data: bytes) -> pl.DataFrame:
             con.close()
 
 
-def _read_parquet(path: Path, data: bytes) -> pl.DataFrame:
+def _read_parquet(path: Path, data: bytes | None) -> pl.DataFrame:
     try:
         frame = _parquet_frame(path, data)
     except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException, ValueError) as exc:

@@ -65,24 +65,32 @@ def looks_like(values: pl.Series) -> dict[str, pl.Series]:
     return {name: masks[name] for name in masks.columns}
 
 
+# Every kind above needs an `@` or ten digits in a row of digits and separators: only such values
+# are looked at closely. (A national extract's ids rarely have either, and a full pass of the
+# patterns over millions of distinct ids costs seconds.)
+CANDIDATE = r"@|\d[\d \-().+]{8,}\d"
+
+
 def refuse_identifier_values(path: str, frame: pl.DataFrame) -> None:
     """Raise a one-line LoadError if an id column holds direct identifiers (see module doc)."""
     for column in GUARDED_COLUMNS:
         if column not in frame.columns:
             continue
-        distinct = frame[column].drop_nulls().unique()
-        if distinct.is_empty():
+        values = frame[column]
+        candidates = values.filter(values.str.contains(CANDIDATE).fill_null(False)).unique()
+        if candidates.is_empty():
             continue
-        masks = looks_like(distinct)
+        masks = looks_like(candidates)
         found = None
         for kind in ("e-mail addresses", "phone numbers"):
             if masks[kind].any():
-                found = (kind, distinct.filter(masks[kind])[0])
+                found = (kind, candidates.filter(masks[kind])[0])
                 break
         if found is None:
+            distinct = values.drop_nulls().n_unique()
             for kind in ("NHS numbers", "plain phone numbers"):
-                if masks[kind].mean() >= MAJORITY:
-                    found = (kind, distinct.filter(masks[kind])[0])
+                if masks[kind].sum() >= MAJORITY * distinct:
+                    found = (kind, candidates.filter(masks[kind])[0])
                     break
         if found is not None:
             kind, example = found

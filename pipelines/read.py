@@ -189,14 +189,15 @@ def _read_bytes(path: Path) -> tuple[str, bytes | None]:
 
 def _sniff_separator(data: bytes) -> str:
     # Separators inside a quoted column name (to its closing quote or the line's end) do not count.
-    header = re.sub(rb'"[^"]*("|$)', b"", data.split(b"\n", 1)[0])
+    end = data.find(b"\n")
+    header = re.sub(rb'"[^"]*("|$)', b"", data[:end] if end >= 0 else data)
     counts = {sep: header.count(sep.encode()) for sep in (",", ";", "\t", "|")}
     best = max(counts, key=counts.__getitem__)
     return best if counts[best] > 0 else ","
 
 
 def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
-    if not data.strip(b"\xef\xbb\xbf \r\n\t"):
+    if not re.search(rb"[^\xef\xbb\xbf \r\n\t]", data):  # (strip() would copy a gigabyte)
         raise LoadError(f"{path}: file is empty (no header line)")
     try:
         frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=_sniff_separator(data),

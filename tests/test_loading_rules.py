@@ -359,6 +359,29 @@ def test_conflicting_duplicate_rows_are_all_quarantined(warehouse):
     assert [r["appointment_id"] for r in rows(warehouse, "SELECT appointment_id FROM appointments")] == ["A2"]
 
 
+def test_duplicate_rules_look_only_at_rows_whose_id_repeats():
+    # The rows both duplicate rules read: an id seen once, or an empty id, is never among them
+    # (a regression let every row through, which was correct but three times slower at scale).
+    from pipelines.validate import _repeated_ids
+
+    frame = pl.DataFrame({"row_key": [0, 1, 2, 3, 4, 5], "appointment_id": ["A", "B", "A", None, None, "C"]})
+    assert _repeated_ids(frame)["row_key"].to_list() == [0, 2]
+    assert _repeated_ids(frame.filter(pl.col("appointment_id") != "A")).is_empty()
+
+
+exact_triple_and_conflict = [appointment("A1", "2026-01-05"), appointment("A1", "2026-01-05"),
+                             appointment("A1", "2026-01-05", status="dna"), appointment("A2", "2026-01-12")]
+
+
+def test_exact_copies_are_merged_before_conflicts_are_judged(warehouse):
+    # Two exact copies and a third, different row: the copy merges, the two that differ are
+    # quarantined as conflicting.
+    report = warehouse.load(exact_triple_and_conflict)
+    assert report.per_file.select("rows_read", "rows_loaded", "rows_quarantined", "duplicates_merged").rows() == [
+        (4, 1, 2, 1)]
+    assert [(q["source_line"], q["status"]) for q in quarantine_rows(warehouse)] == [(2, "attended"), (4, "dna")]
+
+
 @pytest.mark.parametrize("layout", ["within_second_file", "across_files"])
 def test_conflicting_duplicates_in_multi_file_load_are_all_quarantined(warehouse, tmp_path, layout):
     # regression: polars panicked formatting the reason when the conflicting rows all came from a

@@ -47,28 +47,32 @@ def rate_bars(frame: pl.DataFrame, category: str, title: str) -> alt.Chart:
     ).properties(height=alt.Step(22))
 
 
-def funnel_plot(therapists: pl.DataFrame, limits: pl.DataFrame) -> alt.LayerChart:
-    """Rate against caseload, one point per therapist, with the benchmark line and the 95% and
-    99.8% limit curves. Inputs: therapist funnel rows; funnel_limits rows (caseload, p0, limits)."""
+def funnel_plot(units: pl.DataFrame, limits: pl.DataFrame, *, unit: str = "therapist",
+                caseload_title: str = "Closed episodes (caseload)",
+                rate_title: str = "Single-session dropout") -> alt.LayerChart:
+    """Rate against caseload, one point per `unit` (its id in `{unit}_id`), with the benchmark
+    line and the 95% and 99.8% limit curves. Inputs: funnel rows (numerator, denominator, rate,
+    limits, flag); limit curve rows (caseload, p0, limit95, limit998). The click selection is
+    named after the unit."""
     curves = limits.unpivot(index=["caseload", "p0"], on=["limit95", "limit998"],
                             variable_name="limit", value_name="value")
     # A limit above 100% flags no one (a rate cannot exceed it), so the curves stop at 100%.
     curve_layer = alt.Chart(curves).transform_filter(alt.datum.value <= 1).mark_line(strokeDash=[4, 3]).encode(
-        x=alt.X("caseload:Q", title="Closed episodes (caseload)"),
-        y=alt.Y("value:Q", title="Single-session dropout", axis=alt.Axis(format="%")),
+        x=alt.X("caseload:Q", title=caseload_title),
+        y=alt.Y("value:Q", title=rate_title, axis=alt.Axis(format="%")),
         color=alt.Color("limit:N", title="Upper limit",
                         scale=alt.Scale(domain=["limit95", "limit998"], range=["#f2a541", "#d62728"]),
                         legend=alt.Legend(labelExpr="datum.label == 'limit95' ? '95%' : '99.8%'")),
         tooltip=[alt.Tooltip("caseload:Q"), alt.Tooltip("limit:N"), alt.Tooltip("value:Q", format=PERCENT)],
     )
     benchmark = alt.Chart(limits.head(1)).mark_rule(color="#555").encode(
-        y="p0:Q", tooltip=[alt.Tooltip("p0:Q", format=PERCENT, title="all therapists")])
-    selection = alt.selection_point(name="therapist", fields=["therapist_id"], on="click")
-    points = alt.Chart(therapists).mark_circle(size=90, opacity=0.9).encode(
+        y="p0:Q", tooltip=[alt.Tooltip("p0:Q", format=PERCENT, title=f"all {unit}s")])
+    selection = alt.selection_point(name=unit, fields=[f"{unit}_id"], on="click")
+    points = alt.Chart(units).mark_circle(size=90, opacity=0.9).encode(
         x="denominator:Q",
         y="rate:Q",
         color=alt.Color("flag:N", scale=FLAG_COLOURS, title="Flag"),
-        tooltip=_rate_tooltip(alt.Tooltip("therapist_id:N", title="therapist"), alt.Tooltip("flag:N"),
+        tooltip=_rate_tooltip(alt.Tooltip(f"{unit}_id:N", title=unit), alt.Tooltip("flag:N"),
                               alt.Tooltip("limit95:Q", format=PERCENT, title="95% limit"),
                               alt.Tooltip("limit998:Q", format=PERCENT, title="99.8% limit")),
     ).add_params(selection)

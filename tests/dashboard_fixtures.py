@@ -17,6 +17,7 @@ APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 PAGES = {
     "overview": ("/", "Overview"),
     "first_sessions": ("/first_sessions", "First sessions"),
+    "attendance": ("/attendance", "Attendance"),
     "therapists": ("/therapists", "Therapists"),
     "outcomes": ("/outcomes", "Outcomes and hope"),
     "plateaus": ("/plateaus", "Plateaus"),
@@ -25,15 +26,16 @@ PAGES = {
     "explore": ("/explore", "Explore"),
     "data_quality": ("/data_quality", "Data quality"),
 }
-NAV_TITLES = ["Overview", "First sessions", "Therapists", "Outcomes and hope", "Plateaus", "Endings", "Safety",
+NAV_TITLES = ["Overview", "First sessions", "Attendance", "Therapists", "Outcomes and hope", "Plateaus", "Endings", "Safety",
               "Explore", "Data quality"]
 
 # How many Vega-Lite charts each page draws on the full sample.
-CHARTS = {"overview": 1, "first_sessions": 4, "therapists": 1, "outcomes": 1, "plateaus": 1, "endings": 2,
+CHARTS = {"overview": 1, "first_sessions": 4, "attendance": 1, "therapists": 1, "outcomes": 1, "plateaus": 1, "endings": 2,
           "safety": 0, "explore": 0, "data_quality": 0}
 
-# Pages whose content depends on the selected episodes (all but Data quality, which reports loads).
-SCOPED_PAGES = [name for name in PAGES if name != "data_quality"]
+# Pages whose content depends on the selected episodes (not Data quality, which reports loads, nor
+# Attendance, which selects appointments by their own date).
+SCOPED_PAGES = [name for name in PAGES if name not in ("data_quality", "attendance")]
 
 NO_EPISODES = "No episodes match these filters"
 

@@ -1,0 +1,68 @@
+"""Attendance: appointment-level no-shows and single-appointment clients, by clinic.
+
+It needs no episode to have ended, so it reads a log of a few weeks (where every episode is
+still open and the episode-based pages have nothing closed to count) as well as a long one."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, data, layout
+from pipelines.disclosure import Shareable
+
+st.title("Attendance")
+st.caption("Every appointment dated on or before the extract date. No-show rate: did not attend, as a "
+           "share of appointments attended or missed (cancellations aside). Here the sidebar filters "
+           "select appointments by their own clinic, therapist, session type and date, not by the "
+           "episode's first session.")
+
+scope = layout.scope()
+summary = data.run("attendance_summary", scope).row(0, named=True)
+if not summary["appointments"]:
+    st.info("No appointments dated on or before the extract date match these filters. Widen the date "
+            "range or clear a filter in the sidebar.")
+else:
+    tiles = st.columns(4)
+    tiles[0].metric("No-show rate", layout.rate_text(summary["numerator"], summary["denominator"]), border=True,
+                    help="Did not attend ÷ (attended + did not attend).")
+    tiles[1].metric("Appointments", f"{summary['appointments']:,}", border=True,
+                    help=f"{summary['first_date']} to {summary['last_date']}")
+    tiles[2].metric("Clients with a single appointment",
+                    layout.rate_text(summary["single_appointment_clients"], summary["clients"]), border=True,
+                    help=f"Of {summary['clients']:,} clients; {summary['single_attended_clients']:,} of them "
+                         "attended that one appointment.")
+    cancelled = summary["cancelled_client"] + summary["cancelled_clinic"]
+    tiles[3].metric("Cancelled", f"{cancelled:,}", border=True,
+                    help=f"By the client {summary['cancelled_client']:,}, by the clinic {summary['cancelled_clinic']:,}.")
+    if summary["unrecorded"] or summary["booked_ahead"]:
+        st.caption(f"{summary['unrecorded']:,} past appointments are still marked scheduled (no outcome "
+                   f"recorded) and are not counted as attended or missed; {summary['booked_ahead']:,} are "
+                   "booked after the extract date.")
+
+    st.subheader("No-shows by clinic")
+    default_caseload = int(data.build()["min_caseload"])
+    clinics = data.run("attendance_by_clinic", scope)
+    limits = data.run("attendance_funnel_limits", scope)
+    if limits.is_empty():
+        st.info("No appointment in this selection was attended or missed, so there is no no-show rate.")
+    else:
+        st.altair_chart(charts.funnel_plot(clinics.filter(pl.col("denominator") > 0), limits, unit="clinic",
+                                           caseload_title="Appointments attended or missed",
+                                           rate_title="No-show rate"), width="stretch")
+        st.caption("Each point is a clinic. A small clinic's rate swings by chance, so it is judged against "
+                   "wide limits, never ranked on its rate alone; clinics with fewer than "
+                   f"{default_caseload} attended or missed appointments are not flagged (insufficient).")
+    table = clinics.select("clinic_id", "appointments", "attended", "dna", "cancelled_client", "cancelled_clinic",
+                           "numerator", "denominator", "rate", "flag", "clients", "single_appointment_clients")
+    flagged_first = table.sort(pl.col("flag").replace_strict(
+        {"alarm": 0, "alert": 1, "none": 2, "insufficient": 3}), "clinic_id")
+    st.dataframe(layout.capped(flagged_first, "clinics"), hide_index=True,
+                 column_config={"rate": st.column_config.NumberColumn("no-show rate", format="percent"),
+                                "numerator": st.column_config.NumberColumn("no-shows"),
+                                "denominator": st.column_config.NumberColumn("attended or missed")})
+    layout.downloads(flagged_first, "attendance_by_clinic", Shareable(
+        keys=("clinic_id", "flag"),
+        counts=("appointments", "attended", "dna", "cancelled_client", "cancelled_clinic", "numerator",
+                "denominator", "clients", "single_appointment_clients"),
+        rates={"rate": "denominator"}))

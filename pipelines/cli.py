@@ -256,6 +256,8 @@ def print_load_report(report) -> None:
         out.print(f"  quarantined {rows:,}: {reason}")
     for field, reason, rows in report.data_issue_fields.iter_rows():
         out.print(f"  data issue {rows:,}: {field}: {reason}")
+    for path, name in report.profiles_from_content.items():
+        out.print(f"  read {path} with the {name} mapping profile (chosen from its content)")
     for path, columns in report.dropped_columns.items():
         out.print(f"  dropped identifier-like columns from {path}: {', '.join(columns)}")
     for path, columns in report.ignored_columns.items():

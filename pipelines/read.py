@@ -1,11 +1,14 @@
-"""Read appointment logs (CSV, gzip CSV, zipped CSV, Parquet) into frames of canonical columns.
+"""Read appointment logs (CSV, gzip CSV, zipped CSV, Parquet, FHIR JSON) into frames of
+canonical columns.
 
 Every value is read as text: parsing and validation happen in validate.py, where a value that
-does not parse is recorded, never lost. Each row keeps the file and line it came from.
+does not parse is recorded, never lost. Each row keeps the file and line it came from. FHIR
+Appointment resources are flattened in fhir.py and mapped by the `fhir-r4` profile.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import tomllib
@@ -19,6 +22,7 @@ import polars as pl
 
 from pipelines.codes import CODED_COLUMNS
 from pipelines.errors import LoadError
+from pipelines.fhir import read_fhir
 
 REQUIRED_COLUMNS = ("appointment_id", "client_id", "therapist_id", "clinic_id", "appointment_date", "status")
 OPTIONAL_COLUMNS = (
@@ -43,6 +47,10 @@ IDENTIFIER_PARTS = ("email", "phone", "address", "postcode", "zipcode", "dateofb
 IDENTIFIER_WORDS = {"dob", "mrn", "ssn", "forename", "forenames", "surname", "zip", "postcode", "email", "phone"}
 
 PROFILES_PACKAGE = "pipelines.profiles"
+FHIR_PROFILE = "fhir-r4"  # for a FHIR file given without --mapping
+# A frame's optional column: why the reader already refused a row (a FHIR resource that is not
+# an Appointment, a value the profile quarantines); validate.py quarantines it with that reason.
+QUARANTINE_REASON = "quarantine_reason"
 
 
 def normalise_name(name: str) -> str:
@@ -66,6 +74,8 @@ class MappingProfile:
     columns: dict[str, str] = field(default_factory=dict)  # normalised export name -> canonical
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> raw -> canonical
     constants: dict[str, str] = field(default_factory=dict)  # canonical column -> fixed value
+    date_formats: tuple[str, ...] = ()  # strftime formats tried before ISO 8601 on every date column
+    quarantine: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> raw -> reason
 
 
 def available_profiles() -> list[str]:
@@ -105,8 +115,39 @@ def load_profile(name_or_path: str) -> MappingProfile:
                 raise LoadError(f"{label}: [values.{column}] maps '{raw}' to '{target}', which is not a {column}")
             resolved[str(raw).strip().lower()] = canonical
         values[column] = resolved
+    quarantine: dict[str, dict[str, str]] = {}
+    for column, reasons in data.get("quarantine", {}).items():
+        if column not in INPUT_COLUMNS or not isinstance(reasons, dict):
+            raise LoadError(f"{label}: [quarantine.{column}] must be a table of value = reason "
+                            f"for an input column ({', '.join(INPUT_COLUMNS)})")
+        quarantine[column] = {str(raw).strip().lower(): " ".join(str(reason).split())
+                              for raw, reason in reasons.items()}
+        both = set(quarantine[column]) & set(values.get(column, {}))
+        if both:
+            raise LoadError(f"{label}: '{sorted(both)[0]}' is both mapped in [values.{column}] "
+                            f"and quarantined in [quarantine.{column}]")
     return MappingProfile(name=data.get("name", label), description=data.get("description", ""),
-                          columns=columns, values=values, constants=constants)
+                          columns=columns, values=values, constants=constants,
+                          date_formats=_date_formats(label, data.get("date_formats", [])),
+                          quarantine=quarantine)
+
+
+def _date_formats(label: str, given: object) -> tuple[str, ...]:
+    """A profile's date formats, each checked to read back a date it wrote."""
+    formats = [given] if isinstance(given, str) else given
+    if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
+        raise LoadError(f'{label}: date_formats must be a list of formats such as "%m/%d/%Y"')
+    sample = dt.datetime(2026, 1, 23, 14, 30)
+    for date_format in formats:
+        written = sample.strftime(date_format)
+        try:
+            read = pl.Series([written]).str.to_datetime(date_format, strict=False, time_unit="us")
+        except pl.exceptions.PolarsError:
+            read = None
+        if read is None or read.dtype != pl.Datetime("us") or read[0] is None or read[0].date() != sample.date():
+            raise LoadError(f"{label}: date format '{date_format}' does not read back the date it writes "
+                            f"('{written}'); use strftime codes such as %m/%d/%Y, without a zone")
+    return tuple(formats)
 
 
 @dataclass
@@ -118,6 +159,8 @@ class SourceFile:
     has_episode_column: bool
     dropped_columns: list[str]
     ignored_columns: list[str]
+    profile: MappingProfile  # the one it was read with (its value maps and date formats apply)
+    profile_from_content: bool = False  # chosen by what the file holds (FHIR), not by --mapping
 
 
 def _decode_error_line(data: bytes) -> str:
@@ -143,8 +186,8 @@ def _shown(name: str) -> str:
 
 
 def _read_bytes(path: Path) -> tuple[str, bytes | None]:
-    """(kind, content) where kind is 'parquet' or 'csv'; gzip and zip are opened here. A plain
-    Parquet file is not read here (content None): DuckDB reads it from its path."""
+    """(kind, content) where kind is 'parquet', 'fhir' or 'csv'; gzip and zip are opened here. A
+    plain Parquet file is not read here (content None): DuckDB reads it from its path."""
     try:
         with open(path, "rb") as handle:
             if handle.read(4) == b"PAR1":
@@ -184,7 +227,19 @@ def _read_bytes(path: Path) -> tuple[str, bytes | None]:
         return "parquet", raw
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_like_utf16(raw):
         raise LoadError(f"{path}: is UTF-16 encoded; save the export as UTF-8")
+    if JSON_START.match(raw):  # no CSV header starts with a brace: FHIR NDJSON or a Bundle
+        return "fhir", raw
     return "csv", raw
+
+
+JSON_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\{")
+
+
+def _fhir_text(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise LoadError(f"{path}: {_decode_error_line(data)}") from None
 
 
 def _sniff_separator(data: bytes) -> str:
@@ -286,9 +341,16 @@ def _cleaned(column: str) -> pl.Expr:
 
 def read_appointment_file(path: Path, profile: MappingProfile | None = None,
                           drop_identifiers: bool = False) -> SourceFile:
-    """Read one file into canonical text columns, refusing identifier-like columns."""
+    """Read one file into canonical text columns, refusing identifier-like columns. A FHIR file
+    read without a profile is read with the `fhir-r4` one."""
     kind, data = _read_bytes(Path(path))
-    frame = _read_parquet(path, data) if kind == "parquet" else _read_csv(path, data)
+    refused = None  # FHIR: per row, why it is not an appointment
+    from_content = kind == "fhir" and profile is None
+    if kind == "fhir":
+        frame, refused = read_fhir(path, _fhir_text(path, data))
+        profile = profile or load_profile(FHIR_PROFILE)
+    else:
+        frame = _read_parquet(path, data) if kind == "parquet" else _read_csv(path, data)
     del data  # a national extract is a gigabyte of bytes; the frame holds it all now
     profile = profile or MappingProfile(name="canonical")
 
@@ -321,7 +383,9 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         found = ", ".join(map(_shown, renames)) or "none"
-        raise LoadError(f"{path}: missing required column(s) {', '.join(missing)} (recognised: {found})")
+        hint = ("; no Appointment in the file has what it is read from (a profile's [constants] can give it)"
+                if kind == "fhir" else "")
+        raise LoadError(f"{path}: missing required column(s) {', '.join(missing)} (recognised: {found}){hint}")
     has_episode_column = "episode_id" in frame.columns
     frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c)
                                for c in INPUT_COLUMNS if c not in frame.columns)
@@ -330,5 +394,12 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
     # each old column is freed as its clean copy lands: the frame is never held twice.
     for start in range(0, len(INPUT_COLUMNS), CLEAN_BATCH):
         frame = frame.with_columns(_cleaned(c) for c in INPUT_COLUMNS[start:start + CLEAN_BATCH])
+    # Why a row is quarantined before validation: the reader's reason first, then the profile's.
+    reasons = ([pl.lit(refused)] if refused is not None else []) + [
+        pl.col(column).str.to_lowercase().replace_strict(reason_by_value, default=None, return_dtype=pl.String)
+        for column, reason_by_value in profile.quarantine.items()]
+    if reasons:
+        frame = frame.with_columns(pl.coalesce(reasons).alias(QUARANTINE_REASON))
     return SourceFile(path=str(path), frame=frame, has_episode_column=has_episode_column,
-                      dropped_columns=identifiers, ignored_columns=ignored)
+                      dropped_columns=identifiers, ignored_columns=ignored, profile=profile,
+                      profile_from_content=from_content)

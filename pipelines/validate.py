@@ -3,7 +3,8 @@
 Text rows from read.py become typed appointments, quarantined rows or merged duplicates,
 and every row is counted in exactly one of those: rows_read = loaded + quarantined + merged.
 
-    merge_exact_duplicates → quarantine_conflicting_duplicates → parse_fields → check_rows
+    quarantine_refused_rows → merge_exact_duplicates → quarantine_conflicting_duplicates
+        → parse_fields → check_rows
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines.codes import CODED_COLUMNS, DISCHARGE_REASONS, SESSION_TYPES, STATUSES
-from pipelines.read import INPUT_COLUMNS, REQUIRED_COLUMNS, SourceFile
+from pipelines.read import INPUT_COLUMNS, QUARANTINE_REASON, REQUIRED_COLUMNS, SourceFile
 from pipelines.schema import LOAD_CONTEXT_COLUMNS, Appointment
 
 # measure -> (lowest, highest, whole numbers only)
@@ -42,21 +43,28 @@ class Validation:
     per_file: pl.DataFrame  # source_file, rows_read, rows_loaded, rows_quarantined, duplicates_merged
 
 
-def validate(sources: list[SourceFile], extract_date: dt.date | None,
-             extra_synonyms: dict[str, dict[str, str]] | None = None) -> Validation:
-    synonyms = {column: {**base, **(extra_synonyms or {}).get(column, {})}
-                for column, base in CODED_COLUMNS.items()}
+def validate(sources: list[SourceFile], extract_date: dt.date | None) -> Validation:
+    """The value maps and date formats of the profiles the files were read with apply to the
+    whole load (one --mapping, or fhir-r4 chosen for FHIR files beside canonical ones)."""
+    profiles = [s.profile for s in sources]
+    synonyms = {column: dict(base) for column, base in CODED_COLUMNS.items()}
+    for profile in profiles:
+        for column, values in profile.values.items():
+            synonyms[column].update(values)
+    date_formats = tuple(dict.fromkeys(f for p in profiles for f in p.date_formats))
     raw = combine_sources(sources)
-    repeated = _repeated_ids(raw)  # the only rows either duplicate rule needs to look at
+    refused = quarantine_refused_rows(raw)
+    kept = without_rows(raw, refused["row_key"])
+    repeated = _repeated_ids(kept)  # the only rows either duplicate rule needs to look at
     merged_keys = merge_exact_duplicates(repeated)
     conflicting = quarantine_conflicting_duplicates(without_rows(repeated, merged_keys))
-    candidates = without_rows(raw, pl.concat([merged_keys, conflicting["row_key"]]))
-    typed, field_issues = parse_fields(candidates, synonyms, extract_date)
+    candidates = without_rows(kept, pl.concat([merged_keys, conflicting["row_key"]]))
+    typed, field_issues = parse_fields(candidates, synonyms, extract_date, date_formats)
     checked = Appointment.filter(typed)
     appointments = checked.result.drop(LOAD_CONTEXT_COLUMNS)
-    row_problems = describe_row_problems(checked.failure.details(), candidates)
+    row_problems = describe_row_problems(checked.failure.details(), candidates, date_formats)
 
-    quarantine = pl.concat([conflicting, row_problems]).sort("row_key")
+    quarantine = pl.concat([refused, conflicting, row_problems]).sort("row_key")
     data_issues = (field_issues.join(appointments.select("row_key", "appointment_id"), on="row_key")
                    .sort("row_key", "field")
                    .select(ISSUE_SCHEMA.keys()))
@@ -80,11 +88,22 @@ def combine_sources(sources: list[SourceFile]) -> pl.DataFrame:
                              pl.lit(s.has_episode_column).alias("episode_id_required"))
         for s in sources
     ]
-    # rechunk: polars 2.1 panics evaluating pl.format(..., pl.len().over(...)) on a multi-chunk frame
-    combined = pl.concat(frames, how="vertical", rechunk=True) if frames else pl.DataFrame(
+    # rechunk: polars 2.1 panics evaluating pl.format(..., pl.len().over(...)) on a multi-chunk frame.
+    # diagonal: only some files may carry the reader's QUARANTINE_REASON column.
+    combined = pl.concat(frames, how="diagonal", rechunk=True) if frames else pl.DataFrame(
         schema={**{c: pl.String for c in INPUT_COLUMNS}, "source_line": pl.Int64,
                 "source_file": pl.String, "episode_id_required": pl.Boolean})
     return combined.with_row_index("row_key").with_columns(pl.col("row_key").cast(pl.Int64))
+
+
+def quarantine_refused_rows(raw: pl.DataFrame) -> pl.DataFrame:
+    """Rows the reader already refused, with its reason: a FHIR resource that is not an
+    Appointment, a value the mapping profile quarantines (FHIR's entered-in-error)."""
+    columns = ["row_key", "source_file", "source_line", *INPUT_COLUMNS]
+    if QUARANTINE_REASON not in raw.columns:  # a plain CSV load: nothing refused on the way in
+        return raw.clear().select(*columns, pl.lit(None, dtype=pl.String).alias("reason"))
+    reason = pl.col(QUARANTINE_REASON)
+    return raw.filter(reason.is_not_null()).select(*columns, reason.alias("reason"))
 
 
 def _repeated_ids(frame: pl.DataFrame) -> pl.DataFrame:
@@ -129,18 +148,30 @@ def parse_datetime(text: pl.Expr) -> pl.Expr:
     return full.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
 
 
-def parse_datetime_column(text: pl.Series) -> pl.Series:
+def parse_datetime_column(text: pl.Series, date_formats: tuple[str, ...] = ()) -> pl.Series:
     """parse_datetime, with a fast path: most exports write one plain ISO shape, which parses
-    directly; only the values that do not are normalised (zones, short times, dates)."""
+    directly; only the values that do not are normalised (zones, short times, dates). Values
+    still unparsed are tried in a mapping profile's date formats (`01/05/2026`), in order."""
     parsed = text.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False, time_unit="us")
     if (parsed.is_null() & text.is_not_null()).any():
         parsed = parsed.fill_null(text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")))
-    unparsed = parsed.is_null() & text.is_not_null()
-    if unparsed.any():
+    parsers = [lambda t: pl.select(parse_datetime(pl.lit(t))).to_series()]
+    parsers += [lambda t, f=f: t.str.to_datetime(f, strict=False, time_unit="us") for f in date_formats]
+    for parse in parsers:
+        unparsed = parsed.is_null() & text.is_not_null()
+        if not unparsed.any():
+            break
         rows = unparsed.arg_true()
-        slow = pl.select(parse_datetime(pl.lit(text.gather(rows)))).to_series()
-        parsed = parsed.scatter(rows, slow)
+        parsed = parsed.scatter(rows, parse(text.gather(rows)))
     return parsed
+
+
+def date_shapes(date_formats: tuple[str, ...], iso: str) -> str:
+    """What a date must be, for messages: `iso` ("an ISO 8601 date") unless a profile gave formats."""
+    if not date_formats:
+        return iso
+    plural = "s" if len(date_formats) > 1 else ""
+    return f"a date in the mapping profile's format{plural} ({', '.join(date_formats)}) or ISO 8601"
 
 
 def _code(column: str, synonyms: dict[str, str], categories: tuple[str, ...]) -> pl.Expr:
@@ -149,8 +180,8 @@ def _code(column: str, synonyms: dict[str, str], categories: tuple[str, ...]) ->
             .cast(pl.Enum(categories)))
 
 
-def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]],
-                 extract_date: dt.date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]], extract_date: dt.date | None,
+                 date_formats: tuple[str, ...] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Typed columns for the schema check, and the field problems found on the way (long form).
 
     Row problems (a required value that does not parse) become nulls here and are caught by
@@ -161,7 +192,8 @@ def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]],
         _code("session_type", synonyms["session_type"], SESSION_TYPES).alias("code__session_type"),
         _code("discharge_reason", synonyms["discharge_reason"], DISCHARGE_REASONS).alias("code__discharge_reason"),
         *(pl.col(m).cast(pl.Float64, strict=False).alias(f"number__{m}") for m in SCORE_RANGES),
-    ).with_columns(parse_datetime_column(rows[c]).alias(f"parsed__{c}") for c in ("appointment_date", *DATE_FIELDS))
+    ).with_columns(parse_datetime_column(rows[c], date_formats).alias(f"parsed__{c}")
+                   for c in ("appointment_date", *DATE_FIELDS))
 
     status = pl.col("code__status")
     problems: dict[str, pl.Expr] = {}
@@ -182,7 +214,7 @@ def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]],
     for column in DATE_FIELDS:
         parsed = pl.col(f"parsed__{column}").dt.date()
         problems[column] = pl.when(pl.col(column).is_not_null() & parsed.is_null()).then(
-            pl.lit("not an ISO 8601 date"))
+            pl.lit(f"not {date_shapes(date_formats, 'an ISO 8601 date')}"))
         typed[column] = parsed
 
     session_type = pl.col("code__session_type")
@@ -221,7 +253,8 @@ def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]],
     return typed_rows, issues
 
 
-def describe_row_problems(details: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
+def describe_row_problems(details: pl.DataFrame, candidates: pl.DataFrame,
+                          date_formats: tuple[str, ...] = ()) -> pl.DataFrame:
     """One reason line per quarantined row, from the schema rules it broke."""
     originals = candidates.select("row_key", *INPUT_COLUMNS)
     failed = details.select("row_key", "source_file", "source_line", pl.selectors.by_dtype(pl.Enum)
@@ -234,8 +267,9 @@ def describe_row_problems(details: pl.DataFrame, candidates: pl.DataFrame) -> pl
             continue
         message = pl.when(pl.col(column).is_null()).then(pl.lit(f"required column {column} is empty"))
         if column == "appointment_date":
-            message = message.otherwise(pl.format("appointment_date '{}' is not an ISO 8601 date or date-time",
-                                                  pl.col(column)))
+            shapes = date_shapes(date_formats, "an ISO 8601 date or date-time")
+            message = message.otherwise(pl.concat_str(  # (a format's braces would upset pl.format)
+                pl.lit("appointment_date '"), pl.col(column), pl.lit(f"' is not {shapes}")))
         elif column == "status":
             message = message.otherwise(pl.format("status '{}' is not a recognised status", pl.col(column)))
         messages.append(pl.when(pl.col(rule) == "invalid").then(message))

@@ -16,7 +16,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -99,6 +99,8 @@ class LoadReport:
     dropped_columns: dict[str, list[str]]
     ignored_columns: dict[str, list[str]]
     episodes: dict[str, int]
+    # file -> the mapping profile chosen for it by its content (a FHIR file given without --mapping)
+    profiles_from_content: dict[str, str] = field(default_factory=dict)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -189,8 +191,7 @@ def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
             source.frame = pseudonymise(source.frame, key)
         sources.append(source)
     on_stage("validating rows")
-    extra = profile.values if profile else None
-    validation = validate(sources, extract_date, extra)
+    validation = validate(sources, extract_date)
     for source in sources:  # the text is parsed now: free it before DuckDB needs the memory
         source.frame = source.frame.clear()
 
@@ -283,6 +284,7 @@ def _build(building: Path, previous: Path, validation: Validation, sources: list
         dropped_columns={s.path: s.dropped_columns for s in sources if s.dropped_columns},
         ignored_columns={s.path: s.ignored_columns for s in sources if s.ignored_columns},
         episodes={k: int(episodes.get(k, 0)) for k in ("not_started", "open", "closed")},
+        profiles_from_content={s.path: s.profile.name for s in sources if s.profile_from_content},
     )
 
 

@@ -4,8 +4,8 @@ warehouse.
 
 Hypothesis writes the files, one family per test: random and damaged bytes, wrong encodings, BOMs,
 CRLF and quoted line breaks, missing and extra columns, enormous fields, dates in many shapes,
-numbers with commas, empty and header-only files, Parquet columns of every type; plain, gzip or
-zip. Every example loads on top of a copy of one good warehouse, and `ingest_hostile` checks the
+numbers with commas, empty and header-only files, Parquet columns of every type, damaged FHIR
+JSON; plain, gzip or zip. Every example loads on top of a copy of one good warehouse, and `ingest_hostile` checks the
 promise either way. (test_reconciliation_property.py follows the fate of each well-formed row; this
 module is about the file.)
 """
@@ -270,6 +270,24 @@ def test_damaged_gzip_zip_and_parquet_fail_with_one_line_error_or_load(previous,
         path.write_bytes(data)
         # gzip and zip check a CRC, so what loads is the log as written; Parquet pages carry none.
         ingest_hostile(folder, db, [path], None if container == "parquet" else GOOD_LOG_ROWS)
+
+
+# FHIR JSON damaged anywhere: a cut line, a lost quote or brace, bytes that are not UTF-8, a
+# resourceType that is not a name, a document that ends early or runs on.
+FHIR_FILES = {"ndjson": (REPO / "tests" / "fixtures" / "fhir_appointments.ndjson").read_bytes(),
+              "bundle": (REPO / "tests" / "fixtures" / "fhir_bundle.json").read_bytes()}
+
+
+@fuzz(30)
+@given(shape=st.sampled_from(list(FHIR_FILES)), container=CONTAINERS, damage=DAMAGE)
+@example(shape="ndjson", container="plain", damage=[("cut", 700, b"")])
+@example(shape="bundle", container="plain", damage=[("insert", 30, b"[" * 5000)])
+@example(shape="ndjson", container="gzip", damage=[("insert", 2, b'"resourceType":"Pat\nient",')])
+def test_damaged_fhir_json_fails_with_one_line_error_or_loads(previous, shape, container, damage):
+    data = damaged(FHIR_FILES[shape], damage)
+    with copy_of(previous) as (folder, db):
+        path = write_file(folder, data, container, stem="appointments")
+        ingest_hostile(folder, db, [path], None)
 
 
 # --- wrong encodings -------------------------------------------------------------------------

@@ -512,7 +512,7 @@ UNREADABLE = {
     "utf16": ((HEADER + "A9,C9,T9,K9,2026-01-05,attended\n").encode("utf-16"), "UTF-16"),
     "missing_status": (b"appointment_id,client_id,therapist_id,clinic_id,appointment_date\n"
                        b"A9,C9,T9,K9,2026-01-05\n", "missing required column(s) status"),
-    "json": (b'{"appointment_id": "A9"}\n', "missing required column"),
+    "json": (b'{"appointment_id": "A9"}\n', "JSON, but not a FHIR resource"),
 }
 
 

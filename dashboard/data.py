@@ -76,6 +76,15 @@ def run(report: str, scope: Scope, **extra: object) -> pl.DataFrame:
                 tuple(sorted(extra.items())))
 
 
+def restricted_reader() -> MetricsReader:
+    """The current warehouse's reader narrowed to the clinics this session may see, for work that
+    runs many reports at once (the board report) rather than one cached report."""
+    current = reader()
+    if current is None:
+        raise LoadError(f"{warehouse_path()}: no warehouse to read")
+    return current.restricted(gate.allowed_clinics())
+
+
 def build() -> dict[str, object]:
     current = reader()
     return current.settings() if current is not None else {}

@@ -1,4 +1,4 @@
-"""Pieces every page shares: the scope, rate text, empty states and downloads."""
+"""Pieces every page shares: the scope, rate text, empty states, downloads and the board report."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data
+from dashboard.board_report import board_report_html
+from dashboard.frames import dropout_by_month, with_rate  # noqa: F401 - the pages use them via layout
 from pipelines.disclosure import Shareable, safe_csv, shareable
 from pipelines.queries import Scope
 
@@ -27,32 +29,18 @@ def rate_text(numerator: int, denominator: int) -> str:
     return f"{numerator / denominator:.1%} ({numerator:,} of {denominator:,})"
 
 
-def with_rate(frame: pl.DataFrame, numerator: str, denominator: str) -> pl.DataFrame:
-    """Rename a report's counts to numerator / denominator and add the rate the SQL defined
-    as their quotient (null when the denominator is 0), for charts and tables."""
-    return frame.rename({numerator: "numerator", denominator: "denominator"}).with_columns(
-        pl.when(pl.col("denominator") > 0).then(pl.col("numerator") / pl.col("denominator")).alias("rate"))
-
-
-# A cohort month is still incomplete while at least this share of its episodes is open: its
-# dropout rate will still move as those episodes end.
-INCOMPLETE_OPEN_SHARE = 0.10
-
-
-def dropout_by_month(single_session: pl.DataFrame) -> pl.DataFrame:
-    """The month rows of the single_session report, ready for charts.dropout_trend."""
-    months = with_rate(single_session.filter(pl.col("breakdown") == "month").rename({"key": "month"}),
-                       "dropout", "closed")
-    return months.with_columns(
-        (pl.col("open") >= INCOMPLETE_OPEN_SHARE * (pl.col("open") + pl.col("denominator"))).alias("is_incomplete"))
-
-
 def has_episodes() -> bool:
     """False (and a message) when the filters select no started episode."""
     counts = data.run("episode_counts", scope()).row(0, named=True)
     if counts["open"] + counts["closed"] == 0:
         st.info("No episodes match these filters. Widen the date range or clear a filter in the sidebar.")
         return False
+    if counts["closed"] == 0:  # e.g. a log of a few weeks: nothing has had time to end
+        settings = data.build()
+        st.info(f"None of the {counts['open']:,} started episodes in this selection has ended yet: an episode "
+                f"ends at a discharge or after {settings['inactive_days']} days without an attended session, "
+                "so the rates over closed episodes have no denominator yet. The Attendance page counts "
+                "appointments and needs no ending.")
     return True
 
 
@@ -91,7 +79,38 @@ def downloads(frame: pl.DataFrame, name: str, share: Shareable | None = None) ->
                  "other counts are rounded to the nearest 5, rates on fewer than 8 episodes are withheld.")
 
 
+BOARD_REPORT_HELP = {
+    "internal": "Exact numbers, for use inside the clinic.",
+    "shareable": "With disclosure control for sharing outside the clinic: counts of 1–7 show as *, other "
+                 "counts are rounded to the nearest 5, rates on fewer than 8 episodes are withheld.",
+}
+
+
+def board_report_download() -> None:
+    """The board report (dashboard/board_report.py) of the current filters and this user's clinics,
+    internal or shareable, as one HTML file. Drawing its charts takes seconds, so a button builds
+    it; its download stays offered until the filters, the user's clinics or the build change."""
+    box = st.sidebar.expander("Board report", icon=":material/summarize:")
+    reader = data.restricted_reader()
+    wanted = (scope(), reader.clinics, reader.settings()["build_id"])
+    for version, help_text in BOARD_REPORT_HELP.items():
+        state = f"board_report_{version}"
+        if box.button(f"Prepare {version} report", key=f"prepare_{state}", help=help_text,
+                      icon=":material/summarize:"):
+            with box, st.spinner("Drawing the report's charts…"):
+                st.session_state[state] = (wanted, board_report_html(reader, wanted[0],
+                                                                     shareable=version == "shareable"))
+        prepared = st.session_state.get(state)
+        if prepared is not None and prepared[0] == wanted:
+            box.download_button(
+                f"{version.capitalize()} report (HTML)", prepared[1],
+                file_name=f"board_report_{reader.settings()['extract_date']}_{version}.html", mime="text/html",
+                key=f"download_{state}", on_click="ignore", help=help_text,
+                icon=":material/share:" if version == "shareable" else ":material/download:")
+
+
 def sidebar_footer(access: str) -> None:
+    board_report_download()
     settings = data.build()
     st.sidebar.caption(f"Data as of {settings['extract_date']} · built {settings['built_at']:%Y-%m-%d %H:%M}")
     st.sidebar.caption(access)

@@ -6,7 +6,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.table import Table
 
 from pipelines.config import load_settings
 from pipelines.errors import LoadError
+
+if TYPE_CHECKING:  # imported where used: `clinic-outcomes --help` should not load DuckDB
+    from pipelines.queries import Scope
 
 app = typer.Typer(
     name="clinic-outcomes",
@@ -89,6 +92,18 @@ def ingest(
     print_load_report(report)
 
 
+def _scope(clinic: str | None, therapist: str | None, from_date: str | None, to_date: str | None) -> Scope:
+    """The filters of `metrics` and `report` as a query scope (SPEC §5)."""
+    from pipelines.queries import Scope
+
+    return Scope(
+        clinics=(clinic,) if clinic is not None else None,
+        therapists=(therapist,) if therapist is not None else None,
+        from_date=_parse_date(from_date, "--from"),
+        to_date=_parse_date(to_date, "--to"),
+    )
+
+
 @app.command()
 def metrics(
     db: Annotated[Path, typer.Option(help="The DuckDB warehouse file.")],
@@ -101,17 +116,12 @@ def metrics(
     """Print every outcome metric for the episodes selected by the filters (SPEC §5)."""
     import json
 
-    from pipelines.queries import MetricsReader, Scope
+    from pipelines.queries import MetricsReader
     from pipelines.report import metrics_report
 
     if fmt not in ("json", "table"):
         raise LoadError(f"--format '{fmt}' is not json or table")
-    scope = Scope(
-        clinics=(clinic,) if clinic is not None else None,
-        therapists=(therapist,) if therapist is not None else None,
-        from_date=_parse_date(from_date, "--from"),
-        to_date=_parse_date(to_date, "--to"),
-    )
+    scope = _scope(clinic, therapist, from_date, to_date)
     reader = MetricsReader.open(db)
     try:
         report = metrics_report(reader, scope)
@@ -121,6 +131,55 @@ def metrics(
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         print_metrics_table(report)
+
+
+REPORT_SUFFIXES = (".html", ".pdf")
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1024:,.0f} KB" if n_bytes < 1024 * 1024 else f"{n_bytes / 1024 / 1024:,.1f} MB"
+
+
+@app.command()
+def report(
+    db: Annotated[Path, typer.Option(help="The DuckDB warehouse file.")],
+    out_path: Annotated[Path, typer.Option("--out", help="File to write: .html (self-contained) or .pdf.")],
+    clinic: Annotated[str | None, typer.Option(help="Only episodes attributed to this clinic.")] = None,
+    therapist: Annotated[str | None, typer.Option(help="Only episodes attributed to this therapist.")] = None,
+    from_date: Annotated[str | None, typer.Option("--from", help="First attended session on or after (YYYY-MM-DD).")] = None,
+    to_date: Annotated[str | None, typer.Option("--to", help="First attended session on or before (YYYY-MM-DD).")] = None,
+    shareable: Annotated[bool, typer.Option("--shareable", help="Apply disclosure control (SPEC §6) for sharing "
+                                            "outside the clinic.")] = False,
+) -> None:
+    """Write the board report: the warning signs, the therapist funnel and data quality, as one HTML file
+    with its charts inside (or a PDF, printed by the system's Chromium)."""
+    # The report draws the dashboard's own charts, so this command reaches into the dashboard
+    # package (Altair and vl-convert only; Streamlit is not imported).
+    from dashboard.board_report import board_report_html, pdf_bytes
+    from pipelines.queries import MetricsReader
+
+    if out_path.suffix.lower() not in REPORT_SUFFIXES:
+        raise LoadError(f"--out '{out_path}' must end in .html or .pdf")
+    if not out_path.parent.is_dir():
+        raise LoadError(f"--out '{out_path}': there is no folder {out_path.parent}")
+    scope = _scope(clinic, therapist, from_date, to_date)
+    reader = MetricsReader.open(db)
+    try:
+        with err.status("drawing the board report"):
+            html = board_report_html(reader, scope, shareable=shareable)
+    finally:
+        reader.close()
+    if out_path.suffix.lower() == ".pdf":
+        with err.status("printing the PDF"):
+            content = pdf_bytes(html)
+    else:
+        content = html.encode("utf-8")
+    try:
+        out_path.write_bytes(content)
+    except OSError as exc:
+        raise LoadError(f"{out_path}: cannot write the report ({exc.strerror or exc})") from None
+    version = "shareable" if shareable else "internal (not for sharing)"
+    out.print(f"wrote the {version} board report to {out_path} ({_size(len(content))})", markup=False)
 
 
 def _percent(part: dict) -> str:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dashboard_fixtures import PAGES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -20,6 +22,6 @@ def test_benchmark_runs_at_tiny_size_and_writes_every_measure(tmp_path):
     assert abs(sum(results["ingest_stages_s"].values()) - results["ingest_s"]) < results["ingest_s"]
     assert results["baseline_s"] > 0 and results["peak_rss_gib"] > 0 and results["warehouse_bytes"] > 0
     assert set(results["metrics_s"]) == {"unfiltered", "clinic", "therapist", "from", "to"}
-    assert len(results["pages_s"]) == 9
+    assert list(results["pages_s"]) == list(PAGES)  # every dashboard page, in sidebar order
     assert all(set(times) == {"first_render_s", "filter_change_s"} for times in results["pages_s"].values())
     assert "ingest, end to end" in done.stdout

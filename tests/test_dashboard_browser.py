@@ -37,6 +37,7 @@ VIEWPORT = {"width": 1400, "height": 1000}
 MARKS = {
     "overview": [{"line", "symbol"}],
     "first_sessions": [{"line", "symbol"}, {"rect"}, {"rect"}, {"rect"}],
+    "attendance": [{"line", "rule", "symbol"}],
     "therapists": [{"line", "rule", "symbol"}],
     "outcomes": [{"rect"}],
     "plateaus": [{"line", "symbol"}],
@@ -279,7 +280,7 @@ def test_every_page_renders(tab: Tab, name: str) -> None:
         fills = set(tab.page.eval_on_selector_all('[data-testid="stVegaLiteChart"] g.mark-symbol.role-mark path',
                                                   "paths => paths.map(p => p.getAttribute('fill'))"))
         assert {"#4c78a8", "#d62728"} <= fills, fills
-    if name in ("explore", "therapists", "data_quality", "safety"):
+    if name in ("explore", "therapists", "data_quality", "safety", "attendance"):
         tab.page.wait_for_selector('[data-testid="stDataFrame"]')
     tab.wait_idle()
     tab.assert_clean()

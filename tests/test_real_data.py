@@ -126,22 +126,34 @@ def test_kaggle_noshow_six_weeks_close_no_episode(kaggle_db):
     assert metrics["single_session"]["dropout"]["rate"] is None
 
 
-@needs(KAGGLE)
-def test_kaggle_noshow_attendance_page_shows_what_the_readme_says(kaggle_db, monkeypatch):
+def dashboard_on(db: Path, monkeypatch: pytest.MonkeyPatch, page: str = "overview"):
+    """The dashboard (AppTest) on a warehouse, showing one page, checked to have run cleanly."""
     from streamlit.testing.v1 import AppTest
 
     from dashboard.data import DB_ENV
 
-    db, _ = kaggle_db
     monkeypatch.setenv(DB_ENV, str(db))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=60)
     at.run()
-    at.switch_page("views/attendance.py")
-    at.run()
+    if page != "overview":
+        at.switch_page(f"views/{page}.py")
+        at.run()
     assert not at.exception and not at.error
+    return at
+
+
+@needs(KAGGLE)
+def test_kaggle_noshow_attendance_page_shows_what_the_readme_says(kaggle_db, monkeypatch):
+    at = dashboard_on(kaggle_db[0], monkeypatch, "attendance")
     tiles = {m.label: m.value for m in at.metric}
     assert tiles["No-show rate"] == "20.2% (22,319 of 110,527)"
     assert tiles["Clients with a single appointment"] == "60.9% (37,920 of 62,299)"
+
+
+@needs(KAGGLE)
+def test_kaggle_noshow_episode_pages_say_nothing_has_ended_yet(kaggle_db, monkeypatch):
+    at = dashboard_on(kaggle_db[0], monkeypatch)
+    assert any("None of the 54,154 started episodes in this selection has ended yet" in i.value for i in at.info)
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout
+from dashboard import charts, data, frames, layout
 from pipelines.disclosure import Shareable
 
 st.title("First sessions")
@@ -15,10 +15,6 @@ st.caption("Closed episodes that ended after one attended session, without a pla
 scope = layout.scope()
 if layout.has_episodes():
     single = data.run("single_session", scope)
-
-    def breakdown(name: str, label: str) -> pl.DataFrame:
-        rows = single.filter(pl.col("breakdown") == name).rename({"key": label})
-        return layout.with_rate(rows, "dropout", "closed").filter(pl.col("denominator") > 0)
 
     overall = single.filter(pl.col("breakdown") == "overall").row(0, named=True)
     left, right = st.columns(2)
@@ -33,11 +29,11 @@ if layout.has_episodes():
     by_clinic, by_type = st.columns(2)
     with by_clinic:
         st.subheader("By clinic")
-        clinics = breakdown("clinic", "clinic")
+        clinics = frames.single_session_breakdown(single, "clinic", "clinic")
         st.altair_chart(charts.rate_bars(clinics, "clinic", "Clinic"), width="stretch")
     with by_type:
         st.subheader("By first session type")
-        types = breakdown("first_session_type", "first_session_type").with_columns(
+        types = frames.single_session_breakdown(single, "first_session_type", "first_session_type").with_columns(
             pl.col("first_session_type").fill_null("not recorded"))
         st.altair_chart(charts.rate_bars(types, "first_session_type", "First session"), width="stretch")
         st.caption("An assessment-only first session against one that starts treatment.")
@@ -52,7 +48,8 @@ if layout.has_episodes():
                         width="stretch")
         st.caption(f"{alliance['episodes'].sum():,} episodes rated their first session.")
 
-    table = breakdown("month", "month").select("month", "numerator", "denominator", "rate", "open")
+    table = frames.single_session_breakdown(single, "month", "month").select(
+        "month", "numerator", "denominator", "rate", "open")
     st.dataframe(table, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
     layout.downloads(table, "single_session_by_month", Shareable(
         keys=("month",), counts=("numerator", "denominator", "open"), rates={"rate": "denominator"}))

@@ -5,15 +5,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout
+from dashboard import charts, data, frames, layout
 from pipelines.disclosure import Shareable
-
-OUTCOMES = {  # outcome label -> (numerator column, denominator column)
-    "reliable improvement": ("reliable_improvement", "paired"),
-    "recovery": ("recovery", "paired_in_clinical_range"),
-    "reliable recovery": ("reliable_recovery", "paired_in_clinical_range"),
-    "reliable deterioration": ("reliable_deterioration", "paired"),
-}
 
 st.title("Outcomes and hope")
 st.caption("Closed episodes with two or more scores on a measure, first against last score. Recovery "
@@ -25,13 +18,7 @@ if layout.has_episodes():
     if outcomes.is_empty():
         st.info("No outcome scores were recorded at attended sessions in this selection.")
     else:
-        long = pl.concat([
-            outcomes.select(
-                "measure", pl.col("clinic_id").fill_null("all clinics").alias("clinic"),
-                pl.lit(label).alias("outcome"), pl.col(num).alias("numerator"), pl.col(den).alias("denominator"))
-            for label, (num, den) in OUTCOMES.items()
-        ]).with_columns(pl.when(pl.col("denominator") > 0).then(pl.col("numerator") / pl.col("denominator"))
-                        .alias("rate"))
+        long = frames.outcome_rates(outcomes)
         st.altair_chart(charts.outcome_bars(long.filter(pl.col("denominator") > 0)), width="content")
 
         st.subheader("Early change")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout
+from dashboard import charts, data, frames, layout
 from pipelines.report import median_days
 
 st.title("Overview")
@@ -19,12 +18,9 @@ st.caption(f"Data as of **{settings['extract_date']}** (extract date, {settings[
 scope = layout.scope()
 if layout.has_episodes():
     extract_date: dt.date = settings["extract_date"]
-    end = scope.to_date or extract_date
-    start = scope.from_date or end - dt.timedelta(days=364)
+    current, previous = frames.headline_periods(scope, extract_date)
+    start, end = current.from_date, current.to_date
     length = (end - start).days + 1
-    current = dataclasses.replace(scope, from_date=start, to_date=end)
-    previous = dataclasses.replace(scope, from_date=start - dt.timedelta(days=length),
-                                   to_date=start - dt.timedelta(days=1))
 
     # Both periods' counts in one query: this page redraws on every filter change.
     counts = data.run("overview_headline", current, previous_from=previous.from_date,

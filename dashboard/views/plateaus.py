@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout
+from dashboard import charts, data, frames, layout
 
 st.title("Plateaus")
 settings = data.build()
@@ -27,8 +27,7 @@ if layout.has_episodes():
     tiles[2].metric("Sessions after a plateau", f"{summary['sessions_after_plateau']:,}", border=True)
 
     st.subheader("Dose–response")
-    curve = layout.with_rate(data.run("dose_response", scope), "reliable_improvement", "episodes")
-    curve = curve.with_columns(pl.col("denominator").alias("episodes"))
+    curve = frames.dose_response_curve(data.run("dose_response", scope))
     if curve.is_empty():
         st.info(f"No {measure} scores in this selection.")
     else:

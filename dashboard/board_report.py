@@ -1,0 +1,639 @@
+"""The board report: the warning signs for one selection of episodes, as one self-contained HTML
+file (or a PDF printed from it by the system's Chromium).
+
+`board_report_html(reader, scope, shareable=...)` serves both the `report` command and the
+dashboard's download. It reads the reports the pages read, through the reader it is given (so a
+reader restricted to some clinics gives a report of those clinics only), and draws the pages'
+own charts (dashboard/charts.py) as inline SVG with vl-convert: the file holds no script, no
+link and no reference to anything outside it, so it opens offline and can be mailed as it is.
+
+Internal or shareable. The shareable version applies disclosure control (SPEC §6,
+pipelines/disclosure.py) to every number it shows, in tables and behind charts: counts of 1–7
+show as `*`, other counts round to the nearest 5, and a rate resting on fewer than 8 episodes is
+withheld; a chart leaves out the points whose rate (or mean) is withheld, and its marks carry no
+descriptions that would repeat the numbers. Neither version lists clients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import altair as alt
+import polars as pl
+import vl_convert
+
+from dashboard import charts, frames
+from pipelines import __version__
+from pipelines.disclosure import (
+    MIN_RATE_DENOMINATOR,
+    ROUND_TO,
+    SMALL_COUNT_MAX,
+    SUPPRESSED,
+    Shareable,
+    disclosed_count,
+    shareable,
+)
+from pipelines.errors import AccessDenied, LoadError
+from pipelines.queries import MetricsReader, Scope
+from pipelines.report import median_days, therapists_section
+
+TITLE = "Clinic outcomes: board report"
+# section id -> heading, in report order
+SECTIONS = {
+    "overview": "Overview",
+    "first_session": "1. The first session is wasted",
+    "no_hope": "2. No hope is given",
+    "fossilizes": "3. Therapy fossilizes",
+    "real_life": "4. Therapy replaces real life",
+    "safety": "Safety: risk follow-up gaps",
+    "therapists": "Therapists: single-session dropout funnel",
+    "data_quality": "Data quality",
+}
+SHAREABLE_RULE = (f"counts of 1–{SMALL_COUNT_MAX} are shown as {SUPPRESSED}, other counts are rounded to the "
+                  f"nearest {ROUND_TO}, and rates (and mean scores) resting on fewer than {MIN_RATE_DENOMINATOR} "
+                  "episodes are withheld; charts leave withheld points out")
+NO_EPISODES = "No episodes match this selection."
+CHART_WIDTH = 640  # pixels, for the charts that take the page's width on the dashboard
+
+
+# --- numbers as shown -----------------------------------------------------------------------------
+
+
+def _count_text(value: object) -> str:
+    """A count cell: an exact or rounded count with thousands separators, `*`, or `–` for none."""
+    if value is None:
+        return "–"
+    if value == SUPPRESSED:
+        return SUPPRESSED
+    return f"{int(value):,}"
+
+
+def _rate_text(value: object) -> str:
+    """A rate cell: a percentage, `*` when withheld, `–` when there is no denominator."""
+    if value is None:
+        return "–"
+    if value == SUPPRESSED:
+        return SUPPRESSED
+    return f"{float(value):.1%}"
+
+
+def shown(frame: pl.DataFrame, spec: Shareable, is_shareable: bool) -> list[dict[str, str]]:
+    """The rows of a table of counts as text: exact, or with disclosure control applied by the
+    one rule in pipelines/disclosure.py. Only the spec's keys, counts and rates are kept."""
+    table = shareable(frame, spec) if is_shareable else frame.select(*spec.keys, *spec.counts, *spec.rates)
+    return [
+        {**{k: "not recorded" if row[k] is None else str(row[k]) for k in spec.keys},
+         **{c: _count_text(row[c]) for c in spec.counts},
+         **{r: _rate_text(row[r]) for r in spec.rates}}
+        for row in table.iter_rows(named=True)
+    ]
+
+
+RATE = Shareable(keys=(), counts=("numerator", "denominator"), rates={"rate": "denominator"})
+COUNT = Shareable(keys=(), counts=("n",))
+
+
+def count_html(n: int, is_shareable: bool, metric: str | None = None) -> str:
+    """One count, as a <span class="count"> (with data-metric naming it in the metrics report)."""
+    [row] = shown(pl.DataFrame({"n": [int(n)]}, schema={"n": pl.Int64}), COUNT, is_shareable)
+    return _span("count", row["n"], metric)
+
+
+def rate_html(numerator: int, denominator: int, is_shareable: bool, metric: str | None = None) -> str:
+    """A rate with its numerator and denominator: `25.0% (5 of 20)`, each part disclosed."""
+    frame = frames.with_rate(pl.DataFrame({"n": [int(numerator)], "d": [int(denominator)]},
+                                          schema={"n": pl.Int64, "d": pl.Int64}), "n", "d")
+    [row] = shown(frame, RATE, is_shareable)
+    inner = f'{_span("rate", row["rate"])} ({_span("count", row["numerator"])} of {_span("count", row["denominator"])})'
+    return f'<span class="figure"{_metric_attr(metric)}>{inner}</span>'
+
+
+def _metric_attr(metric: str | None) -> str:
+    return f' data-metric="{html.escape(metric)}"' if metric else ""
+
+
+def _span(kind: str, text: str, metric: str | None = None) -> str:
+    return f'<span class="{kind}"{_metric_attr(metric)}>{html.escape(text)}</span>'
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: the frame's column, its heading, and its kind (key, count or rate)."""
+
+    name: str
+    heading: str
+    kind: str = "key"
+
+
+def table_html(frame: pl.DataFrame, columns: Sequence[Column], is_shareable: bool,
+               metric: Callable[[dict[str, str]], str] | None = None, rates: dict[str, str] | None = None) -> str:
+    """A table of keys, counts and rates (rate column -> its denominator column in `rates`),
+    disclosure-controlled in the shareable version; `metric` names a row for data-metric."""
+    spec = Shareable(keys=tuple(c.name for c in columns if c.kind == "key"),
+                     counts=tuple(c.name for c in columns if c.kind == "count"),
+                     rates={c.name: (rates or {})[c.name] for c in columns if c.kind == "rate"})
+    head = "".join(f'<th class="{c.kind}">{html.escape(c.heading)}</th>' for c in columns)
+    body = "".join(
+        f"<tr{_metric_attr(metric(row) if metric else None)}>"
+        + "".join(f'<td class="{c.kind}">{html.escape(row[c.name])}</td>' for c in columns) + "</tr>"
+        for row in shown(frame, spec, is_shareable)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# --- charts ---------------------------------------------------------------------------------------
+
+
+def _vega_lite_version() -> str:
+    """The Vega-Lite version Altair writes its specs for (v6.4.1 -> 6.4), which vl-convert bundles."""
+    return ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+
+
+def namespaced(svg: str, prefix: str) -> str:
+    """The SVG with its element ids (clip paths, gradients) prefixed: several SVGs inline in one
+    page share one id space, and a second chart's `url(#clip1)` would find the first's."""
+    return (svg.replace(' id="', f' id="{prefix}-').replace('url(#', f'url(#{prefix}-')
+            .replace('href="#', f'href="#{prefix}-'))
+
+
+def svg_figure(name: str, chart: alt.TopLevelMixin, is_shareable: bool, caption: str = "") -> str:
+    """A chart as inline SVG in a <figure class="chart" data-chart=name>. Data is inline and
+    external fetches are refused. In the shareable version the marks get no ARIA descriptions,
+    which would spell out each point's counts; the tables beside the charts give the numbers."""
+    # Altair refuses to inline more than 5,000 rows; at national scale a limit curve or a survival
+    # curve has more, and an SVG draws them as one path each, so the report lifts the cap.
+    with alt.data_transformers.disable_max_rows():
+        spec = chart.to_dict()
+    try:
+        svg = vl_convert.vegalite_to_svg(spec, vl_version=_vega_lite_version(), allowed_base_urls=[],
+                                         config={"aria": False} if is_shareable else None)
+    except ValueError as exc:
+        raise LoadError(f"the {name.replace('_', ' ')} chart could not be drawn: {' '.join(str(exc).split())}") from None
+    note = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return f'<figure class="chart" data-chart="{html.escape(name)}">{namespaced(svg, name)}{note}</figure>'
+
+
+def wide(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """A chart that stretches to the page on the dashboard, at the report's fixed width."""
+    return chart.properties(width=CHART_WIDTH)
+
+
+def disclosed_counts(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """Counts for a chart's data under disclosure control: rounded to 5, and null where the rule
+    shows `*` (a chart cannot plot a star)."""
+    return frame.with_columns(
+        pl.when(disclosed_count(c) == SUPPRESSED).then(None).otherwise(disclosed_count(c).cast(pl.Int64)).alias(c)
+        for c in columns)
+
+
+def resting_on_enough(frame: pl.DataFrame, denominator: str) -> pl.DataFrame:
+    """The rows whose rate (or mean) rests on enough episodes to be shown in a shareable report."""
+    return frame.filter(pl.col(denominator) >= MIN_RATE_DENOMINATOR)
+
+
+def chart_data(frame: pl.DataFrame, is_shareable: bool, denominator: str | None, counts: Sequence[str],
+               withheld: Sequence[str] = ()) -> pl.DataFrame:
+    """What a chart may draw: everything internally; in the shareable version only rows whose rate
+    rests on 8 or more episodes (by `denominator`), counts rounded, and `withheld` columns
+    (control limits, which would give a caseload away) emptied. Decimals become floats: the
+    spec goes to vl-convert as JSON."""
+    frame = frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+    if not is_shareable:
+        return frame
+    kept = resting_on_enough(frame, denominator) if denominator else frame
+    return disclosed_counts(kept, *counts).with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in withheld)
+
+
+def empty(text: str) -> str:
+    return f'<p class="empty">{html.escape(text)}</p>'
+
+
+def withheld_all(is_shareable: bool, what: str) -> str:
+    """The empty state of a chart whose every point the shareable version withholds."""
+    return empty(f"Every {what} rests on fewer than {MIN_RATE_DENOMINATOR} episodes, so none is drawn in "
+                 "the shareable version." if is_shareable else f"No {what} to draw.")
+
+
+# --- the sections ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every section needs: where to read, what to select, and how numbers are shown."""
+
+    reader: MetricsReader
+    scope: Scope
+    is_shareable: bool
+    settings: dict[str, Any]
+    has_episodes: bool
+
+    def run(self, report: str, scope: Scope | None = None, **extra: object) -> pl.DataFrame:
+        return self.reader.run(report, self.scope if scope is None else scope, **extra)
+
+    def count(self, n: int, metric: str | None = None) -> str:
+        return count_html(n, self.is_shareable, metric)
+
+    def rate(self, numerator: int, denominator: int, metric: str | None = None) -> str:
+        return rate_html(numerator, denominator, self.is_shareable, metric)
+
+    def median(self, curve: pl.DataFrame, metric: str | None = None) -> str:
+        """Median days to discharge (from a kaplan_meier curve); the shareable version withholds
+        it when it is reached with fewer than 8 episodes still at risk."""
+        days = median_days(curve)
+        if days is None:
+            return _span("days", "not reached", metric)
+        if self.is_shareable and resting_on_enough(curve, "at_risk").filter(pl.col("day") == days).is_empty():
+            return _span("days", SUPPRESSED, metric)
+        return _span("days", f"{days:,}", metric)
+
+
+def overview_section(ctx: Context) -> str:
+    counts = ctx.run("episode_counts").row(0, named=True)
+    parts = [
+        f"<p>Episodes in this selection: {ctx.count(counts['total'], 'episodes.total')} "
+        f"({ctx.count(counts['open'], 'episodes.open')} open, {ctx.count(counts['closed'], 'episodes.closed')} "
+        f"closed, {ctx.count(counts['not_started'], 'episodes.not_started')} not started).</p>"]
+    if not ctx.has_episodes:
+        return "".join(parts) + empty(NO_EPISODES)
+    current, previous = frames.headline_periods(ctx.scope, ctx.settings["extract_date"])
+    rows = {row["period"]: row for row in ctx.run("overview_headline", current, previous_from=previous.from_date,
+                                                   previous_to=previous.to_date).iter_rows(named=True)}
+    periods = {"current": current, "previous": previous}
+
+    def cells(name: str) -> dict[str, str]:
+        row = rows[name]
+        no_phq9 = _span("rate", "no PHQ-9")
+        return {
+            "Single-session dropout": ctx.rate(row["dropout"], row["closed"], f"overview.{name}.dropout"),
+            "Reliable improvement (PHQ-9)": ctx.rate(row["reliable_improvement"], row["paired"])
+            if row["has_phq9"] else no_phq9,
+            "Recovery (PHQ-9)": ctx.rate(row["recovery"], row["paired_in_clinical_range"])
+            if row["has_phq9"] else no_phq9,
+            "Median days to discharge": ctx.median(ctx.run("kaplan_meier", periods[name], by_clinic=False)),
+            "Open plateaued episodes": ctx.count(row["plateaued_open"]),
+            "Unresolved risk follow-up gaps": ctx.count(row["unresolved_gaps"]),
+        }
+
+    now, before = cells("current"), cells("previous")
+    heading = (f"<tr><th>Episodes starting</th><th>{current.from_date:%d %b %Y} – {current.to_date:%d %b %Y}</th>"
+               f"<th>{previous.from_date:%d %b %Y} – {previous.to_date:%d %b %Y}</th></tr>")
+    body = "".join(f"<tr><th>{html.escape(label)}</th><td>{now[label]}</td><td>{before[label]}</td></tr>"
+                   for label in now)
+    parts.append(f'<table class="headline"><thead>{heading}</thead><tbody>{body}</tbody></table>')
+    return "".join(parts)
+
+
+def first_session_section(ctx: Context) -> str:
+    single = ctx.run("single_session")
+    overall = single.filter(pl.col("breakdown") == "overall").row(0, named=True)
+    parts = [
+        "<p>Closed episodes that ended after one attended session without a planned ending or an onward "
+        "referral, as a share of all closed episodes.</p>",
+        f"<p>Single-session dropout: {ctx.rate(overall['dropout'], overall['closed'], 'single_session.dropout')}."
+        f" Ended after one session, any reason: "
+        f"{ctx.rate(overall['ended_after_one'], overall['closed'], 'single_session.ended_after_one')}.</p>",
+    ]
+    if not overall["closed"]:
+        return "".join(parts) + empty("No closed episodes in this selection, so there is no dropout to show.")
+    months = chart_data(frames.dropout_by_month(single), ctx.is_shareable, "denominator",
+                        ("numerator", "denominator", "open"))
+    parts.append("<h3>By cohort month</h3>")
+    parts.append(svg_figure("dropout_by_month", wide(charts.dropout_trend(months)), ctx.is_shareable,
+                            "Hollow points are months still incomplete: at least 10% of their episodes are open, so "
+                            "their rate will move as those episodes end.") if months.filter(
+        pl.col("rate").is_not_null()).height else withheld_all(ctx.is_shareable, "cohort month"))
+    types = frames.single_session_breakdown(single, "first_session_type", "first_session_type").with_columns(
+        pl.col("first_session_type").fill_null("not recorded"))
+    drawn = chart_data(types, ctx.is_shareable, "denominator", ("numerator", "denominator"))
+    parts.append("<h3>By first session type</h3>")
+    parts.append(svg_figure("dropout_by_first_session_type", charts.rate_bars(drawn, "first_session_type",
+                                                                              "First session"), ctx.is_shareable)
+                 if drawn.height else withheld_all(ctx.is_shareable, "first session type"))
+    parts.append(table_html(types, [Column("first_session_type", "first session type"),
+                                    Column("rate", "dropout", "rate"), Column("numerator", "dropouts", "count"),
+                                    Column("denominator", "closed episodes", "count")],
+                            ctx.is_shareable, rates={"rate": "denominator"}))
+    return "".join(parts)
+
+
+def no_hope_section(ctx: Context) -> str:
+    parts = ["<p>Closed episodes with two or more scores on a measure, first against last score. Recovery "
+             "counts those that started in the clinical range.</p>"]
+    outcomes = ctx.run("outcomes")
+    if outcomes.is_empty():
+        parts.append(empty("No outcome scores were recorded at attended sessions in this selection."))
+    else:
+        long = frames.outcome_rates(outcomes)
+        overall = long.filter(pl.col("clinic") == "all clinics").sort("measure", maintain_order=True)
+        parts.append(table_html(
+            overall, [Column("measure", "measure"), Column("outcome", "outcome"), Column("rate", "rate", "rate"),
+                      Column("numerator", "episodes", "count"), Column("denominator", "of", "count")],
+            ctx.is_shareable, metric=lambda row: f"outcomes.{row['measure']}.{row['outcome'].replace(' ', '_')}",
+            rates={"rate": "denominator"}))
+        drawn = chart_data(long.filter(pl.col("denominator") > 0), ctx.is_shareable, "denominator",
+                           ("numerator", "denominator"))
+        parts.append(svg_figure("outcomes", charts.outcome_bars(drawn), ctx.is_shareable,
+                                "By measure and clinic; 'all clinics' is the whole selection.")
+                     if drawn.height else withheld_all(ctx.is_shareable, "outcome rate"))
+    parts.append("<h3>First-session alliance (SRS)</h3>")
+    alliance = ctx.run("first_session_alliance").with_columns(pl.col("srs").cast(pl.Int64))
+    if alliance.is_empty():
+        parts.append(empty("No Session Rating Scale scores were recorded at first sessions in this selection."))
+        return "".join(parts)
+    parts.append(f"<p>{ctx.count(alliance['episodes'].sum(), 'first_session_alliance.episodes')} episodes rated "
+                 "their first session (0–40; under 36 suggests a strained alliance).</p>")
+    drawn = chart_data(alliance, ctx.is_shareable, None, ("episodes",)).drop_nulls("episodes")
+    parts.append(svg_figure("first_session_alliance", charts.count_histogram(
+        drawn, "srs", "SRS at session 1"), ctx.is_shareable) if drawn.height
+        else withheld_all(ctx.is_shareable, "SRS score's count"))
+    return "".join(parts)
+
+
+def fossilizes_section(ctx: Context) -> str:
+    measure, window = ctx.settings["plateau_measure"], ctx.settings["plateau_window"]
+    summary = ctx.run("plateau_summary").row(0, named=True)
+    parts = [
+        f"<p>A plateau is {window} consecutive {html.escape(measure)} scores, all in the clinical range, that move "
+        "less than a reliable change.</p>",
+        f"<p>Episodes plateaued: {ctx.rate(summary['plateaued'], summary['assessed'], 'plateaus.plateaued')} of the "
+        f"{ctx.count(summary['assessed'], 'plateaus.assessed')} episodes with at least {window} scores; "
+        f"{ctx.count(summary['plateaued_open'], 'plateaus.plateaued_open')} still open. Sessions delivered after "
+        f"a plateau: {ctx.count(summary['sessions_after_plateau'], 'plateaus.sessions_after_plateau')}.</p>",
+        "<h3>Dose–response</h3>",
+    ]
+    curve = frames.dose_response_curve(ctx.run("dose_response"))
+    if curve.is_empty():
+        return "".join(parts) + empty(f"No {measure} scores in this selection.")
+    drawn = chart_data(curve, ctx.is_shareable, "denominator", ("episodes", "numerator", "denominator"))
+    parts.append(svg_figure("dose_response", wide(charts.dose_response(drawn, measure)), ctx.is_shareable,
+                            f"Mean {measure} at each session number, over the episodes scored there.")
+                 if drawn.height else withheld_all(ctx.is_shareable, "session's mean score"))
+    return "".join(parts)
+
+
+def real_life_section(ctx: Context) -> str:
+    counts = ctx.run("episode_counts").row(0, named=True)
+    long = ctx.run("long_engagement")
+    sessions, days = ctx.settings["long_engagement_sessions"], ctx.settings["long_engagement_days"]
+    curve = ctx.run("kaplan_meier", by_clinic=False)
+    parts = [
+        "<p>The share of episodes still in care by days since the first session; open episodes count as still "
+        "in care up to the extract date (censored).</p>",
+        f"<p>Median days to discharge: {ctx.median(curve, 'time_to_discharge.median_days')} "
+        f"({ctx.count(counts['closed'], 'time_to_discharge.events')} discharged, "
+        f"{ctx.count(counts['open'], 'time_to_discharge.censored')} still open). Long engagements ({sessions} or more "
+        f"sessions, or {days} days or more): {ctx.count(long.height, 'long_engagement')}.</p>",
+    ]
+    if curve.is_empty():
+        return "".join(parts) + empty("No started episodes in this selection, so there is no curve to draw.")
+    drawn = chart_data(curve, ctx.is_shareable, "at_risk", ("events", "at_risk"))
+    parts.append(svg_figure("time_to_discharge", wide(charts.survival_curves(drawn)), ctx.is_shareable,
+                            "Kaplan–Meier estimate." + (f" The curve stops where fewer than {MIN_RATE_DENOMINATOR} "
+                                                        "episodes are still at risk." if ctx.is_shareable else ""))
+                 if drawn.height else withheld_all(ctx.is_shareable, "point of the curve"))
+    return "".join(parts)
+
+
+def safety_section(ctx: Context) -> str:
+    days = ctx.settings["risk_followup_days"]
+    gaps = ctx.run("risk_followup_gaps")
+    unresolved = gaps.filter(~pl.col("returned_later")).height
+    parts = [
+        f"<p>Episodes whose latest session with PHQ-9 item 9 of 1 or more was not followed by an attended session "
+        f"within {days} days: {ctx.count(gaps.height, 'risk_followup_gaps')}, of which "
+        f"{ctx.count(unresolved, 'risk_followup_gaps.unresolved')} unresolved (the client has not returned since). "
+        "The episodes are listed on the dashboard's Safety page, not here.</p>"]
+    if gaps.is_empty():
+        return "".join(parts) + empty("No risk follow-up gaps in this selection.")
+    by_clinic = gaps.group_by("clinic_id").agg(
+        (~pl.col("returned_later")).sum().alias("unresolved"), pl.col("returned_later").sum().alias("returned_later"),
+    ).sort("clinic_id")
+    parts.append(table_html(by_clinic, [Column("clinic_id", "clinic"), Column("unresolved", "unresolved", "count"),
+                                         Column("returned_later", "returned later", "count")], ctx.is_shareable))
+    return "".join(parts)
+
+
+FLAGGED = ("alarm", "alert")
+
+
+def therapists_section_html(ctx: Context) -> str:
+    parts = ["<p>Each point is a therapist (pseudonymous id): single-session dropout against closed episodes. "
+             "Points above the dashed curves are further from the service-wide rate than chance would explain; "
+             "small caseloads have wide limits. A funnel plot, never a league table.</p>"]
+    funnel = pl.DataFrame(therapists_section(ctx.reader, ctx.scope))
+    limits = ctx.run("funnel_limits") if not funnel.is_empty() else pl.DataFrame()
+    if funnel.is_empty() or limits.is_empty():
+        return "".join(parts) + empty("No therapist has a closed episode in this selection.")
+    shown_funnel = chart_data(funnel, ctx.is_shareable, "denominator", ("numerator", "denominator"),
+                              withheld=("limit95", "limit998"))
+    if ctx.is_shareable:  # the curves stop at a rounded caseload, so their end gives no caseload away
+        limits = limits.filter(pl.col("caseload") <= ROUND_TO * (limits["caseload"].max() // ROUND_TO))
+    parts.append(svg_figure("therapist_funnel", wide(charts.funnel_plot(shown_funnel, limits)), ctx.is_shareable,
+                            f"Benchmark (all therapists): {_rate_text(funnel['p0'][0])}."
+                            + (f" Therapists with fewer than {MIN_RATE_DENOMINATOR} closed episodes are not drawn; "
+                               "caseloads are rounded to 5." if ctx.is_shareable else ""))
+                 if shown_funnel.height and limits.height else withheld_all(ctx.is_shareable, "therapist"))
+    by_flag = funnel.group_by("flag").len().sort("flag")
+    parts.append("<p>Therapists by flag: " + ", ".join(
+        f"{html.escape(flag)} {ctx.count(n, 'therapist_flags.' + flag)}" for flag, n in by_flag.iter_rows()) + ".</p>")
+    flagged = funnel.filter(pl.col("flag").is_in(FLAGGED)).sort(
+        pl.col("flag").replace_strict({"alarm": 0, "alert": 1}), "therapist_id")
+    parts.append("<h3>Flagged therapists</h3>")
+    if flagged.is_empty():
+        parts.append(empty("No therapist is above the 95% limit."))
+        return "".join(parts)
+    columns = [Column("therapist_id", "therapist"), Column("flag", "flag"), Column("rate", "dropout", "rate"),
+               Column("numerator", "dropouts", "count"), Column("denominator", "closed episodes", "count")]
+    if not ctx.is_shareable:  # a control limit gives the exact caseload away: internal only
+        columns += [Column("limit95", "95% limit", "rate"), Column("limit998", "99.8% limit", "rate")]
+    parts.append(table_html(flagged, columns, ctx.is_shareable, metric=lambda row: f"therapists.{row['therapist_id']}",
+                            rates={
+        "rate": "denominator", "limit95": "denominator", "limit998": "denominator"}))
+    return "".join(parts)
+
+
+def data_quality_section(ctx: Context) -> str:
+    parts = ["<p>The latest load as a whole (for your clinics only, when the report is restricted to some), not "
+             "only the selected episodes; score coverage follows the selection.</p>"]
+    try:
+        loads = ctx.run("load_history")
+    except AccessDenied:
+        loads = None
+        parts.append("<p>The load reports cover every clinic, so they are shown only to users who can see every "
+                     "clinic. Below: quarantined rows and data issues of your clinics.</p>")
+    latest_id = ctx.settings["latest_load_id"] if loads is None else loads["load_id"].max()
+    if loads is not None and latest_id is not None:
+        latest = loads.filter(pl.col("load_id") == latest_id)
+        totals = latest.select(pl.col("rows_read", "rows_loaded", "rows_quarantined", "duplicates_merged").sum()
+                               ).row(0, named=True)
+        reconciles = latest["reconciles"].all() and totals["rows_read"] == (
+            totals["rows_loaded"] + totals["rows_quarantined"] + totals["duplicates_merged"])
+        parts.append(
+            f"<h3>Latest load ({latest_id}, {latest['loaded_at'][0]:%Y-%m-%d %H:%M})</h3>"
+            f"<p>Rows read {ctx.count(totals['rows_read'], 'load.rows_read')} = loaded "
+            f"{ctx.count(totals['rows_loaded'], 'load.rows_loaded')} + quarantined "
+            f"{ctx.count(totals['rows_quarantined'], 'load.rows_quarantined')} + duplicates merged "
+            f"{ctx.count(totals['duplicates_merged'], 'load.duplicates_merged')}: "
+            + ("<strong>reconciles</strong>, per file and in total" if reconciles
+               else "<strong>does not reconcile</strong>") + ".</p>")
+        parts.append(table_html(latest, [
+            Column("source_file", "file"), Column("rows_read", "read", "count"),
+            Column("rows_loaded", "loaded", "count"), Column("rows_quarantined", "quarantined", "count"),
+            Column("duplicates_merged", "merged", "count"),
+            Column("rows_replacing_earlier", "replacing earlier", "count")], ctx.is_shareable))
+    parts.append("<h3>Quarantined rows by reason</h3>")
+    reasons = ctx.run("quarantine_reasons", load_id=latest_id)
+    parts.append(empty("Nothing was quarantined in the latest load.") if reasons.is_empty() else table_html(
+        reasons, [Column("reason", "reason"), Column("rows", "rows", "count")], ctx.is_shareable))
+    parts.append("<h3>Data issues by field</h3>")
+    issues = ctx.run("data_issue_summary")
+    parts.append(empty("No field problems on the loaded appointments.") if issues.is_empty() else table_html(
+        issues, [Column("field", "field"), Column("reason", "reason"), Column("issues", "issues", "count")],
+        ctx.is_shareable))
+    parts.append("<h3>Score coverage at attended sessions</h3>")
+    coverage = frames.with_rate(ctx.run("score_coverage"), "scored", "sessions")
+    parts.append(table_html(coverage, [Column("measure", "measure"), Column("rate", "scored", "rate"),
+                                       Column("numerator", "sessions scored", "count"),
+                                       Column("denominator", "attended sessions", "count")],
+                            ctx.is_shareable, rates={"rate": "denominator"})
+                 if coverage["denominator"].sum() else empty("No attended sessions in this selection."))
+    return "".join(parts)
+
+
+SECTION_BUILDERS: dict[str, Callable[[Context], str]] = {
+    "overview": overview_section,
+    "first_session": first_session_section,
+    "no_hope": no_hope_section,
+    "fossilizes": fossilizes_section,
+    "real_life": real_life_section,
+    "safety": safety_section,
+    "therapists": therapists_section_html,
+    "data_quality": data_quality_section,
+}
+
+
+# --- the page -------------------------------------------------------------------------------------
+
+
+def describe_selection(scope: Scope, clinics: tuple[str, ...] | None) -> str:
+    """The filters in words (as narrowed to the reader's clinics), and the clinics a restricted
+    reader may see."""
+    parts = [
+        f"clinics {', '.join(scope.clinics) or 'none'}" if scope.clinics is not None else "every clinic",
+        f"therapists {', '.join(scope.therapists)}" if scope.therapists else "every therapist",
+        f"first session type {', '.join(scope.session_types)}" if scope.session_types else "every first session type",
+    ]
+    if scope.from_date and scope.to_date:
+        parts.append(f"first session {scope.from_date} to {scope.to_date}")
+    elif scope.from_date or scope.to_date:
+        parts.append(f"first session on or {'after' if scope.from_date else 'before'} "
+                     f"{scope.from_date or scope.to_date}")
+    else:
+        parts.append("any first-session date")
+    text = "; ".join(parts)
+    if clinics is not None:
+        text += f" (limited to the clinics this user may see: {', '.join(clinics) or 'none'})"
+    return text
+
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; margin: 2rem auto;
+       max-width: 60rem; padding: 0 1rem; line-height: 1.45; }
+h1 { margin-bottom: .25rem; } h2 { border-bottom: 1px solid #d0d7de; padding-bottom: .2rem; margin-top: 2.2rem; }
+.version { padding: .6rem .9rem; border-radius: 6px; border: 1px solid; }
+.version.internal { background: #fff4e5; border-color: #f2a541; }
+.version.shareable { background: #e8f4ea; border-color: #4c9a5f; }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; }
+dl.meta dt { font-weight: 600; } dl.meta dd { margin: 0; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: .92rem; }
+th, td { border-bottom: 1px solid #d0d7de; padding: .25rem .6rem; text-align: left; }
+td.count, td.rate, th.count, th.rate { text-align: right; font-variant-numeric: tabular-nums; }
+.rate { font-weight: 600; }
+figure.chart { margin: .8rem 0; break-inside: avoid; }
+figure.chart svg { max-width: 100%; height: auto; }
+figcaption, .note { color: #57606a; font-size: .88rem; }
+p.empty { color: #57606a; font-style: italic; }
+h2, h3 { break-after: avoid; } tr { break-inside: avoid; }
+@page { size: A4; margin: 14mm; }
+"""
+
+
+def board_report_html(reader: MetricsReader, scope: Scope = Scope(), *, shareable: bool = False,
+                      generated_at: dt.datetime | None = None) -> str:
+    """The board report for the episodes the scope selects, as the reader may see them, as one
+    HTML page: internal (exact numbers) or shareable (disclosure control, SPEC §6)."""
+    settings = reader.settings()
+    counts = reader.run("episode_counts", scope).row(0, named=True)
+    ctx = Context(reader, scope, shareable, settings, has_episodes=counts["open"] + counts["closed"] > 0)
+    generated = (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
+    version = (
+        '<p class="version shareable"><strong>Shareable version.</strong> Disclosure control applied (NHS '
+        f"Digital's rule): {html.escape(SHAREABLE_RULE)}. Client-level lists are never included.</p>"
+        if shareable else
+        '<p class="version internal"><strong>Internal version: not for sharing outside the clinic.</strong> '
+        "Exact numbers, including small counts. For a version to share, use "
+        "<code>clinic-outcomes report --shareable</code> or the dashboard's shareable download.</p>")
+    meta = {
+        "Data as of": f"{settings['extract_date']} (extract date, {settings['extract_date_source']})",
+        "Warehouse": f"build {settings['build_id']}, built {settings['built_at']:%Y-%m-%d %H:%M}",
+        "Selection": describe_selection(reader.limit(scope), reader.clinics),
+        "Generated": f"{generated} by clinic-outcomes {__version__}",
+    }
+    header = (f"<header><h1>{html.escape(TITLE)}</h1>{version}<dl class=\"meta\">"
+              + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in meta.items())
+              + "</dl><p class=\"note\">This report monitors services. It is not a clinical decision tool, and it "
+                "shows pseudonymous ids only, never direct identifiers.</p></header>")
+    sections = "".join(
+        f'<section id="{name}"><h2>{html.escape(SECTIONS[name])}</h2>{build(ctx)}</section>'
+        for name, build in SECTION_BUILDERS.items())
+    kind = "shareable" if shareable else "internal"
+    return ("<!DOCTYPE html>\n"
+            f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+            f"<title>{html.escape(TITLE)} ({kind}, data as of {settings['extract_date']})</title>"
+            f"<style>{STYLE}</style></head><body>{header}<main>{sections}</main></body></html>\n")
+
+
+# --- PDF ------------------------------------------------------------------------------------------
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+PDF_NEEDS = ("a PDF is printed by Chromium through Playwright: install both (pip install 'clinic-outcomes[pdf]' "
+             "and apt-get install chromium), or write the report as .html, open it in a browser and print it to PDF")
+
+
+def chromium_path() -> str | None:
+    """The system's Chromium (Debian's package), if installed: Playwright's own browsers are never used."""
+    return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+
+
+def pdf_bytes(report_html: str) -> bytes:
+    """The report printed to A4 PDF by headless Chromium, with every network request refused
+    (the page needs none). Raises LoadError, saying how to get a PDF, when Chromium or
+    Playwright is missing."""
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise LoadError(PDF_NEEDS) from None
+    chromium = chromium_path()
+    if chromium is None:
+        raise LoadError(PDF_NEEDS)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page()
+                page.route("**/*", lambda route: route.abort())
+                page.set_content(report_html, wait_until="load")
+                return page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+            finally:
+                browser.close()
+    except PlaywrightError as exc:
+        first_line = (str(exc).strip().splitlines() or ["unknown error"])[0]
+        raise LoadError(f"{chromium} could not print the PDF: {first_line}") from None

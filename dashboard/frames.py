@@ -1,0 +1,85 @@
+"""Report frames shaped for the chart builders and tables: pure Polars, no Streamlit.
+
+The dashboard pages and the board report (dashboard/board_report.py) both draw from these, so
+the report shows exactly what the pages show. They rename and divide what the SQL counted; they
+define no metric.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import polars as pl
+
+from pipelines.queries import Scope
+
+
+def with_rate(frame: pl.DataFrame, numerator: str, denominator: str) -> pl.DataFrame:
+    """Rename a report's counts to numerator / denominator and add the rate the SQL defined
+    as their quotient (null when the denominator is 0), for charts and tables."""
+    return frame.rename({numerator: "numerator", denominator: "denominator"}).with_columns(
+        pl.when(pl.col("denominator") > 0).then(pl.col("numerator") / pl.col("denominator")).alias("rate"))
+
+
+# A cohort month is still incomplete while at least this share of its episodes is open: its
+# dropout rate will still move as those episodes end.
+INCOMPLETE_OPEN_SHARE = 0.10
+
+
+def dropout_by_month(single_session: pl.DataFrame) -> pl.DataFrame:
+    """The month rows of the single_session report, ready for charts.dropout_trend."""
+    months = with_rate(single_session.filter(pl.col("breakdown") == "month").rename({"key": "month"}),
+                       "dropout", "closed")
+    return months.with_columns(
+        (pl.col("open") >= INCOMPLETE_OPEN_SHARE * (pl.col("open") + pl.col("denominator"))).alias("is_incomplete"))
+
+
+def single_session_breakdown(single_session: pl.DataFrame, breakdown: str, label: str) -> pl.DataFrame:
+    """One breakdown of the single_session report (clinic, first_session_type, month) with its
+    dropout rate, keeping values that have a closed episode; the key column is named `label`."""
+    rows = single_session.filter(pl.col("breakdown") == breakdown).rename({"key": label})
+    return with_rate(rows, "dropout", "closed").filter(pl.col("denominator") > 0)
+
+
+OUTCOMES = {  # outcome label -> (numerator column, denominator column) of the outcomes report
+    "reliable improvement": ("reliable_improvement", "paired"),
+    "recovery": ("recovery", "paired_in_clinical_range"),
+    "reliable recovery": ("reliable_recovery", "paired_in_clinical_range"),
+    "reliable deterioration": ("reliable_deterioration", "paired"),
+}
+
+
+def outcome_rates(outcomes: pl.DataFrame) -> pl.DataFrame:
+    """The outcomes report in long form for charts.outcome_bars: one row per measure, clinic
+    ("all clinics" for the total) and outcome, with numerator, denominator and rate."""
+    return pl.concat([
+        outcomes.select(
+            "measure", pl.col("clinic_id").fill_null("all clinics").alias("clinic"),
+            pl.lit(label).alias("outcome"), pl.col(num).alias("numerator"), pl.col(den).alias("denominator"))
+        for label, (num, den) in OUTCOMES.items()
+    ]).with_columns(pl.when(pl.col("denominator") > 0).then(pl.col("numerator") / pl.col("denominator"))
+                    .alias("rate"))
+
+
+def dose_response_curve(dose_response: pl.DataFrame) -> pl.DataFrame:
+    """The dose_response report for charts.dose_response: the share of scores that are a reliable
+    improvement as rate over the episodes scored at each session."""
+    curve = with_rate(dose_response, "reliable_improvement", "episodes")
+    return curve.with_columns(pl.col("denominator").alias("episodes"))
+
+
+# The Overview compares a period of this many days (or the filtered dates) with the one before.
+HEADLINE_DAYS = 365
+
+
+def headline_periods(scope: Scope, extract_date: dt.date) -> tuple[Scope, Scope]:
+    """The Overview's two periods: the filtered first-session dates (by default the last year up
+    to the extract date), and as many days just before them."""
+    end = scope.to_date or extract_date
+    start = scope.from_date or end - dt.timedelta(days=HEADLINE_DAYS - 1)
+    length = (end - start).days + 1
+    current = dataclasses.replace(scope, from_date=start, to_date=end)
+    previous = dataclasses.replace(scope, from_date=start - dt.timedelta(days=length),
+                                   to_date=start - dt.timedelta(days=1))
+    return current, previous

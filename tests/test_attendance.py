@@ -25,8 +25,9 @@ LOG = [
     appointment("A5", "2026-02-09", "cancelled_client", client="C3"),
     appointment("A6", "2026-02-16", "cancelled_clinic", client="C4", therapist="T2"),
     appointment("A7", "2026-03-02", "scheduled", client="C4", therapist="T2"),
-    # booked after the extract date: not a past appointment
+    # booked after the extract date: not a past appointment (E1 has no past one at all)
     appointment("A8", "2026-07-06", "scheduled", client="C2"),
+    appointment("A9", "2026-07-13", "scheduled", client="E1"),
     # K2: one client, one appointment, missed
     appointment("B1", "2026-04-06", "dna", client="D1", clinic="K2"),
 ]
@@ -59,13 +60,21 @@ def test_cancellations_and_unrecorded_past_bookings_are_counted_apart(reader):
 
 def test_appointments_after_the_extract_date_are_booked_ahead_not_counted(reader):
     s = summary(reader)
-    assert s["booked_ahead"] == 1 and s["last_date"].isoformat() == "2026-04-06"
+    assert s["booked_ahead"] == 2 and s["last_date"].isoformat() == "2026-04-06"
 
 
 def test_single_appointment_clients_have_exactly_one_past_appointment(reader):
     # C2 has one past appointment (and one booked ahead), C3 one, D1 one; C1 three, C4 two.
     s = summary(reader)
     assert (s["clients"], s["single_appointment_clients"], s["single_attended_clients"]) == (5, 3, 1)
+
+
+def test_single_appointment_clients_unfiltered_equal_the_count_over_every_clinic(reader):
+    # Unfiltered, the per-client counts come from the episodes the load built; with any filter,
+    # from the appointments in scope. Selecting every clinic takes the second way.
+    keys = ("clients", "single_appointment_clients", "single_attended_clients", "appointments", "numerator")
+    unfiltered, every_clinic = summary(reader), summary(reader, Scope(clinics=("K1", "K2")))
+    assert {k: unfiltered[k] for k in keys} == {k: every_clinic[k] for k in keys}
 
 
 def test_attendance_filters_select_appointments_by_their_own_clinic_therapist_and_date(reader):
@@ -79,7 +88,7 @@ def test_clinic_rows_carry_counts_rate_and_limits_at_their_own_denominator(reade
     clinics = {r["clinic_id"]: r for r in reader.run("attendance_by_clinic", Scope()).iter_rows(named=True)}
     assert list(clinics) == ["K1", "K2"]
     k1 = clinics["K1"]
-    assert (k1["numerator"], k1["denominator"], k1["clients"], k1["single_appointment_clients"]) == (1, 4, 4, 2)
+    assert (k1["appointments"], k1["numerator"], k1["denominator"], k1["unrecorded"]) == (7, 1, 4, 1)
     p0 = 2 / 5  # over both clinics
     assert k1["rate"] == pytest.approx(1 / 4) and k1["p0"] == pytest.approx(p0)
     assert k1["limit95"] == pytest.approx(p0 + 1.96 * math.sqrt(p0 * (1 - p0) / 4))
@@ -145,3 +154,15 @@ def test_attendance_page_draws_the_clinic_funnel_and_says_when_nothing_matches(s
     at.run()
     assert any("No appointments dated on or before the extract date match" in i.value for i in at.info)
     assert not at.metric
+
+
+def test_both_ways_of_counting_clients_agree_on_generated_data(sample_like_warehouse: Warehouse):
+    reader = MetricsReader.open(sample_like_warehouse.path)
+    try:
+        unfiltered = summary(reader)
+        clinics = tuple(reader.run("attendance_by_clinic", Scope())["clinic_id"])
+        every_clinic = summary(reader, Scope(clinics=clinics))
+    finally:
+        reader.close()
+    assert unfiltered["single_appointment_clients"] > 0
+    assert unfiltered == every_clinic

@@ -54,7 +54,7 @@ else:
                    "wide limits, never ranked on its rate alone; clinics with fewer than "
                    f"{default_caseload} attended or missed appointments are not flagged (insufficient).")
     table = clinics.select("clinic_id", "appointments", "attended", "dna", "cancelled_client", "cancelled_clinic",
-                           "numerator", "denominator", "rate", "flag", "clients", "single_appointment_clients")
+                           "numerator", "denominator", "rate", "flag")
     flagged_first = table.sort(pl.col("flag").replace_strict(
         {"alarm": 0, "alert": 1, "none": 2, "insufficient": 3}), "clinic_id")
     st.dataframe(layout.capped(flagged_first, "clinics"), hide_index=True,
@@ -64,5 +64,5 @@ else:
     layout.downloads(flagged_first, "attendance_by_clinic", Shareable(
         keys=("clinic_id", "flag"),
         counts=("appointments", "attended", "dna", "cancelled_client", "cancelled_clinic", "numerator",
-                "denominator", "clients", "single_appointment_clients"),
+                "denominator"),
         rates={"rate": "denominator"}))

@@ -1,5 +1,7 @@
 -- episodes: one row per episode (client_id, episode_id): one course of care for one client.
 --   attended_sessions     attended sessions dated on or before the extract date E
+--   past_appointments     appointments of any status dated on or before E (the Attendance page's
+--                         unfiltered count of clients with a single appointment reads it)
 --   therapist_id, clinic_id, first_session_type, cohort_month
 --                         attribution: those of session 1 (null when not_started)
 --   discharge_date        the latest discharge date recorded on the episode's rows
@@ -16,6 +18,7 @@ WITH appointment_facts AS (
         a.client_id,
         a.episode_id,
         count(*) AS appointments,
+        count(*) FILTER (WHERE CAST(a.appointment_date AS DATE) <= s.extract_date) AS past_appointments,
         min(a.referral_date) AS referral_date,
         max(a.discharge_date) AS discharge_date,
         coalesce(bool_or(a.status = 'scheduled' AND a.appointment_date > s.extract_date), false)
@@ -64,6 +67,7 @@ classified AS (
         fs.first_session_type,
         strftime(sf.first_attended_date, '%Y-%m') AS cohort_month,
         f.appointments,
+        f.past_appointments,
         coalesce(sf.attended_sessions, 0) AS attended_sessions,
         sf.first_attended_date,
         sf.last_attended_date,
@@ -113,6 +117,7 @@ SELECT
     cohort_month,
     status,
     appointments,
+    past_appointments,
     attended_sessions,
     first_attended_date,
     last_attended_date,

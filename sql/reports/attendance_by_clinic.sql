@@ -12,27 +12,13 @@
 --   flag                insufficient (denominator < min caseload), alarm (rate > limit998),
 --                       alert (rate > limit95) or none: a small clinic is judged by its limits,
 --                       never ranked on a bare rate
---   clients, single_appointment_clients   clients seen here, and those with exactly one
---                       appointment here
 WITH scoped AS (
-    SELECT a.clinic_id, a.client_id, a.status
+    SELECT a.clinic_id, a.status
     FROM appointments AS a
     CROSS JOIN settings AS s
-    WHERE CAST(a.appointment_date AS DATE) <= s.extract_date
+    WHERE a.appointment_date < s.extract_date + 1  -- dated on or before E, without a cast per row
         AND in_scope(a.clinic_id, a.therapist_id, a.session_type, CAST(a.appointment_date AS DATE),
                      $clinics, $therapists, $from_date, $to_date, $session_types)
-),
-
-per_client AS (
-    SELECT clinic_id, client_id, count(*) AS appointments
-    FROM scoped
-    GROUP BY clinic_id, client_id
-),
-
-clients AS (
-    SELECT clinic_id, count(*) AS clients, count(*) FILTER (WHERE appointments = 1) AS single_appointment_clients
-    FROM per_client
-    GROUP BY clinic_id
 ),
 
 clinics AS (
@@ -76,10 +62,7 @@ SELECT
         WHEN r.numerator / r.denominator > r.p0 + 3.09 * sqrt(r.p0 * (1 - r.p0) / r.denominator) THEN 'alarm'
         WHEN r.numerator / r.denominator > r.p0 + 1.96 * sqrt(r.p0 * (1 - r.p0) / r.denominator) THEN 'alert'
         ELSE 'none'
-    END AS flag,
-    c.clients,
-    c.single_appointment_clients
+    END AS flag
 FROM rated AS r
-INNER JOIN clients AS c USING (clinic_id)
 CROSS JOIN settings AS st
 ORDER BY r.clinic_id

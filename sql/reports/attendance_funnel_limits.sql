@@ -9,7 +9,7 @@ WITH clinics AS (
         count(*) FILTER (WHERE a.status IN ('attended', 'dna')) AS kept_or_missed
     FROM appointments AS a
     CROSS JOIN settings AS s
-    WHERE CAST(a.appointment_date AS DATE) <= s.extract_date
+    WHERE a.appointment_date < s.extract_date + 1  -- dated on or before E, without a cast per row
         AND in_scope(a.clinic_id, a.therapist_id, a.session_type, CAST(a.appointment_date AS DATE),
                      $clinics, $therapists, $from_date, $to_date, $session_types)
     GROUP BY a.clinic_id

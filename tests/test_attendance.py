@@ -140,13 +140,15 @@ def test_attendance_page_draws_the_clinic_funnel_and_says_when_nothing_matches(s
     at.switch_page("views/attendance.py")
     at.run()
     assert not at.exception and not at.error
-    assert [m.label for m in at.metric][:3] == ["No-show rate", "Appointments", "Clients with a single appointment"]
+    assert [m.label for m in at.metric] == ["No-show rate", "Clients with a single appointment", "Appointments",
+                                            "Cancelled"]
     reader = MetricsReader.open(sample_db)
     try:
         expected = reader.run("attendance_summary", Scope()).row(0, named=True)
     finally:
         reader.close()
-    assert at.metric[1].value == f"{expected['appointments']:,}"
+    assert at.metric[2].value == f"{expected['appointments']:,}"
+    assert at.caption[1].value == f"{expected['booked_ahead']:,} appointments are booked after the extract date."
     saturday = dt.date(2021, 7, 10)  # the sample books no appointment at a weekend
     at.date_input(key="filter_from").set_value(saturday)
     at.run()

@@ -23,22 +23,27 @@ if not summary["appointments"]:
     st.info("No appointments dated on or before the extract date match these filters. Widen the date "
             "range or clear a filter in the sidebar.")
 else:
-    tiles = st.columns(4)
-    tiles[0].metric("No-show rate", layout.rate_text(summary["numerator"], summary["denominator"]), border=True,
+    # Two rates with their counts, then two counts: a rate's "(n of m)" needs half the width.
+    rates, counts = st.columns(2), st.columns(2)
+    rates[0].metric("No-show rate", layout.rate_text(summary["numerator"], summary["denominator"]), border=True,
                     help="Did not attend ÷ (attended + did not attend).")
-    tiles[1].metric("Appointments", f"{summary['appointments']:,}", border=True,
-                    help=f"{summary['first_date']} to {summary['last_date']}")
-    tiles[2].metric("Clients with a single appointment",
+    rates[1].metric("Clients with a single appointment",
                     layout.rate_text(summary["single_appointment_clients"], summary["clients"]), border=True,
                     help=f"Of {summary['clients']:,} clients; {summary['single_attended_clients']:,} of them "
                          "attended that one appointment.")
+    counts[0].metric("Appointments", f"{summary['appointments']:,}", border=True,
+                     help=f"{summary['first_date']} to {summary['last_date']}")
     cancelled = summary["cancelled_client"] + summary["cancelled_clinic"]
-    tiles[3].metric("Cancelled", f"{cancelled:,}", border=True,
-                    help=f"By the client {summary['cancelled_client']:,}, by the clinic {summary['cancelled_clinic']:,}.")
-    if summary["unrecorded"] or summary["booked_ahead"]:
-        st.caption(f"{summary['unrecorded']:,} past appointments are still marked scheduled (no outcome "
-                   f"recorded) and are not counted as attended or missed; {summary['booked_ahead']:,} are "
-                   "booked after the extract date.")
+    counts[1].metric("Cancelled", f"{cancelled:,}", border=True,
+                     help=f"By the client {summary['cancelled_client']:,}, by the clinic {summary['cancelled_clinic']:,}.")
+    aside = []
+    if summary["unrecorded"]:
+        aside.append(f"{summary['unrecorded']:,} past appointments are still marked scheduled (no outcome "
+                     "recorded) and are counted as neither attended nor missed")
+    if summary["booked_ahead"]:
+        aside.append(f"{summary['booked_ahead']:,} appointments are booked after the extract date")
+    if aside:
+        st.caption("; ".join(aside) + ".")
 
     st.subheader("No-shows by clinic")
     default_caseload = int(data.build()["min_caseload"])

@@ -148,13 +148,17 @@ def parse_datetime(text: pl.Expr) -> pl.Expr:
     return full.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
 
 
-def parse_datetime_column(text: pl.Series, date_formats: tuple[str, ...] = ()) -> pl.Series:
+def parse_datetime_column(text: pl.Series, date_formats: tuple[str, ...] = (), dates: bool = False) -> pl.Series:
     """parse_datetime, with a fast path: most exports write one plain ISO shape, which parses
     directly; only the values that do not are normalised (zones, short times, dates). Values
-    still unparsed are tried in a mapping profile's date formats (`01/05/2026`), in order."""
-    parsed = text.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False, time_unit="us")
-    if (parsed.is_null() & text.is_not_null()).any():
-        parsed = parsed.fill_null(text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")))
+    still unparsed are tried in a mapping profile's date formats (`01/05/2026`), in order.
+    `dates`: a date column (referral, discharge), whose plain shape is a bare date: tried first."""
+    if dates:
+        parsed = text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us"))
+    else:
+        parsed = text.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False, time_unit="us")
+        if (parsed.is_null() & text.is_not_null()).any():
+            parsed = parsed.fill_null(text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")))
     parsers = [lambda t: pl.select(parse_datetime(pl.lit(t))).to_series()]
     parsers += [lambda t, f=f: t.str.to_datetime(f, strict=False, time_unit="us") for f in date_formats]
     for parse in parsers:
@@ -174,10 +178,19 @@ def date_shapes(date_formats: tuple[str, ...], iso: str) -> str:
     return f"a date in the mapping profile's format{plural} ({', '.join(date_formats)}) or ISO 8601"
 
 
-def _code(column: str, synonyms: dict[str, str], categories: tuple[str, ...]) -> pl.Expr:
-    return (pl.col(column).str.to_lowercase()
-            .replace_strict(synonyms, default=None, return_dtype=pl.String)
-            .cast(pl.Enum(categories)))
+def code_column(text: pl.Series, synonyms: dict[str, str], categories: tuple[str, ...]) -> pl.Series:
+    """Coded values (case-insensitive synonyms) as an Enum; null where a value is not a code.
+    Exports mostly write one spelling, often already lower case: values are looked up as written
+    first, and only those not found are lower-cased and looked up again (lower-casing ten million
+    values costs more than the lookup)."""
+    enum = pl.Enum(categories)
+    coded = text.replace_strict(synonyms, default=None, return_dtype=enum)
+    missed = coded.is_null() & text.is_not_null()
+    if missed.any():
+        rows = missed.arg_true()
+        coded = coded.scatter(rows, text.gather(rows).str.to_lowercase().replace_strict(
+            synonyms, default=None, return_dtype=enum))
+    return coded
 
 
 def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]], extract_date: dt.date | None,
@@ -188,12 +201,14 @@ def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]], extrac
     the schema's nullability rules; field problems become nulls plus a data issue."""
     # Stage 1: each value parsed once (its own column), so the rules below only compare.
     rows = rows.with_columns(
-        _code("status", synonyms["status"], STATUSES).alias("code__status"),
-        _code("session_type", synonyms["session_type"], SESSION_TYPES).alias("code__session_type"),
-        _code("discharge_reason", synonyms["discharge_reason"], DISCHARGE_REASONS).alias("code__discharge_reason"),
+        code_column(rows["status"], synonyms["status"], STATUSES).alias("code__status"),
+        code_column(rows["session_type"], synonyms["session_type"], SESSION_TYPES).alias("code__session_type"),
+        code_column(rows["discharge_reason"], synonyms["discharge_reason"], DISCHARGE_REASONS)
+        .alias("code__discharge_reason"),
         *(pl.col(m).cast(pl.Float64, strict=False).alias(f"number__{m}") for m in SCORE_RANGES),
-    ).with_columns(parse_datetime_column(rows[c], date_formats).alias(f"parsed__{c}")
-                   for c in ("appointment_date", *DATE_FIELDS))
+        parse_datetime_column(rows["appointment_date"], date_formats).alias("parsed__appointment_date"),
+        *(parse_datetime_column(rows[c], date_formats, dates=True).alias(f"parsed__{c}") for c in DATE_FIELDS),
+    )
 
     status = pl.col("code__status")
     problems: dict[str, pl.Expr] = {}

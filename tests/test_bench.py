@@ -25,3 +25,16 @@ def test_benchmark_runs_at_tiny_size_and_writes_every_measure(tmp_path):
     assert list(results["pages_s"]) == list(PAGES)  # every dashboard page, in sidebar order
     assert all(set(times) == {"first_render_s", "filter_change_s"} for times in results["pages_s"].values())
     assert "ingest, end to end" in done.stdout
+
+
+def test_stage_timer_prints_every_model_of_one_ingest(tmp_path):
+    from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments
+    from pipelines.warehouse import MODELS
+
+    csv = write_appointments(generate_appointments(50, 3), tmp_path, "csv")
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "stages.py"), str(csv), str(tmp_path / "w.duckdb"),
+                           EXTRACT_DATE.isoformat()], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    stages = [line.split(maxsplit=1)[1] for line in done.stdout.splitlines()]
+    assert [f"building {model}" for model in MODELS] == [s for s in stages if s.startswith("building")]
+    assert stages[0].startswith("reading") and stages[-1] == "done"

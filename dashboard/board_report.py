@@ -230,7 +230,11 @@ class Context:
     scope: Scope
     is_shareable: bool
     settings: dict[str, Any]
-    has_episodes: bool
+    counts: dict[str, int]  # the episode_counts report of the scope: total, not_started, open, closed
+
+    @property
+    def has_episodes(self) -> bool:
+        return self.counts["open"] + self.counts["closed"] > 0
 
     def run(self, report: str, scope: Scope | None = None, **extra: object) -> pl.DataFrame:
         return self.reader.run(report, self.scope if scope is None else scope, **extra)
@@ -253,7 +257,7 @@ class Context:
 
 
 def overview_section(ctx: Context) -> str:
-    counts = ctx.run("episode_counts").row(0, named=True)
+    counts = ctx.counts
     parts = [
         f"<p>Episodes in this selection: {ctx.count(counts['total'], 'episodes.total')} "
         f"({ctx.count(counts['open'], 'episodes.open')} open, {ctx.count(counts['closed'], 'episodes.closed')} "
@@ -377,7 +381,7 @@ def fossilizes_section(ctx: Context) -> str:
 
 
 def real_life_section(ctx: Context) -> str:
-    counts = ctx.run("episode_counts").row(0, named=True)
+    counts = ctx.counts
     long = ctx.run("long_engagement")
     sessions, days = ctx.settings["long_engagement_sessions"], ctx.settings["long_engagement_days"]
     curve = ctx.run("kaplan_meier", by_clinic=False)
@@ -568,8 +572,7 @@ def board_report_html(reader: MetricsReader, scope: Scope = Scope(), *, shareabl
     """The board report for the episodes the scope selects, as the reader may see them, as one
     HTML page: internal (exact numbers) or shareable (disclosure control, SPEC §6)."""
     settings = reader.settings()
-    counts = reader.run("episode_counts", scope).row(0, named=True)
-    ctx = Context(reader, scope, shareable, settings, has_episodes=counts["open"] + counts["closed"] > 0)
+    ctx = Context(reader, scope, shareable, settings, counts=reader.run("episode_counts", scope).row(0, named=True))
     generated = (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
     version = (
         '<p class="version shareable"><strong>Shareable version.</strong> Disclosure control applied (NHS '

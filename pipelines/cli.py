@@ -92,6 +92,13 @@ def ingest(
     print_load_report(report)
 
 
+# The filters of `metrics` and `report` (SPEC §5), declared once.
+ClinicOption = Annotated[str | None, typer.Option(help="Only episodes attributed to this clinic.")]
+TherapistOption = Annotated[str | None, typer.Option(help="Only episodes attributed to this therapist.")]
+FromOption = Annotated[str | None, typer.Option("--from", help="First attended session on or after (YYYY-MM-DD).")]
+ToOption = Annotated[str | None, typer.Option("--to", help="First attended session on or before (YYYY-MM-DD).")]
+
+
 def _scope(clinic: str | None, therapist: str | None, from_date: str | None, to_date: str | None) -> Scope:
     """The filters of `metrics` and `report` as a query scope (SPEC §5)."""
     from pipelines.queries import Scope
@@ -108,10 +115,10 @@ def _scope(clinic: str | None, therapist: str | None, from_date: str | None, to_
 def metrics(
     db: Annotated[Path, typer.Option(help="The DuckDB warehouse file.")],
     fmt: Annotated[str, typer.Option("--format", help="json (the machine-readable report) or table.")] = "json",
-    clinic: Annotated[str | None, typer.Option(help="Only episodes attributed to this clinic.")] = None,
-    therapist: Annotated[str | None, typer.Option(help="Only episodes attributed to this therapist.")] = None,
-    from_date: Annotated[str | None, typer.Option("--from", help="First attended session on or after (YYYY-MM-DD).")] = None,
-    to_date: Annotated[str | None, typer.Option("--to", help="First attended session on or before (YYYY-MM-DD).")] = None,
+    clinic: ClinicOption = None,
+    therapist: TherapistOption = None,
+    from_date: FromOption = None,
+    to_date: ToOption = None,
 ) -> None:
     """Print every outcome metric for the episodes selected by the filters (SPEC §5)."""
     import json
@@ -144,10 +151,10 @@ def _size(n_bytes: int) -> str:
 def report(
     db: Annotated[Path, typer.Option(help="The DuckDB warehouse file.")],
     out_path: Annotated[Path, typer.Option("--out", help="File to write: .html (self-contained) or .pdf.")],
-    clinic: Annotated[str | None, typer.Option(help="Only episodes attributed to this clinic.")] = None,
-    therapist: Annotated[str | None, typer.Option(help="Only episodes attributed to this therapist.")] = None,
-    from_date: Annotated[str | None, typer.Option("--from", help="First attended session on or after (YYYY-MM-DD).")] = None,
-    to_date: Annotated[str | None, typer.Option("--to", help="First attended session on or before (YYYY-MM-DD).")] = None,
+    clinic: ClinicOption = None,
+    therapist: TherapistOption = None,
+    from_date: FromOption = None,
+    to_date: ToOption = None,
     shareable: Annotated[bool, typer.Option("--shareable", help="Apply disclosure control (SPEC §6) for sharing "
                                             "outside the clinic.")] = False,
 ) -> None:

@@ -50,6 +50,17 @@ def _build(folder: Path) -> Path:
     return db
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _release_cached_connections():
+    """Cached query results and DuckDB connections outlive an AppTest; drop them after the module
+    (autouse in each module that imports it)."""
+    yield
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path of the sample warehouse; never modified by a test."""

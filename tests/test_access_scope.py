@@ -11,8 +11,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pytest
-import streamlit as st
-from dashboard_fixtures import APP, PAGES, sample_db  # noqa: F401
+from dashboard_fixtures import APP, PAGES, sample_db, _release_cached_connections  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
 from dashboard.data import DB_ENV
@@ -26,13 +25,6 @@ REPO = Path(__file__).resolve().parent.parent
 ALL_REPORTS = sorted(p.stem for p in (sql_dir() / "reports").glob("*.sql"))
 CLINIC_ID = re.compile(r"\bK0\d\b")
 THERAPIST_ID = re.compile(r"\bT0\d{3}\b")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _release_cached_connections():
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import streamlit as st
 from conftest import REQUIRED, Warehouse, appointment, report
-from dashboard_fixtures import APP
+from dashboard_fixtures import APP, _release_cached_connections  # noqa: F401
 from test_dashboard_browser import CHROMIUM_ARGS, chromium  # noqa: F401 - the same Chromium and its fixture
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
@@ -33,14 +32,6 @@ SAMPLE_CHARTS = {"dropout_by_month", "dropout_by_first_session_type", "outcomes"
                  "dose_response", "time_to_discharge", "therapist_funnel"}
 OTHER_CLINICS = re.compile(r"\bK0[2-9]\b")
 THERAPIST_ID = re.compile(r"\bT\d{4}\b")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _release_cached_connections():
-    """The AppTest's cached DuckDB connections outlive it; drop them after the module."""
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def cli(*args: str) -> str:

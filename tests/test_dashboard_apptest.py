@@ -9,22 +9,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import streamlit as st
-from dashboard_fixtures import APP, CHARTS, NO_EPISODES, PAGES, SCOPED_PAGES, sample_db  # noqa: F401
+from dashboard_fixtures import APP, CHARTS, NO_EPISODES, PAGES, SCOPED_PAGES, sample_db, _release_cached_connections  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
 from dashboard.data import DB_ENV
 from pipelines.generate import EXTRACT_DATE
 from pipelines.queries import MetricsReader
 from pipelines.warehouse import connect
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _release_cached_connections():
-    """Cached query results and DuckDB connections outlive an AppTest; drop them after the module."""
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture

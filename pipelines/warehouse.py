@@ -49,9 +49,9 @@ MODELS = (
     "metrics/long_engagement",
 )
 EPHEMERAL = ("marts/session_scores",)
-# Macros stored in the warehouse for the report queries in sql/reports/ (in_scope first:
-# scoped_episodes uses it).
-MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/funnel")
+# Macros stored in the warehouse for the report queries in sql/reports/ (in_scope first: the
+# other uses it).
+MACROS = ("macros/in_scope", "macros/scoped_episodes")
 
 TABLES_DDL = {
     "appointments": """

@@ -8,9 +8,10 @@
 --   unrecorded          still `scheduled` although dated on or before E (outcome never entered)
 --   numerator / denominator / rate   no-show rate: dna / (attended + dna)
 --   p0                  the same rate over every clinic in scope
---   limit95, limit998, flag   the funnel macros (sql/macros/funnel.sql), as for therapists:
---                       insufficient below the min caseload, else alarm / alert / none; a small
---                       clinic is judged by its limits, never ranked on a bare rate
+--   limit95, limit998   p0 + z·sqrt(p0·(1−p0)/denominator), z = 1.96 and 3.09 (funnel limits)
+--   flag                insufficient (denominator < min caseload), alarm (rate > limit998),
+--                       alert (rate > limit95) or none: a small clinic is judged by its limits,
+--                       never ranked on a bare rate
 WITH scoped AS (
     SELECT a.clinic_id, a.status
     FROM appointments AS a
@@ -54,10 +55,14 @@ SELECT
     r.denominator,
     r.numerator / nullif(r.denominator, 0) AS rate,
     r.p0,
-    limit95(r.p0, nullif(r.denominator, 0)) AS limit95,
-    limit998(r.p0, nullif(r.denominator, 0)) AS limit998,
-    funnel_flag(r.numerator / nullif(r.denominator, 0), r.p0, r.denominator,
-                coalesce($min_caseload, st.min_caseload)) AS flag
+    r.p0 + 1.96 * sqrt(r.p0 * (1 - r.p0) / nullif(r.denominator, 0)) AS limit95,
+    r.p0 + 3.09 * sqrt(r.p0 * (1 - r.p0) / nullif(r.denominator, 0)) AS limit998,
+    CASE
+        WHEN r.denominator < coalesce($min_caseload, st.min_caseload) THEN 'insufficient'
+        WHEN r.numerator / r.denominator > r.p0 + 3.09 * sqrt(r.p0 * (1 - r.p0) / r.denominator) THEN 'alarm'
+        WHEN r.numerator / r.denominator > r.p0 + 1.96 * sqrt(r.p0 * (1 - r.p0) / r.denominator) THEN 'alert'
+        ELSE 'none'
+    END AS flag
 FROM rated AS r
 CROSS JOIN settings AS st
 ORDER BY r.clinic_id

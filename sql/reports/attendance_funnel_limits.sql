@@ -30,8 +30,8 @@ grid AS (
 SELECT
     g.caseload,
     b.p0,
-    limit95(b.p0, g.caseload) AS limit95,
-    limit998(b.p0, g.caseload) AS limit998
+    b.p0 + 1.96 * sqrt(b.p0 * (1 - b.p0) / g.caseload) AS limit95,
+    b.p0 + 3.09 * sqrt(b.p0 * (1 - b.p0) / g.caseload) AS limit998
 FROM grid AS g
 CROSS JOIN benchmark AS b
 WHERE b.p0 IS NOT NULL

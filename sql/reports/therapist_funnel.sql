@@ -2,8 +2,9 @@
 --   numerator / denominator / rate  single-session dropout among the therapist's closed episodes
 --   p0        the benchmark: all dropout / all closed over the episodes selected by every filter
 --             except the therapist filter (which only picks the therapists listed)
---   limit95, limit998, flag   the funnel macros (sql/macros/funnel.sql) at the therapist's
---             denominator, flagged against the min caseload
+--   limit95, limit998   p0 + z·sqrt(p0·(1−p0)/denominator), z = 1.96 and 3.09
+--   flag      insufficient (denominator < min caseload), alarm (rate > limit998),
+--             alert (rate > limit95) or none
 WITH benchmark AS (
     SELECT
         count(*) FILTER (WHERE s.is_single_session_dropout) AS numerator,
@@ -44,8 +45,13 @@ SELECT
     denominator,
     rate,
     p0,
-    limit95(p0, denominator) AS limit95,
-    limit998(p0, denominator) AS limit998,
-    funnel_flag(rate, p0, denominator, min_caseload) AS flag
+    p0 + 1.96 * sqrt(p0 * (1 - p0) / denominator) AS limit95,
+    p0 + 3.09 * sqrt(p0 * (1 - p0) / denominator) AS limit998,
+    CASE
+        WHEN denominator < min_caseload THEN 'insufficient'
+        WHEN rate > p0 + 3.09 * sqrt(p0 * (1 - p0) / denominator) THEN 'alarm'
+        WHEN rate > p0 + 1.96 * sqrt(p0 * (1 - p0) / denominator) THEN 'alert'
+        ELSE 'none'
+    END AS flag
 FROM limits
 ORDER BY therapist_id

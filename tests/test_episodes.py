@@ -332,6 +332,17 @@ def test_discharge_reason_comes_from_last_row_carrying_the_latest_discharge_date
         ("closed", dt.date(2026, 3, 5), "other")
 
 
+def test_discharge_reason_recorded_only_with_an_earlier_discharge_date_is_not_the_episodes_reason(warehouse):
+    # A1's reason belongs to a discharge date that a later row superseded; A2 gives no reason.
+    warehouse.load([
+        appointment("A1", "2026-01-10", discharge_date="2026-03-01", discharge_reason="dropout"),
+        appointment("A2", "2026-02-01", discharge_date="2026-03-05"),
+    ])
+    episode = warehouse.episode()
+    assert (episode["discharge_date"], episode["discharge_reason"]) == (dt.date(2026, 3, 5), None)
+    assert (episode["status"], episode["end_reason"]) == ("closed", "unknown")
+
+
 def test_discharge_date_after_extract_date_does_not_close_by_discharge(warehouse):
     future = (EXTRACT + dt.timedelta(days=15)).isoformat()
     warehouse.load([

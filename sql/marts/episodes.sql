@@ -18,26 +18,20 @@ WITH appointment_facts AS (
         a.client_id,
         a.episode_id,
         count(*) AS appointments,
-        count(*) FILTER (WHERE CAST(a.appointment_date AS DATE) <= s.extract_date) AS past_appointments,
+        count(*) FILTER (WHERE a.appointment_date <= s.extract_date) AS past_appointments,
         min(a.referral_date) AS referral_date,
         max(a.discharge_date) AS discharge_date,
+        -- The last reason in (discharge date, appointment) order: the episode's reason when its
+        -- date is the latest discharge date (one pass, where a join back to the rows carrying
+        -- that date read ten million rows twice).
+        arg_max(a.discharge_reason, (a.discharge_date, a.appointment_at, a.appointment_id))
+            FILTER (WHERE a.discharge_reason IS NOT NULL AND a.discharge_date IS NOT NULL)
+            AS last_reason,
+        max(a.discharge_date) FILTER (WHERE a.discharge_reason IS NOT NULL) AS last_reason_date,
         coalesce(bool_or(a.status = 'scheduled' AND a.appointment_date > s.extract_date), false)
             AS has_future_booking
     FROM stg_appointments AS a
     CROSS JOIN settings AS s
-    GROUP BY a.client_id, a.episode_id
-),
-
-discharge_reasons AS (
-    SELECT
-        a.client_id,
-        a.episode_id,
-        last(a.discharge_reason ORDER BY a.appointment_at, a.appointment_id)
-            FILTER (WHERE a.discharge_reason IS NOT NULL) AS discharge_reason
-    FROM stg_appointments AS a
-    INNER JOIN appointment_facts AS f
-        ON a.client_id = f.client_id AND a.episode_id = f.episode_id
-        AND a.discharge_date = f.discharge_date
     GROUP BY a.client_id, a.episode_id
 ),
 
@@ -47,24 +41,22 @@ session_facts AS (
         episode_id,
         count(*) AS attended_sessions,
         min(appointment_date) AS first_attended_date,
-        max(appointment_date) AS last_attended_date
+        max(appointment_date) AS last_attended_date,
+        -- session 1's attribution (arg_min_null: a session 1 without a type gives no type)
+        arg_min(therapist_id, session_number) AS therapist_id,
+        arg_min(clinic_id, session_number) AS clinic_id,
+        arg_min_null(session_type, session_number) AS first_session_type
     FROM sessions
     GROUP BY client_id, episode_id
-),
-
-first_sessions AS (
-    SELECT client_id, episode_id, therapist_id, clinic_id, session_type AS first_session_type
-    FROM sessions
-    WHERE session_number = 1
 ),
 
 classified AS (
     SELECT
         f.client_id,
         f.episode_id,
-        fs.therapist_id,
-        fs.clinic_id,
-        fs.first_session_type,
+        sf.therapist_id,
+        sf.clinic_id,
+        sf.first_session_type,
         strftime(sf.first_attended_date, '%Y-%m') AS cohort_month,
         f.appointments,
         f.past_appointments,
@@ -73,7 +65,7 @@ classified AS (
         sf.last_attended_date,
         f.referral_date,
         f.discharge_date,
-        r.discharge_reason,
+        CASE WHEN f.last_reason_date = f.discharge_date THEN f.last_reason END AS discharge_reason,
         f.has_future_booking,
         CASE
             WHEN sf.attended_sessions IS NULL THEN 'not_started'
@@ -86,9 +78,7 @@ classified AS (
         coalesce(f.discharge_date < sf.first_attended_date, false) AS is_discharge_before_first_session,
         s.extract_date
     FROM appointment_facts AS f
-    LEFT JOIN discharge_reasons AS r USING (client_id, episode_id)
     LEFT JOIN session_facts AS sf USING (client_id, episode_id)
-    LEFT JOIN first_sessions AS fs USING (client_id, episode_id)
     CROSS JOIN settings AS s
 ),
 

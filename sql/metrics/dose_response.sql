@@ -4,9 +4,9 @@
 --   is_reliable_improvement    that score is a reliable improvement on the episode's first score
 --   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution,
 --                  carried so that reports filter with in_scope() without joining episodes
+-- The episode's ids are left out: only the curve per session number is read, and ten million
+-- client ids are the costliest column to write (2 s of the 4.5 s this table took at 10 M rows).
 SELECT
-    ss.client_id,
-    ss.episode_id,
     ss.session_number,
     ss.score,
     ss.is_reliable_improvement,

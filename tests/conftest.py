@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -13,6 +16,7 @@ from pipelines.config import Settings
 from pipelines.warehouse import LoadReport, connect, ingest
 
 EXTRACT = dt.date(2026, 6, 30)
+REPO = Path(__file__).resolve().parent.parent
 REQUIRED = ("appointment_id", "client_id", "therapist_id", "clinic_id", "appointment_date", "status")
 
 
@@ -39,6 +43,13 @@ def write_csv(folder: Path, rows: list[dict[str, object]], name: str = "log.csv"
         for row in rows:
             writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
     return path
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`clinic-outcomes ARGS` in a child process, as a user runs it (no debug tracebacks)."""
+    env = {k: v for k, v in os.environ.items() if k != "CLINIC_OUTCOMES_DEBUG"}
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, env={**env, "COLUMNS": "80"})
 
 
 class Warehouse:

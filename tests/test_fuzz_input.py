@@ -17,11 +17,8 @@ import datetime as dt
 import decimal
 import gzip
 import io
-import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -35,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXTRACT, REQUIRED, Warehouse, appointment
+from conftest import EXTRACT, REQUIRED, Warehouse, appointment, run_cli
 from pipelines.errors import LoadError
 from pipelines.read import OPTIONAL_COLUMNS, looks_like_identifier
 from pipelines.warehouse import LoadReport, connect, ingest
@@ -707,12 +704,6 @@ CLI_FILES = {
     "identifier column with a line break": (
         "log.csv", csv_bytes([*HEADER, "Email\naddress"], [["F1", "C1", "T1", "K1", "2026-01-05", "attended", "x"]])),
 }
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "CLINIC_OUTCOMES_DEBUG"}
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, env={**env, "COLUMNS": "80"})
 
 
 @pytest.mark.parametrize("kind", list(CLI_FILES))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -14,13 +12,11 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from conftest import EXTRACT, REQUIRED, Warehouse, appointment, write_csv
+from conftest import EXTRACT, REQUIRED, Warehouse, appointment, run_cli, write_csv
 from pipelines.cli import app
 from pipelines.codes import DISCHARGE_REASON_SYNONYMS, SESSION_TYPE_SYNONYMS, STATUS_SYNONYMS
 from pipelines.errors import LoadError
 from pipelines.read import available_profiles, load_profile
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -633,11 +629,6 @@ def test_cli_ingest_drop_columns_drops_identifiers(tmp_path):
     assert result.exit_code == 0, result.output
     assert "dropped identifier-like columns" in result.stdout and "Email" in result.stdout
     assert not any("jane.secret" in v for v in every_value_in_warehouse(db))
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
 
 
 def test_cli_ingest_missing_file_exits_1_with_one_line_error(tmp_path):

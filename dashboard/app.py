@@ -14,6 +14,7 @@ import pandas  # noqa: F401, I001
 import streamlit as st
 
 from dashboard import charts, data, filters, gate, layout  # noqa: F401 - charts: see pandas above
+from pipelines.errors import LoadError
 
 st.set_page_config(page_title="Clinic outcomes", page_icon="📈", layout="wide")
 
@@ -39,7 +40,13 @@ PAGES = {
 
 # With an access file, nobody gets further than this without a signed-in, listed user.
 clinics = gate.admit()
-if data.reader() is None:
+try:
+    current = data.reader()
+except LoadError as exc:  # a file is there but cannot be read: say why, and offer nothing that writes to it
+    st.title("Clinic outcomes")
+    st.error(str(exc))
+    st.stop()
+if current is None:
     if clinics is None:
         st.navigation([st.Page(layout.no_warehouse, title="Welcome", icon=":material/info:")]).run()
     else:  # loading sample data into a shared server is not a restricted user's call

@@ -35,7 +35,8 @@ SWAP_RETRIES = 5
 
 
 def reader() -> MetricsReader | None:
-    """The reader for the warehouse as it is now, or None when there is none to read.
+    """The reader for the warehouse as it is now, or None when there is no file. A file that is
+    there but cannot be read (not a warehouse, or built by another version) raises LoadError.
 
     If the file is swapped while it is being opened (a load landing), the open is retried on the
     new file."""
@@ -51,7 +52,9 @@ def reader() -> MetricsReader | None:
                 swapped = path.stat().st_ino != stat.st_ino
             except FileNotFoundError:
                 return None
-            if not swapped or attempt == SWAP_RETRIES - 1:
+            if not swapped:
+                raise
+            if attempt == SWAP_RETRIES - 1:
                 return None
             time.sleep(0.05 * (attempt + 1))
     return None

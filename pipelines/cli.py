@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -79,17 +81,40 @@ def ingest(
     settings = load_settings(config)
     profile = load_profile(mapping) if mapping else None
     given_date = _parse_date(extract_date, "--extract-date")
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as progress:
-        steps = len(files) + 8
-        task = progress.add_task("loading", total=steps)
-
-        def on_stage(stage: str) -> None:
-            progress.update(task, description=stage, advance=1)
-
+    with _stage_progress("loading", len(files) + 8) as on_stage:
         report = run_ingest(files, db, extract_date=given_date, settings=settings, profile=profile,
                             drop_identifiers=drop_columns, pseudonymise_key=pseudonymise_key, on_stage=on_stage)
     print_load_report(report)
+
+
+@app.command()
+def rebuild(
+    db: Annotated[Path, typer.Option(help="The DuckDB warehouse file to rebuild.")],
+    config: Annotated[Path | None, typer.Option(
+        help="TOML file of thresholds to rebuild with (default: the ones the warehouse was built with).")] = None,
+) -> None:
+    """Rebuild every metric table from the loads the warehouse holds (after an upgrade, or with --config)."""
+    from pipelines.warehouse import MODELS
+    from pipelines.warehouse import rebuild as run_rebuild
+
+    settings = load_settings(config) if config is not None else None
+    with _stage_progress("rebuilding", len(MODELS) + 2) as on_stage:
+        report = run_rebuild(db, settings=settings, on_stage=on_stage)
+    episodes = report.episodes
+    out.print(f"Rebuilt {report.warehouse} (built by clinic-outcomes {report.previous_tool_version}) from "
+              f"{report.loads:,} loads, {report.appointments:,} appointments, with "
+              f"{'the thresholds of --config' if config is not None else 'its own thresholds'}")
+    out.print(f"extract date {report.extract_date} ({report.extract_date_source}); episodes: "
+              f"{episodes['open']:,} open, {episodes['closed']:,} closed, {episodes['not_started']:,} not started")
+
+
+@contextmanager
+def _stage_progress(description: str, steps: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar on a terminal's stderr, advanced by each stage a long command reports."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task(description, total=steps)
+        yield lambda stage: progress.update(task, description=stage, advance=1)
 
 
 # The filters of `metrics` and `report` (SPEC §5), declared once.

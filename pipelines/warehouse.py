@@ -2,6 +2,7 @@
 
     ingest(files) → read → validate → new file ← (previous rows not re-sent) + new rows
                   → derived episodes → SQL models (sql/, in MODELS order) → os.replace
+    rebuild()     →                    new file ← previous rows → derived episodes → … (the same)
 
 A failed or killed load never touches the warehouse file in place: readers keep seeing the
 previous build until the rename, which POSIX makes atomic. A lock file keeps two loads from
@@ -16,8 +17,9 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import polars as pl
@@ -52,6 +54,13 @@ EPHEMERAL = ("marts/session_scores",)
 # Macros stored in the warehouse for the report queries in sql/reports/ (in_scope first: the
 # other uses it).
 MACROS = ("macros/in_scope", "macros/scoped_episodes")
+
+# The layout readers and later loads rely on. Raise it whenever a change to a model or a source
+# table would break a report, the dashboard or a later load on a file built before: readers then
+# refuse the older file with a one-line error (connect), and `clinic-outcomes rebuild` brings it
+# up to date from the loads it holds. 1: every build before the version was recorded.
+# 2: episodes.past_appointments (the Attendance page), dose_response without episode ids.
+SCHEMA_VERSION = 2
 
 TABLES_DDL = {
     "appointments": """
@@ -113,6 +122,21 @@ class LoadReport:
             (pl.col("rows_read") == pl.col("rows_loaded") + pl.col("rows_quarantined")
              + pl.col("duplicates_merged")).all()).item()
         return bool(files_ok) and t["rows_read"] == t["rows_loaded"] + t["rows_quarantined"] + t["duplicates_merged"]
+
+
+@dataclass
+class RebuildReport:
+    """What `rebuild` did: the same loads, built again by this version."""
+
+    warehouse: str
+    build_id: str
+    previous_tool_version: str  # the version that built the file replaced
+    loads: int
+    appointments: int
+    extract_date: dt.date | None
+    extract_date_source: str
+    settings: Settings
+    episodes: dict[str, int]
 
 
 Stage = Callable[[str], None]
@@ -195,13 +219,33 @@ def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
     for source in sources:  # the text is parsed now: free it before DuckDB needs the memory
         source.frame = source.frame.clear()
 
+    return _replace(db, lambda building: _build(building, db, validation, sources, extract_date, settings,
+                                                on_stage), on_stage)
+
+
+def rebuild(db: Path, *, settings: Settings | None = None, on_stage: Stage = _no_progress) -> RebuildReport:
+    """Rebuild every model of the warehouse at `db` from the loads it holds, with no new file:
+    after an upgrade (a file built by an older version), or to apply other thresholds. The
+    extract date, and the thresholds unless `settings` are given, stay those of the build."""
+    db = Path(db)
+    if not db.is_file():
+        raise LoadError(f"{db}: no warehouse here to rebuild; load data with "
+                        f"`clinic-outcomes ingest FILE... --db {db}`")
+    return _replace(db, lambda building: _rebuild(building, db, settings, on_stage), on_stage)
+
+
+T = TypeVar("T")
+
+
+def _replace(db: Path, build: Callable[[Path], T], on_stage: Stage) -> T:
+    """Build a new warehouse file beside `db` and swap it in atomically, under the load lock."""
     with load_lock(db):
         # Holding the lock, any other build file is a leftover of a killed load.
         for stale in db.parent.glob(f".{db.name}.building-*"):
             stale.unlink(missing_ok=True)
         building = db.with_name(f".{db.name}.building-{uuid.uuid4().hex[:12]}")
         try:
-            report = _build(building, db, validation, sources, extract_date, settings, on_stage)
+            result = build(building)
             on_stage("swapping in the new warehouse")
             _fsync(building)
             os.replace(building, db)
@@ -209,18 +253,15 @@ def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
         finally:
             for leftover in (building, building.with_name(building.name + ".wal")):
                 leftover.unlink(missing_ok=True)
-    return report
+    return result
 
 
 def _build(building: Path, previous: Path, validation: Validation, sources: list[SourceFile],
            extract_date: dt.date | None, settings: Settings, on_stage: Stage) -> LoadReport:
     con = duckdb.connect(str(building))
     try:
-        for table, ddl in TABLES_DDL.items():
-            con.execute(f"CREATE TABLE {table} ({ddl})")
-        load_id = 1
-        if previous.exists():
-            load_id = _carry_over_previous(con, previous)
+        latest = _carry_over_previous(con, previous)[0] if previous.exists() else _create_tables(con)
+        load_id = latest + 1
 
         on_stage("loading appointments")
         new_rows = validation.appointments.drop("row_key").with_columns(
@@ -248,29 +289,14 @@ def _build(building: Path, previous: Path, validation: Validation, sources: list
         con.execute(f"INSERT INTO data_issues BY NAME SELECT {load_id} AS load_id, * FROM new_issues")
 
         effective_date, source = _extract_date(con, extract_date)
-        build_id = uuid.uuid4().hex
-        con.execute("CREATE TABLE settings AS SELECT ?::DATE AS extract_date, ? AS extract_date_source, "
-                    "? AS build_id, now()::TIMESTAMP AS built_at, ? AS tool_version, ?::INTEGER AS latest_load_id, "
-                    + ", ".join(f"?::{'INTEGER' if isinstance(v, int) else 'VARCHAR'} AS {k}"
-                                for k, v in settings.as_dict().items()),
-                    [effective_date, source, build_id, __version__, load_id, *settings.as_dict().values()])
-
-        on_stage("deriving episodes")
-        _derive_episodes(con, settings)
-        for model in MODELS:
-            on_stage(f"building {model}")
-            kind = ("VIEW" if model.startswith("staging/") else
-                    "TEMP TABLE" if model in EPHEMERAL else "TABLE")
-            con.execute(f"CREATE OR REPLACE {kind} {Path(model).name} AS {model_sql(model)}")
-        for macro in MACROS:
-            con.execute(model_sql(macro))
+        build_id = _models(con, settings, effective_date, source, load_id, on_stage)
 
         per_file = validation.per_file.join(replaced, on="source_file", how="left").with_columns(
             pl.col("rows_replacing_earlier").fill_null(0).cast(pl.Int64))
         con.register("per_file", per_file)
         con.execute(f"""INSERT INTO loads BY NAME SELECT {load_id} AS load_id, now()::TIMESTAMP AS loaded_at,
                         ?::DATE AS extract_date, * FROM per_file""", [extract_date])
-        episodes = dict(con.sql("SELECT status, count(*) FROM episodes GROUP BY status").fetchall())
+        episodes = _episode_counts(con)
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -283,28 +309,102 @@ def _build(building: Path, previous: Path, validation: Validation, sources: list
         .sort("rows", "field", descending=[True, False]),
         dropped_columns={s.path: s.dropped_columns for s in sources if s.dropped_columns},
         ignored_columns={s.path: s.ignored_columns for s in sources if s.ignored_columns},
-        episodes={k: int(episodes.get(k, 0)) for k in ("not_started", "open", "closed")},
+        episodes=episodes,
         profiles_from_content={s.path: s.profile.name for s in sources if s.profile_from_content},
     )
 
 
-def _carry_over_previous(con: duckdb.DuckDBPyConnection, previous: Path) -> int:
-    """Copy the previous build's source tables in; returns the new load's id."""
+def _create_tables(con: duckdb.DuckDBPyConnection) -> int:
+    """The empty source tables of a first build; returns the latest load id so far (0)."""
+    for table, ddl in TABLES_DDL.items():
+        con.execute(f"CREATE TABLE {table} ({ddl})")
+    return 0
+
+
+def _carry_over_previous(con: duckdb.DuckDBPyConnection, previous: Path) -> tuple[int, dict[str, object]]:
+    """Copy the previous build's source tables in; returns its latest load id and settings row."""
     try:
         con.execute(f"ATTACH {_quote(str(previous))} AS previous (READ_ONLY)")
         tables = {r[0] for r in con.sql(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'previous'").fetchall()}
     except duckdb.Error as exc:
         raise LoadError(f"{previous}: exists but is not a DuckDB warehouse ({str(exc).splitlines()[0]})") from None
-    missing = set(TABLES_DDL) - tables
+    missing = {*TABLES_DDL, "settings"} - tables
     if missing:
         raise LoadError(f"{previous}: exists but is not a clinic-outcomes warehouse "
                         f"(no {', '.join(sorted(missing))} table); choose another --db path")
+    settings = _settings_row(con, "previous.settings", previous)
+    if _schema_version(settings) > SCHEMA_VERSION:  # its tables may hold what this version would drop
+        raise LoadError(f"{previous}: built by a newer clinic-outcomes ({settings.get('tool_version')}); "
+                        "upgrade clinic-outcomes before loading into it")
+    _create_tables(con)
     for table in TABLES_DDL:
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM previous.{table}")
-    load_id = _scalar(con, "SELECT coalesce(max(load_id), 0) + 1 FROM previous.loads")
+    latest = _scalar(con, "SELECT coalesce(max(load_id), 0) FROM previous.loads")
     con.execute("DETACH previous")
-    return int(load_id)
+    return int(latest), settings
+
+
+def _rebuild(building: Path, previous: Path, settings: Settings | None, on_stage: Stage) -> RebuildReport:
+    con = duckdb.connect(str(building))
+    try:
+        latest_load_id, before = _carry_over_previous(con, previous)
+        # The build's own thresholds (an older build lacks the newer ones: those take their default).
+        settings = settings or Settings(**{f.name: before[f.name] for f in fields(Settings) if f.name in before})
+        given = before["extract_date"] if before.get("extract_date_source") == "given" else None
+        effective_date, source = _extract_date(con, given)
+        build_id = _models(con, settings, effective_date, source, latest_load_id, on_stage)
+        loads = _scalar(con, "SELECT count(*) FROM loads")
+        appointments = _scalar(con, "SELECT count(*) FROM appointments")
+        episodes = _episode_counts(con)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return RebuildReport(warehouse=str(previous), build_id=build_id,
+                         previous_tool_version=str(before.get("tool_version", "unknown")), loads=int(loads),
+                         appointments=int(appointments), extract_date=effective_date, extract_date_source=source,
+                         settings=settings, episodes=episodes)
+
+
+def _models(con: duckdb.DuckDBPyConnection, settings: Settings, extract_date: dt.date | None,
+            extract_date_source: str, latest_load_id: int, on_stage: Stage) -> str:
+    """The settings row, then every model and macro; returns the new build's id."""
+    build_id = uuid.uuid4().hex
+    con.execute("CREATE TABLE settings AS SELECT ?::DATE AS extract_date, ? AS extract_date_source, "
+                "? AS build_id, now()::TIMESTAMP AS built_at, ? AS tool_version, ?::INTEGER AS schema_version, "
+                "?::INTEGER AS latest_load_id, "
+                + ", ".join(f"?::{'INTEGER' if isinstance(v, int) else 'VARCHAR'} AS {k}"
+                            for k, v in settings.as_dict().items()),
+                [extract_date, extract_date_source, build_id, __version__, SCHEMA_VERSION, latest_load_id,
+                 *settings.as_dict().values()])
+    on_stage("deriving episodes")
+    _derive_episodes(con, settings)
+    for model in MODELS:
+        on_stage(f"building {model}")
+        kind = ("VIEW" if model.startswith("staging/") else
+                "TEMP TABLE" if model in EPHEMERAL else "TABLE")
+        con.execute(f"CREATE OR REPLACE {kind} {Path(model).name} AS {model_sql(model)}")
+    for macro in MACROS:
+        con.execute(model_sql(macro))
+    return build_id
+
+
+def _settings_row(con: duckdb.DuckDBPyConnection, table: str, db: Path) -> dict[str, object]:
+    rows = con.sql(f"SELECT * FROM {table}").pl()
+    if rows.height != 1:
+        raise LoadError(f"{db}: not a clinic-outcomes warehouse ({rows.height} settings rows, not one)")
+    return rows.row(0, named=True)
+
+
+def _schema_version(settings: dict[str, object]) -> int:
+    """The layout version a settings row records; 1 for a build from before versions were recorded."""
+    version = settings.get("schema_version")
+    return version if isinstance(version, int) else 1
+
+
+def _episode_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    counts = dict(con.sql("SELECT status, count(*) FROM episodes GROUP BY status").fetchall())
+    return {k: int(counts.get(k, 0)) for k in ("not_started", "open", "closed")}
 
 
 def _extract_date(con: duckdb.DuckDBPyConnection, given: dt.date | None) -> tuple[dt.date | None, str]:
@@ -351,7 +451,14 @@ def connect(db: Path) -> duckdb.DuckDBPyConnection:
         con.execute(f"USE {WAREHOUSE}")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        _scalar(con, "SELECT build_id FROM settings")
+        settings = _settings_row(con, "settings", db)
     except duckdb.Error as exc:
         raise LoadError(f"{db}: not a clinic-outcomes warehouse ({str(exc).splitlines()[0]})") from None
+    version, built_by = _schema_version(settings), settings.get("tool_version", "unknown")
+    if version != SCHEMA_VERSION:
+        con.close()
+        if version < SCHEMA_VERSION:
+            raise LoadError(f"{db}: built by an older clinic-outcomes ({built_by}); rebuild it from the loads "
+                            f"it holds with `clinic-outcomes rebuild --db {db}`")
+        raise LoadError(f"{db}: built by a newer clinic-outcomes ({built_by}); upgrade clinic-outcomes to read it")
     return con

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.cli import app
 from pipelines.config import Settings
 from pipelines.read import available_profiles
 from pipelines.warehouse import MACROS, MODELS, sql_dir
@@ -30,6 +31,13 @@ def test_therapist_funnel_report_has_a_glossary_entry():
 @pytest.mark.parametrize("setting", [f.name for f in fields(Settings)])
 def test_every_setting_is_documented(setting):
     assert f"| `{setting}` |" in README
+
+
+@pytest.mark.parametrize("command", sorted(c.name or c.callback.__name__ for c in app.registered_commands))
+def test_every_command_is_documented(command):
+    # the generator is documented with the sample data it writes
+    docs = README + (ROOT / "sample_data" / "README.md").read_text(encoding="utf-8")
+    assert f"clinic-outcomes {command}" in docs
 
 
 @pytest.mark.parametrize("profile", available_profiles())

@@ -4,8 +4,8 @@
 --   is_reliable_improvement    that score is a reliable improvement on the episode's first score
 --   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution,
 --                  carried so that reports filter with in_scope() without joining episodes
--- The episode's ids are left out: only the curve per session number is read, and ten million
--- client ids are the costliest column to write (2 s of the 4.5 s this table took at 10 M rows).
+-- The episode's ids are left out: only the curve per session number is read, and client ids are
+-- the costliest column to write (without them the table builds in 3.3 s instead of 4.5 s at 10 M).
 SELECT
     ss.session_number,
     ss.score,

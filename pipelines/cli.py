@@ -102,7 +102,7 @@ def rebuild(
         report = run_rebuild(db, settings=settings, on_stage=on_stage)
     episodes = report.episodes
     out.print(f"Rebuilt {report.warehouse} (built by clinic-outcomes {report.previous_tool_version}) from "
-              f"{report.loads:,} loads, {report.appointments:,} appointments, with "
+              f"{report.loads:,} load{'' if report.loads == 1 else 's'}, {report.appointments:,} appointments, with "
               f"{'the thresholds of --config' if config is not None else 'its own thresholds'}")
     out.print(f"extract date {report.extract_date} ({report.extract_date_source}); episodes: "
               f"{episodes['open']:,} open, {episodes['closed']:,} closed, {episodes['not_started']:,} not started")

@@ -165,7 +165,7 @@ def test_rebuild_command_prints_what_it_rebuilt(loaded):
     result = run_cli("rebuild", "--db", str(loaded.path))
     assert result.returncode == 0, result.stderr
     assert "built by clinic-outcomes 0.0.1" in result.stdout
-    assert "1 loads, 5 appointments, with its own thresholds" in result.stdout
+    assert "from 1 load, 5 appointments, with its own thresholds" in result.stdout
     assert f"extract date {EXTRACT} (given)" in result.stdout
     connect(loaded.path).close()
 

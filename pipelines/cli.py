@@ -100,12 +100,10 @@ def rebuild(
     settings = load_settings(config) if config is not None else None
     with _stage_progress("rebuilding", len(MODELS) + 2) as on_stage:
         report = run_rebuild(db, settings=settings, on_stage=on_stage)
-    episodes = report.episodes
     out.print(f"Rebuilt {report.warehouse} (built by clinic-outcomes {report.previous_tool_version}) from "
               f"{report.loads:,} load{'' if report.loads == 1 else 's'}, {report.appointments:,} appointments, with "
               f"{'the thresholds of --config' if config is not None else 'its own thresholds'}")
-    out.print(f"extract date {report.extract_date} ({report.extract_date_source}); episodes: "
-              f"{episodes['open']:,} open, {episodes['closed']:,} closed, {episodes['not_started']:,} not started")
+    print_build_line(report)
 
 
 @contextmanager
@@ -353,6 +351,11 @@ def print_load_report(report) -> None:
         out.print(f"  dropped identifier-like columns from {path}: {', '.join(columns)}")
     for path, columns in report.ignored_columns.items():
         out.print(f"  ignored unrecognised columns in {path}: {', '.join(columns)}")
+    print_build_line(report)
+
+
+def print_build_line(report) -> None:
+    """The last line of a load or a rebuild: the extract date the build used and its episodes."""
     episodes = report.episodes
     out.print(f"extract date {report.extract_date} ({report.extract_date_source}); episodes: "
               f"{episodes['open']:,} open, {episodes['closed']:,} closed, {episodes['not_started']:,} not started")

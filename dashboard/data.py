@@ -60,6 +60,15 @@ def reader() -> MetricsReader | None:
     return None
 
 
+def _current_reader() -> MetricsReader:
+    """reader(), where a page needs one: no file is an error here (app.py shows the Welcome page
+    before any page runs without one)."""
+    current = reader()
+    if current is None:
+        raise LoadError(f"{warehouse_path()}: no warehouse to read")
+    return current
+
+
 @st.cache_data(max_entries=1024, show_spinner=False)
 def _run(_reader: MetricsReader, build_id: str, clinics: tuple[str, ...] | None, report: str, scope: Scope,
          extra: tuple) -> pl.DataFrame:
@@ -71,9 +80,7 @@ def run(report: str, scope: Scope, **extra: object) -> pl.DataFrame:
     """A report from sql/reports/, for the filtered scope narrowed to the clinics this session
     may see (gate.allowed_clinics), cached per warehouse build. Raises AccessDenied for a report
     that spans every clinic when the session sees only some."""
-    current = reader()
-    if current is None:
-        raise LoadError(f"{warehouse_path()}: no warehouse to read")
+    current = _current_reader()
     # The build id of this very reader: a load landing now must not file old results under the new id.
     return _run(current, current.settings()["build_id"], gate.allowed_clinics(), report, scope,
                 tuple(sorted(extra.items())))
@@ -82,10 +89,7 @@ def run(report: str, scope: Scope, **extra: object) -> pl.DataFrame:
 def restricted_reader() -> MetricsReader:
     """The current warehouse's reader narrowed to the clinics this session may see, for work that
     runs many reports at once (the board report) rather than one cached report."""
-    current = reader()
-    if current is None:
-        raise LoadError(f"{warehouse_path()}: no warehouse to read")
-    return current.restricted(gate.allowed_clinics())
+    return _current_reader().restricted(gate.allowed_clinics())
 
 
 def build() -> dict[str, object]:

@@ -11,7 +11,6 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.board_report import board_report_html
-from dashboard.frames import dropout_by_month, with_rate  # noqa: F401 - the pages use them via layout
 from pipelines.disclosure import Shareable, safe_csv, shareable
 from pipelines.queries import Scope
 

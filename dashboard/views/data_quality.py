@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import data, layout
+from dashboard import data, frames, layout
 from pipelines.errors import AccessDenied
 
 st.title("Data quality")
@@ -45,7 +45,7 @@ else:
     st.dataframe(issues, hide_index=True)
 
 st.subheader("Score coverage at attended sessions")
-coverage = layout.with_rate(data.run("score_coverage", scope), "scored", "sessions")
+coverage = frames.with_rate(data.run("score_coverage", scope), "scored", "sessions")
 st.dataframe(coverage, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
 
 if loads is not None:

@@ -23,7 +23,7 @@ if layout.has_episodes():
                  border=True)
 
     st.subheader("By cohort month")
-    months = layout.dropout_by_month(single)
+    months = frames.dropout_by_month(single)
     st.altair_chart(charts.dropout_trend(months), width="stretch")
 
     by_clinic, by_type = st.columns(2)

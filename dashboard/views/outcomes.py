@@ -24,7 +24,7 @@ if layout.has_episodes():
         st.subheader("Early change")
         st.caption("Among episodes with two or more scores: the change from the first to the second score "
                    "(negative is better, except ORS), and how many were already a reliable improvement.")
-        early = layout.with_rate(outcomes.filter(pl.col("is_all_clinics")), "early_reliable_improvement",
+        early = frames.with_rate(outcomes.filter(pl.col("is_all_clinics")), "early_reliable_improvement",
                                  "early_change_episodes").select(
             "measure", pl.col("denominator").alias("episodes"), "mean_early_change",
             pl.col("numerator").alias("early_reliable_improvement"), "rate")

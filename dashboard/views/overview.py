@@ -67,7 +67,7 @@ if layout.has_episodes():
                     delta_color="inverse", border=True)
 
     st.subheader("Single-session dropout by cohort month")
-    months = layout.dropout_by_month(data.run("single_session", scope))
+    months = frames.dropout_by_month(data.run("single_session", scope))
     st.altair_chart(charts.dropout_trend(months), width="stretch")
     st.caption("Hollow points are months still incomplete: at least 10% of their episodes are open, so "
                "their rate will move as those episodes end.")

@@ -14,7 +14,9 @@ the ten sessions can drive it from a thread of its own (Playwright's sync API is
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -31,8 +33,9 @@ from test_dashboard_browser import CHROMIUM_ARGS, ROOT, Tab, _free_port, chromiu
 from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments
 from pipelines.warehouse import connect
 
-# The second load: big enough that several pages are visited while it runs (on 2 cores).
+# The second load: big enough that its new file is written for a while (a few seconds on 2 cores).
 RELOAD_CLIENTS = 40_000
+PAUSED_PAGES = 3  # pages drawn while the load is held mid-build
 RELOAD_SEED = 7
 PAGE_TIMEOUT = 120  # seconds: ten sessions on two cores make a page slow, not broken
 # A link opened in a fresh browser context compiles Streamlit's whole frontend (about 5 s of one
@@ -92,6 +95,21 @@ def on_screen(tab: Tab) -> dict[str, str]:
             .split(" · ")[-1].strip()}
 
 
+def building_files(db: Path) -> list[Path]:
+    """The new warehouse a load is writing beside the old one (pipelines.warehouse._replace)."""
+    return list(db.parent.glob(f".{db.name}.building-*"))
+
+
+def pause_when_building(db: Path, ingest: subprocess.Popen, paused: threading.Event) -> None:
+    """Stop the load (SIGSTOP) as soon as its new warehouse file appears; give up when it ends."""
+    while ingest.poll() is None:
+        if building_files(db):
+            os.kill(ingest.pid, signal.SIGSTOP)
+            paused.set()
+            return
+        time.sleep(0.005)
+
+
 TITLE = '[data-testid="stMainBlockContainer"] h1'
 EXCEPTION = '[data-testid="stException"]'
 
@@ -126,7 +144,12 @@ def test_pages_keep_rendering_while_ingest_rebuilds_the_warehouse_and_then_show_
         reloading_warehouse: tuple[Path, Path], shared_chromium, capsys: pytest.CaptureFixture,
         record_property) -> None:
     """The build on screen is the Data quality page's latest load (id, time, rows read) and the
-    sidebar's build time; pages are reloaded and visited from the sidebar in turn while the load runs."""
+    sidebar's build time; pages are reloaded and visited from the sidebar in turn while the load runs.
+
+    How many pages fit into a free-running load depends on the machine (CI once drew only two), so
+    the load is also held still (SIGSTOP) the moment its new file appears, with the lock taken and
+    the file half written, until PAUSED_PAGES pages have been drawn; then it runs on to its swap
+    while the visits go on."""
     db, log = reloading_warehouse
     browser, _ = shared_chromium
     before = shown_build(db)
@@ -142,12 +165,16 @@ def test_pages_keep_rendering_while_ingest_rebuilds_the_warehouse_and_then_show_
                 [sys.executable, "-m", "pipelines.cli", "ingest", str(log), "--db", str(db),
                  "--extract-date", EXTRACT_DATE.isoformat()],
                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            paused = threading.Event()
+            watcher = threading.Thread(target=pause_when_building, args=(db, ingest, paused), daemon=True)
+            watcher.start()
             try:
-                rendered_during_ingest = 0
+                rendered_during_ingest = rendered_while_paused = 0
                 names = list(PAGES)
                 visit = 0
                 while ingest.poll() is None:
                     path, title = PAGES[names[visit % len(names)]]
+                    held = paused.is_set() and rendered_while_paused < PAUSED_PAGES
                     if visit % 2:
                         visit_by_sidebar(tab, path, title)
                     else:
@@ -156,18 +183,28 @@ def test_pages_keep_rendering_while_ingest_rebuilds_the_warehouse_and_then_show_
                     tab.assert_clean()
                     if ingest.poll() is None:  # the page was drawn while the load was running
                         rendered_during_ingest += 1
+                        if held:
+                            assert building_files(db), "the held load's new file is gone"
+                            rendered_while_paused += 1
+                            if rendered_while_paused == PAUSED_PAGES:
+                                os.kill(ingest.pid, signal.SIGCONT)
                     visit += 1
             finally:
+                if ingest.poll() is None:  # a visit failed: end the load, held or not
+                    ingest.kill()
                 output, _ = ingest.communicate(timeout=300)
+                watcher.join(timeout=5)
             ingest_seconds = time.monotonic() - started
             assert ingest.returncode == 0, output
 
             with capsys.disabled():
-                print(f"\n[reload] {rendered_during_ingest} pages rendered during a {ingest_seconds:.1f} s ingest "
-                      f"({visit} visits in all)")
+                print(f"\n[reload] {rendered_during_ingest} pages rendered during a {ingest_seconds:.1f} s ingest, "
+                      f"{rendered_while_paused} of them while it was held mid-build ({visit} visits in all)")
             record_property("pages_rendered_during_ingest", rendered_during_ingest)
             record_property("ingest_s", round(ingest_seconds, 1))
-            assert rendered_during_ingest >= 3, "make the second load bigger (RELOAD_CLIENTS)"
+            assert paused.is_set(), "the load ended before its new file appeared"
+            assert rendered_while_paused == PAUSED_PAGES
+            assert not building_files(db), "the load left its building file behind"
 
             after = shown_build(db)
             assert after["latest_load"] != before["latest_load"]

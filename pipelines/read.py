@@ -334,10 +334,9 @@ def _one_line(exc: BaseException) -> str:
 CLEAN_BATCH = 2  # columns cleaned at once: one per core
 
 
-def _cleaned(column: str) -> pl.Expr:
-    trimmed = pl.col(column).str.strip_chars()
+def _blank_as_null(column: str) -> pl.Expr:
     # (a length test, not `!= ""`: comparing ten million strings to a literal costs twice as much)
-    return pl.when(trimmed.str.len_bytes() > 0).then(trimmed).alias(column)
+    return pl.when(pl.col(column).str.len_bytes() > 0).then(pl.col(column)).alias(column)
 
 
 def read_appointment_file(path: Path, profile: MappingProfile | None = None,
@@ -393,9 +392,13 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
                                for c in INPUT_COLUMNS if c not in frame.columns)
     frame = frame[[*INPUT_COLUMNS, "source_line"]]
     # Trimmed, and after trimming an empty value is a missing value. A few columns at a time, so
-    # each old column is freed as its clean copy lands: the frame is never held twice.
+    # each old column is freed as its clean copy lands: the frame is never held twice. Trimmed
+    # first and tested after, in two steps: in one expression polars trims every value twice
+    # (0.42 s for two 10 M-row columns, against 0.23 s in two steps).
     for start in range(0, len(INPUT_COLUMNS), CLEAN_BATCH):
-        frame = frame.with_columns(_cleaned(c) for c in INPUT_COLUMNS[start:start + CLEAN_BATCH])
+        batch = INPUT_COLUMNS[start:start + CLEAN_BATCH]
+        frame = frame.with_columns(pl.col(c).str.strip_chars() for c in batch)
+        frame = frame.with_columns(_blank_as_null(c) for c in batch)
     # Why a row is quarantined before validation: the reader's reason first, then the profile's.
     reasons = ([pl.lit(refused)] if refused is not None else []) + [
         pl.col(column).str.to_lowercase().replace_strict(reason_by_value, default=None, return_dtype=pl.String)

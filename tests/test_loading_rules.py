@@ -220,6 +220,18 @@ def test_required_column_empty_is_quarantined(warehouse, column):
             assert q[name] == str(value), name
 
 
+def test_values_are_trimmed_and_a_value_of_only_white_space_is_missing(warehouse):
+    padded = appointment("A1", "2026-01-05", client="  C1\t", phq9=11)
+    padded["therapist_id"] = " T1 "
+    blank = appointment("A2", "2026-01-12", client=" \t ")
+    report = warehouse.load([padded, blank])
+    assert report.totals["rows_quarantined"] == 1
+    assert rows(warehouse, "SELECT appointment_id, client_id, therapist_id, phq9 FROM appointments") == [
+        {"appointment_id": "A1", "client_id": "C1", "therapist_id": "T1", "phq9": 11}]
+    [q] = quarantine_rows(warehouse)
+    assert q["appointment_id"] == "A2" and "client_id" in q["reason"] and "empty" in q["reason"]
+
+
 @pytest.mark.parametrize("text", ["05/01/2026", "2026-02-30", "next tuesday", "2026-13-01T10:00"])
 def test_unparseable_appointment_date_is_quarantined(warehouse, text):
     warehouse.load([appointment("A1", text, phq9=12), appointment("A2", "2026-01-05")])

@@ -12,16 +12,17 @@
 -- episode with two scores.
 --   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution,
 --                  carried so that reports filter with in_scope() without joining episodes
+-- (The first score is the one numbered 1, read with a filter: cheaper than arg_min's comparisons.)
 WITH per_episode AS (
     SELECT
         client_id,
         episode_id,
         measure,
         count(*) AS scores,
-        arg_min(score, score_number) AS first_score,
+        max(score) FILTER (WHERE score_number = 1) AS first_score,
         max(score) FILTER (WHERE score_number = 2) AS second_score,
         arg_max(score, score_number) AS last_score,
-        arg_min(is_in_clinical_range, score_number) AS is_case_at_start,
+        bool_or(is_in_clinical_range) FILTER (WHERE score_number = 1) AS is_case_at_start,
         arg_max(is_in_clinical_range, score_number) AS is_case_at_end,
         arg_max(improvement, score_number) AS improvement,
         bool_or(is_reliable_improvement) FILTER (WHERE score_number = 2) AS is_early_reliable_improvement

@@ -131,7 +131,11 @@ def bench_pages(db: Path, runs: int) -> dict[str, dict[str, float]]:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    logging.getLogger("streamlit").setLevel(logging.ERROR)  # AppTest's "no runtime" notices
+    # Clearing the caches outside a server warns twice per run ("no runtime", "missing
+    # ScriptRunContext"); streamlit resets its loggers' levels, so these two are switched off.
+    for name in ("streamlit.runtime.caching.cache_data_api", "streamlit.runtime.caching.cache_resource_api",
+                 "streamlit.runtime.scriptrunner_utils.script_run_context"):
+        logging.getLogger(name).disabled = True
 
     os.environ["CLINIC_OUTCOMES_DB"] = str(db)
     app = str(ROOT / "dashboard" / "app.py")

@@ -65,7 +65,7 @@ SCHEMA_VERSION = 2
 # appointments.client_id is stored uncompressed. DuckDB's default for text (DICT_FSST) decodes
 # every row of a block that holds one wanted row, so counting the ~80,000 appointments of one
 # clinic per client decoded all ten million ids (0.21 s; 0.11 s uncompressed). Measured in
-# bench/RESULTS.md: the same ingest time, 66 MB more on disk at 10 M rows.
+# bench/RESULTS.md: the same ingest time, 37–64 MiB more on disk at 10 M rows.
 TABLES_DDL = {
     "appointments": """
         appointment_id VARCHAR NOT NULL, client_id VARCHAR USING COMPRESSION uncompressed NOT NULL,

@@ -144,21 +144,21 @@ def metrics(
     to_date: ToOption = None,
 ) -> None:
     """Print every outcome metric for the episodes selected by the filters (SPEC §5)."""
-    import json
-
     from pipelines.queries import MetricsReader
-    from pipelines.report import metrics_report
+    from pipelines.report import metrics_json, metrics_report
 
     if fmt not in ("json", "table"):
         raise LoadError(f"--format '{fmt}' is not json or table")
     scope = _scope(clinic, therapist, from_date, to_date)
     reader = MetricsReader.open(db)
     try:
-        report = metrics_report(reader, scope)
+        report = metrics_json(reader, scope) if fmt == "json" else metrics_report(reader, scope)
     finally:
         reader.close()
-    if fmt == "json":
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    if fmt == "json":  # as UTF-8 bytes, whatever the terminal's encoding
+        sys.stdout.flush()
+        sys.stdout.buffer.write(report.encode("utf-8") + b"\n")
+        sys.stdout.buffer.flush()
     else:
         print_metrics_table(report)
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -26,12 +29,21 @@ def _float(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
-def records(frame: pl.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts (dates as YYYY-MM-DD), converted in one pass: the long lists
-    run to hundreds of thousands of rows at national scale."""
+def _json_ready(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """The columns, in order, with dates as YYYY-MM-DD text."""
     return frame.select(
-        pl.col(c).dt.to_string("%Y-%m-%d") if frame.schema[c] == pl.Date else pl.col(c) for c in columns
-    ).to_dicts()
+        pl.col(c).dt.to_string("%Y-%m-%d") if frame.schema[c] == pl.Date else pl.col(c) for c in columns)
+
+
+def records(frame: pl.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts, converted in one pass: the long lists run to hundreds of
+    thousands of rows at national scale."""
+    return _json_ready(frame, columns).to_dicts()
+
+
+# How a section turns a long list (plateaued episodes, risk follow-up gaps, long engagements) into
+# its JSON value: records() for the report as dicts; metrics_json defers them to polars' writer.
+Rows = Callable[[pl.DataFrame, list[str]], Any]
 
 
 def median_days(curve: pl.DataFrame) -> int | None:
@@ -96,7 +108,8 @@ def outcomes_section(reader: MetricsReader, scope: Scope) -> dict[str, Any]:
     }
 
 
-def plateaus_section(reader: MetricsReader, scope: Scope, settings: dict[str, Any]) -> dict[str, Any]:
+def plateaus_section(reader: MetricsReader, scope: Scope, settings: dict[str, Any],
+                     rows: Rows = records) -> dict[str, Any]:
     summary = reader.run("plateau_summary", scope).row(0, named=True)
     plateaued = reader.run("plateau_episodes", scope)
     return {
@@ -105,8 +118,8 @@ def plateaus_section(reader: MetricsReader, scope: Scope, settings: dict[str, An
         "assessed": int(summary["assessed"]),
         "plateaued": int(summary["plateaued"]),
         "sessions_after_plateau": int(summary["sessions_after_plateau"]),
-        "episodes": records(plateaued, ["client_id", "episode_id", "status", "plateau_session",
-                                        "sessions_after_plateau"]),
+        "episodes": rows(plateaued, ["client_id", "episode_id", "status", "plateau_session",
+                                     "sessions_after_plateau"]),
         "dose_response": [
             {"session": int(r["session_number"]), "episodes": int(r["episodes"]),
              "mean_score": _float(r["mean_score"]),
@@ -133,19 +146,20 @@ def time_to_discharge_section(reader: MetricsReader, scope: Scope) -> dict[str, 
     }
 
 
-def risk_gaps_section(reader: MetricsReader, scope: Scope) -> list[dict[str, Any]]:
-    return records(reader.run("risk_followup_gaps", scope),
-                   ["client_id", "episode_id", "therapist_id", "clinic_id", "risk_date", "item9",
-                    "next_contact_date", "next_contact_status", "returned_later"])
+def risk_gaps_section(reader: MetricsReader, scope: Scope, rows: Rows = records) -> list[dict[str, Any]]:
+    return rows(reader.run("risk_followup_gaps", scope),
+                ["client_id", "episode_id", "therapist_id", "clinic_id", "risk_date", "item9",
+                 "next_contact_date", "next_contact_status", "returned_later"])
 
 
-def long_engagement_section(reader: MetricsReader, scope: Scope) -> list[dict[str, Any]]:
-    return records(reader.run("long_engagement", scope),
-                   ["client_id", "episode_id", "status", "attended_sessions", "duration_days",
-                    "reliable_improvement", "plateaued"])
+def long_engagement_section(reader: MetricsReader, scope: Scope, rows: Rows = records) -> list[dict[str, Any]]:
+    return rows(reader.run("long_engagement", scope),
+                ["client_id", "episode_id", "status", "attended_sessions", "duration_days",
+                 "reliable_improvement", "plateaued"])
 
 
-def metrics_report(reader: MetricsReader, scope: Scope = Scope()) -> dict[str, Any]:
+def metrics_report(reader: MetricsReader, scope: Scope = Scope(), rows: Rows = records) -> dict[str, Any]:
+    """The §5 report as JSON-ready values (`rows`: see Rows)."""
     settings = reader.settings()
     counts = reader.run("episode_counts", scope).row(0, named=True)
     return {
@@ -154,9 +168,40 @@ def metrics_report(reader: MetricsReader, scope: Scope = Scope()) -> dict[str, A
         "single_session": single_session_section(reader, scope),
         "therapists": therapists_section(reader, scope),
         "outcomes": outcomes_section(reader, scope),
-        "plateaus": plateaus_section(reader, scope, settings),
+        "plateaus": plateaus_section(reader, scope, settings, rows),
         "time_to_discharge": time_to_discharge_section(reader, scope),
-        "risk_followup_gaps": risk_gaps_section(reader, scope),
-        "long_engagement": long_engagement_section(reader, scope),
+        "risk_followup_gaps": risk_gaps_section(reader, scope, rows),
+        "long_engagement": long_engagement_section(reader, scope, rows),
         "build": {"build_id": settings["build_id"], "built_at": settings["built_at"].isoformat(timespec="seconds")},
     }
+
+
+def metrics_json(reader: MetricsReader, scope: Scope = Scope()) -> str:
+    """The report as `metrics --format json` prints it: the object metrics_report gives, indented.
+    Its three long lists are written by polars, one row per line: at ten million appointments
+    they hold 370,000 rows, and Python's indenting encoder took 2.4 s of the command's 4.7 s
+    (bench/RESULTS.md). Each list stands in the text as a placeholder until then."""
+    lists: dict[str, pl.DataFrame] = {}
+    token = uuid.uuid4().hex  # random, 128 bits: no value of the report will be a placeholder
+
+    def later(frame: pl.DataFrame, columns: list[str]) -> str:
+        placeholder = f"rows {token} {len(lists)}"
+        lists[placeholder] = _json_ready(frame, columns)
+        return placeholder
+
+    # UTF-8 throughout (polars writes text as it is; RFC 8259: JSON between systems is UTF-8)
+    text = json.dumps(metrics_report(reader, scope, rows=later), indent=2, ensure_ascii=False)
+    parts, done = [], 0  # the text cut at each placeholder, joined once (it runs to 50 MB)
+    for at, placeholder in sorted((text.index(json.dumps(p)), p) for p in lists):
+        line = text[text.rindex("\n", 0, at) + 1:at]  # `    "episodes": `
+        parts += [text[done:at], _json_rows(lists[placeholder], line[:len(line) - len(line.lstrip())])]
+        done = at + len(json.dumps(placeholder))
+    return "".join([*parts, text[done:]])
+
+
+def _json_rows(frame: pl.DataFrame, indent: str) -> str:
+    """A JSON array of the frame's rows, one per line (JSON text never holds a raw line break)."""
+    if frame.is_empty():
+        return "[]"
+    lines = frame.write_ndjson()[:-1].replace("\n", f",\n{indent}  ")  # (every line ends in one)
+    return f"[\n{indent}  {lines}\n{indent}]"

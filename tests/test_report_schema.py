@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import report
+from conftest import appointment, report, run_cli
 from pipelines.queries import Scope
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,6 +123,31 @@ def test_cli_json_validates_and_equals_the_report(validator, sample_like_warehou
     printed = json.loads(completed.stdout)
     assert errors(validator, printed) == []
     assert printed == reports[kind]
+
+
+def test_cli_json_with_nothing_in_scope_prints_empty_lists(sample_like_warehouse):
+    printed = run_cli("metrics", "--db", str(sample_like_warehouse.path), "--clinic", "no such clinic")
+    assert printed.returncode == 0, printed.stderr
+    empty = json.loads(printed.stdout)
+    assert empty["plateaus"]["episodes"] == empty["risk_followup_gaps"] == empty["long_engagement"] == []
+    assert empty == json.loads(json.dumps(report(sample_like_warehouse, Scope(clinics=("no such clinic",)))))
+
+
+def test_cli_json_carries_ids_with_quotes_backslashes_and_letters_beyond_ascii_exactly(warehouse):
+    """The long lists are written by polars, the rest by Python's json: one UTF-8 document that
+    reads back to the report, whatever characters the ids hold."""
+    client, therapist = 'C"\\1 Zo\u2028ë', "T-Ørsted"  # (a line separator inside, where trimming keeps it)
+    warehouse.load([
+        appointment("A1", "2026-01-05", client=client, therapist=therapist, episode_id="ép 1", phq9=15, phq9_item9=2),
+        appointment("A2", "2026-03-02", client=client, therapist=therapist, episode_id="ép 1", phq9=14),
+    ])
+    printed = subprocess.run([sys.executable, "-m", "pipelines.cli", "metrics", "--db", str(warehouse.path)],
+                             capture_output=True, cwd=ROOT, timeout=120, env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert printed.returncode == 0, printed.stderr
+    from_cli = json.loads(printed.stdout.decode("utf-8"))
+    [gap] = from_cli["risk_followup_gaps"]
+    assert (gap["client_id"], gap["episode_id"], gap["therapist_id"]) == (client, "ép 1", therapist)
+    assert from_cli == json.loads(json.dumps(report(warehouse)))
 
 
 def rates_in(node, path="") -> list[tuple[str, object]]:

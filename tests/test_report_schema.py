@@ -142,7 +142,8 @@ def test_cli_json_carries_ids_with_quotes_backslashes_and_letters_beyond_ascii_e
         appointment("A2", "2026-03-02", client=client, therapist=therapist, episode_id="ép 1", phq9=14),
     ])
     printed = subprocess.run([sys.executable, "-m", "pipelines.cli", "metrics", "--db", str(warehouse.path)],
-                             capture_output=True, cwd=ROOT, timeout=120, env={**os.environ, "PYTHONIOENCODING": "ascii"})
+                             capture_output=True, cwd=ROOT, timeout=120,
+                             env={**os.environ, "PYTHONIOENCODING": "ascii"})
     assert printed.returncode == 0, printed.stderr
     from_cli = json.loads(printed.stdout.decode("utf-8"))
     [gap] = from_cli["risk_followup_gaps"]

@@ -156,10 +156,9 @@ def time_metrics_command(db: Path, flags: list[str], runs: int) -> float:
     checked once, after the timing: it is the benchmark's cost, not the command's)."""
     times = []
     for _ in range(runs):
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "pipelines.cli", "metrics", "--db", str(db), "--format", "json",
-                               *flags], capture_output=True, cwd=ROOT)
-        times.append(time.perf_counter() - start)
+        seconds, done = timed(subprocess.run, [sys.executable, "-m", "pipelines.cli", "metrics", "--db", str(db),
+                                               "--format", "json", *flags], capture_output=True, cwd=ROOT)
+        times.append(seconds)
         if done.returncode != 0:
             raise SystemExit(f"metrics {' '.join(flags)} failed: {done.stderr.decode(errors='replace')[-500:]}")
     json.loads(done.stdout)  # a whole report came out

@@ -152,15 +152,14 @@ def metrics(
     scope = _scope(clinic, therapist, from_date, to_date)
     reader = MetricsReader.open(db)
     try:
-        report = metrics_json(reader, scope) if fmt == "json" else metrics_report(reader, scope)
+        if fmt == "json":  # as UTF-8 bytes, whatever the terminal's encoding
+            sys.stdout.flush()
+            sys.stdout.buffer.write(metrics_json(reader, scope).encode("utf-8") + b"\n")
+            sys.stdout.buffer.flush()
+        else:
+            print_metrics_table(metrics_report(reader, scope))
     finally:
         reader.close()
-    if fmt == "json":  # as UTF-8 bytes, whatever the terminal's encoding
-        sys.stdout.flush()
-        sys.stdout.buffer.write(report.encode("utf-8") + b"\n")
-        sys.stdout.buffer.flush()
-    else:
-        print_metrics_table(report)
 
 
 REPORT_SUFFIXES = (".html", ".pdf")

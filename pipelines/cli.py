@@ -254,44 +254,26 @@ def print_metrics_table(report: dict) -> None:
         out.print("No therapist is above the 95% funnel limit.")
 
 
-# Streamlit settings the dashboard always runs with: no usage statistics leave the machine,
-# the toolbar has no "Deploy" button, and the app does not watch its own files.
-STREAMLIT_FLAGS = (
-    "--browser.gatherUsageStats=false",
-    "--client.toolbarMode=viewer",
-    "--global.developmentMode=false",
-    "--server.fileWatcherType=none",
-    "--theme.base=light",
-)
-
-
 def _serve(db: Path, port: int, headless: bool, access: Path | None = None, address: str = "localhost") -> None:
-    """Replace this process by the Streamlit server, so signals (Ctrl+C, SIGTERM) reach it."""
-    import dashboard
+    """Run the dashboard until it is stopped; no prompt of any library's stands before the page."""
     from pipelines.access import load_access_file
+    from pipelines.serve import LOCAL_ADDRESSES, check_port_is_free, serve
 
-    app_path = Path(dashboard.__file__).resolve().parent / "app.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(app_path), f"--server.port={port}",
-               f"--server.address={address}", f"--server.headless={'true' if headless else 'false'}",
-               *STREAMLIT_FLAGS]
-    env = {**os.environ, "CLINIC_OUTCOMES_DB": str(db.resolve()), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    env.pop("CLINIC_OUTCOMES_ACCESS", None)
+    check_port_is_free(address, port)
     if access is not None:
         load_access_file(access)  # a broken file stops here with a one-line error, not in the browser
-        env["CLINIC_OUTCOMES_ACCESS"] = str(access.resolve())
-    elif address not in ("localhost", "127.0.0.1", "::1"):
+    elif address not in LOCAL_ADDRESSES:
         err.print(f"warning: serving on {address} without --access: everyone who can reach it sees every clinic",
                   markup=False)
-    out.print(f"dashboard on http://{address}:{port} for {db} (Ctrl+C to stop)")
-    sys.stdout.flush()
-    os.execve(sys.executable, command, env)
+    status = serve(db, port, address, headless, access, say=lambda line: out.print(line, markup=False))
+    raise typer.Exit(status)
 
 
 @app.command()
 def dashboard(
     db: Annotated[Path, typer.Option(help="The DuckDB warehouse file.")] = Path("clinic.duckdb"),
     port: Annotated[int, typer.Option(help="Port to serve on (localhost).")] = 8501,
-    headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser.")] = False,
+    headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser once the page answers.")] = False,
     access: Annotated[Path | None, typer.Option(
         help="Access file: who may see which clinics (users sign in with Streamlit's OIDC login). "
              "Without it the dashboard is open to everyone who can reach it.")] = None,
@@ -305,7 +287,7 @@ def dashboard(
 def demo(
     db: Annotated[Path, typer.Option(help="Warehouse for the sample data.")] = Path("demo.duckdb"),
     port: Annotated[int, typer.Option(help="Port to serve on (localhost).")] = 8501,
-    headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser.")] = False,
+    headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser once the page answers.")] = False,
 ) -> None:
     """Load the bundled synthetic sample data (if not loaded yet) and open the dashboard on it."""
     import tempfile

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 from dashboard_fixtures import PAGES, sample_db  # noqa: F401
-from test_dashboard_browser import CHROMIUM_ARGS, ROOT, Tab, _free_port, chromium, serve, server  # noqa: F401
+from dashboard_server import free_port, serve
+from test_dashboard_browser import CHROMIUM_ARGS, ROOT, Tab, chromium, server  # noqa: F401
 
 from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments
 from pipelines.warehouse import connect
@@ -53,7 +54,7 @@ def shared_chromium(chromium: Path) -> Iterator[tuple[object, str]]:  # noqa: F8
     """One headless Chromium: the Playwright browser, and its DevTools endpoint for other threads."""
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), headless=True,
                                              args=[*CHROMIUM_ARGS, f"--remote-debugging-port={port}"])

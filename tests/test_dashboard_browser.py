@@ -1,6 +1,9 @@
 """The dashboard in a real browser: `clinic-outcomes dashboard` serving the sample warehouse, driven
 by Playwright in Debian's Chromium (/usr/bin/chromium; never a downloaded browser).
 
+The README's first command, `clinic-outcomes demo`, started as a container or a service manager
+starts it (a new HOME, stdin closed, no display), serves a page that draws.
+
 Every page loads without an error element, a console error or a failed request, its charts draw
 their marks, a filter changes the Overview, and each page is saved as a screenshot under
 test-artifacts/screenshots/ (with UPDATE_README_SCREENSHOT=1, the Overview's first screen also
@@ -11,18 +14,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from dashboard_fixtures import NAV_TITLES, PAGES, sample_db  # noqa: F401
+from dashboard_server import running, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -53,12 +51,6 @@ MARKS = {
 BASE_PATH_PROBE = re.compile(r"^http://localhost:\d+/[a-z_]+/_stcore/(health|host-config)$")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def chromium() -> Path:
     if not CHROMIUM.exists():
@@ -67,41 +59,6 @@ def chromium() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return CHROMIUM
-
-
-@contextmanager
-def serve(db: Path) -> Iterator[str]:
-    """`clinic-outcomes dashboard --db DB` on a free port, until the block ends; its base URL."""
-    port = _free_port()
-    # A session of its own, so that the CLI and the Streamlit process it starts end together.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "dashboard", "--db", str(db), "--port", str(port), "--headless"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://localhost:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None:
-                pytest.fail(f"the dashboard exited ({process.returncode}): {process.stdout.read().decode()}")
-            if time.monotonic() > deadline:
-                pytest.fail("the dashboard did not answer /_stcore/health within 60 s")
-            time.sleep(0.25)
-        yield url
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -319,3 +276,20 @@ def test_a_clinic_filter_changes_the_overview(tab: Tab) -> None:
         linked.assert_clean()
     finally:
         linked.close()
+
+
+def test_demo_from_a_fresh_home_with_stdin_closed_draws_the_overview(browser, sample_db: Path,  # noqa: F811
+                                                                      tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    environment = {"HOME": str(home), "DISPLAY": "", "WAYLAND_DISPLAY": ""}
+    with running(["demo", "--db", str(sample_db)], stdin="closed", env=environment) as served:
+        tab = Tab(browser, served.url)
+        try:
+            tab.open("/")
+            assert tab.page.locator("h1").first.inner_text() == "Overview"
+            drawn = tab.wait_for_marks(len(MARKS["overview"]))
+            assert all(wanted <= found for wanted, found in zip(MARKS["overview"], drawn, strict=True)), drawn
+            tab.assert_clean()
+        finally:
+            tab.close()

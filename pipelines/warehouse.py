@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import os
+import stat
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -252,6 +253,8 @@ def _replace(db: Path, build: Callable[[Path], T], on_stage: Stage) -> T:
         try:
             result = build(building)
             on_stage("swapping in the new warehouse")
+            if db.exists():  # a `chmod 600` on the warehouse holds across loads
+                os.chmod(building, stat.S_IMODE(db.stat().st_mode))
             _fsync(building)
             os.replace(building, db)
             _fsync(db.parent)

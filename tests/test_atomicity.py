@@ -1,4 +1,5 @@
-"""SPEC §3.1: a load that fails or is killed leaves the warehouse exactly as it was before it.
+"""Atomic loads (docs/security.md): a load that fails or is killed leaves the warehouse exactly as it
+was before it; a load that succeeds keeps the file's permissions.
 
 The warehouse is rebuilt in a `.NAME.building-*` file beside the old one and swapped in with
 os.replace; a lock file keeps two loads apart.
@@ -146,6 +147,17 @@ def test_load_after_a_failed_build_succeeds(previous, monkeypatch):
         with pytest.raises(RuntimeError):
             warehouse.load(NEXT_LOAD)
     warehouse.load(NEXT_LOAD)
+    assert appointment_ids(warehouse.path) == ["A1", "A2", "A3", "N1"]
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640], ids=["600", "640"])
+def test_a_load_and_a_rebuild_keep_the_warehouse_file_permissions(previous, mode):
+    warehouse, _ = previous
+    warehouse.path.chmod(mode)
+    warehouse.load(NEXT_LOAD)
+    assert warehouse.path.stat().st_mode & 0o777 == mode
+    warehouse_module.rebuild(warehouse.path)
+    assert warehouse.path.stat().st_mode & 0o777 == mode
     assert appointment_ids(warehouse.path) == ["A1", "A2", "A3", "N1"]
 
 

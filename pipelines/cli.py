@@ -254,18 +254,20 @@ def print_metrics_table(report: dict) -> None:
         out.print("No therapist is above the 95% funnel limit.")
 
 
-def _serve(db: Path, port: int, headless: bool, access: Path | None = None, address: str = "localhost") -> None:
+def _serve(db: Path, port: int, headless: bool, access: Path | None = None, address: str = "localhost",
+           base_url_path: str = "") -> None:
     """Run the dashboard until it is stopped; no prompt of any library's stands before the page."""
     from pipelines.access import load_access_file
-    from pipelines.serve import LOCAL_ADDRESSES, check_port_is_free, serve
+    from pipelines.serve import LOCAL_ADDRESSES, check_port_is_free, serve, url_path
 
+    path = url_path(base_url_path)
     check_port_is_free(address, port)
     if access is not None:
         load_access_file(access)  # a broken file stops here with a one-line error, not in the browser
     elif address not in LOCAL_ADDRESSES:
         err.print(f"warning: serving on {address} without --access: everyone who can reach it sees every clinic",
                   markup=False)
-    status = serve(db, port, address, headless, access, say=lambda line: out.print(line, markup=False))
+    status = serve(db, port, address, headless, access, say=lambda line: out.print(line, markup=False), path=path)
     raise typer.Exit(status)
 
 
@@ -278,9 +280,11 @@ def dashboard(
         help="Access file: who may see which clinics (users sign in with Streamlit's OIDC login). "
              "Without it the dashboard is open to everyone who can reach it.")] = None,
     address: Annotated[str, typer.Option(help="Address to listen on; localhost keeps it to this machine.")] = "localhost",
+    base_url_path: Annotated[str, typer.Option(
+        help="Serve under this path (https://host/PATH/), for a web server that forwards it.")] = "",
 ) -> None:
-    """Start the dashboard on a warehouse (an empty state explains what to do if it is missing)."""
-    _serve(db, port, headless, access, address)
+    """Start the dashboard on a warehouse and open your browser on it (docs/dashboard.md)."""
+    _serve(db, port, headless, access, address, base_url_path)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import signal
 import socket
@@ -43,18 +44,28 @@ LOCAL_ADDRESSES = ("localhost", "127.0.0.1", "::1")
 POLL_SECONDS = 0.2
 
 
-def page_url(address: str, port: int) -> str:
+def url_path(given: str) -> str:
+    """A --base-url-path as Streamlit takes it (no slashes around it); refused unless URL-safe."""
+    path = given.strip("/")
+    if not re.fullmatch(r"[A-Za-z0-9._~/-]*", path) or "//" in path:
+        raise LoadError(f"--base-url-path '{given}' is not a URL path (letters, digits, '.', '_', '~', '-', '/')")
+    return path
+
+
+def page_url(address: str, port: int, path: str = "") -> str:
     """The address a browser on this machine opens: a wildcard listener is reached on localhost."""
     host = "localhost" if address in ("", "0.0.0.0", "::", *LOCAL_ADDRESSES) else address
-    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}" + (f"/{path}" if path else "")
 
 
-def streamlit_command(port: int, address: str) -> list[str]:
+def streamlit_command(port: int, address: str, path: str) -> list[str]:
     import dashboard  # the app file ships inside the package; nothing else of it is imported here
 
     app_path = Path(dashboard.__file__).resolve().parent / "app.py"
+    # The path is always given, empty by default, so that a Streamlit config file cannot move the
+    # page away from where this command looks for it.
     return [sys.executable, "-m", "streamlit", "run", str(app_path), f"--server.port={port}",
-            f"--server.address={address}", *STREAMLIT_FLAGS]
+            f"--server.address={address}", f"--server.baseUrlPath={path}", *STREAMLIT_FLAGS]
 
 
 def check_port_is_free(address: str, port: int) -> None:
@@ -114,35 +125,48 @@ def _end_with_parent() -> None:
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _status(returncode: int) -> int:
+    """A child's return code as an exit status: killed by signal N is 128 + N, as a shell says."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
 def serve(db: Path, port: int, address: str, headless: bool, access: Path | None,
-          say: Callable[[str], None]) -> int:
+          say: Callable[[str], None], path: str = "") -> int:
     """Run the dashboard until it stops; its exit status. say() prints a line for the user. The
     caller has checked the port (check_port_is_free), before any warning of its own."""
     env = {**os.environ, "CLINIC_OUTCOMES_DB": str(db.resolve()), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     env.pop("CLINIC_OUTCOMES_ACCESS", None)
     if access is not None:
         env["CLINIC_OUTCOMES_ACCESS"] = str(access.resolve())
-    url = page_url(address, port)
+    url = page_url(address, port, path)
     # The server has a session of its own, so that a Ctrl+C in the terminal reaches only this process,
     # which stops the server in order (a SIGINT arriving while Streamlit still imports would print a
     # traceback).
-    server = subprocess.Popen(streamlit_command(port, address), env=env, stdin=subprocess.DEVNULL,
+    server = subprocess.Popen(streamlit_command(port, address, path), env=env, stdin=subprocess.DEVNULL,
                               start_new_session=True,
                               preexec_fn=_end_with_parent if sys.platform.startswith("linux") else None)
+    stopped: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopped.append(signum)
+        server.terminate()
+
     # A service manager's SIGTERM, or a closed terminal's SIGHUP, stops the server the same way.
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
-            signal.signal(getattr(signal, name), lambda _signum, _frame: server.terminate())
+            signal.signal(getattr(signal, name), stop)
     try:
         while not _answers(url):
             if server.poll() is not None:
+                if stopped:  # told to stop while it was still starting: not a failure
+                    return 0 if server.returncode == -signal.SIGTERM else _status(server.returncode)
                 raise LoadError(f"the dashboard stopped before it served a page (exit status {server.returncode}); "
                                 "Streamlit's message above says why")
             time.sleep(POLL_SECONDS)
         say(f"dashboard on {url} for {db} (Ctrl+C to stop)")
         if not headless and not open_browser(url):
             say(f"no browser to open here: open {url} in yours")
-        return server.wait()
+        return _status(server.wait())
     except KeyboardInterrupt:
         server.terminate()
         try:

@@ -63,8 +63,9 @@ def _read_terminal(master: int, chunks: list[bytes]) -> None:
 
 @contextmanager
 def running(args: list[str], *, stdin: str = "devnull", env: dict[str, str] | None = None,
-            wait: bool = True) -> Iterator[Running]:
-    """`clinic-outcomes ARGS --port P` until the block ends. stdin: "devnull", "closed" or "terminal".
+            wait: bool = True, path: str = "") -> Iterator[Running]:
+    """`clinic-outcomes ARGS --port P` until the block ends. stdin: "devnull", "closed" or "terminal";
+    path: the URL path the page is served under (--base-url-path).
     With wait, the block starts once the server answers its health check (the test fails if the
     command exits first or takes longer than STARTUP_SECONDS)."""
     import pytest
@@ -92,7 +93,7 @@ def running(args: list[str], *, stdin: str = "devnull", env: dict[str, str] | No
         threading.Thread(target=_read_terminal, args=(master, chunks), daemon=True).start()
     else:
         os.close(options["stdout"])
-    served = Running(f"http://localhost:{port}", process, chunks, log)
+    served = Running(f"http://localhost:{port}{path}", process, chunks, log)
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while wait and not answers(served.url):

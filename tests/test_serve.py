@@ -23,11 +23,12 @@ from dashboard_server import answers, free_port, running
 
 # What Streamlit's interactive first run prints: its e-mail prompt and its usage-statistics notice.
 PROMPTS = ("Email", "Welcome to Streamlit", "gatherUsageStats", "usage statistics")
-# A Streamlit config in HOME that asks for everything the dashboard must not do.
+# A Streamlit config in HOME that asks for everything the dashboard must not do, and moves the page.
 ASKING_CONFIG = """\
 [server]
 headless = false
 showEmailPrompt = true
+baseUrlPath = "elsewhere"
 [browser]
 gatherUsageStats = true
 """
@@ -152,3 +153,26 @@ def test_a_port_in_use_is_refused_in_one_line(sample_db: Path) -> None:  # noqa:
     assert result.returncode == 1
     assert result.stderr == (f"error: port {port} on localhost is in use: stop what runs there or choose another "
                              "with --port\n")
+
+
+def test_a_base_url_path_serves_the_page_under_it(sample_db: Path, home: Path) -> None:  # noqa: F811
+    with running(["dashboard", "--db", str(sample_db), "--headless", "--base-url-path", "/outcomes/"],
+                 env=no_display(home), path="/outcomes") as served:
+        output = printed(served, "dashboard on")
+        with urllib.request.urlopen(served.url + "/", timeout=10) as response:
+            assert b'<div id="root"></div>' in response.read()
+    assert f"dashboard on {served.url} for" in output  # the address printed is the page's, path and all
+
+
+def test_a_stop_while_starting_is_not_a_failure(sample_db: Path, home: Path) -> None:  # noqa: F811
+    with running(["dashboard", "--db", str(sample_db), "--headless"], env=no_display(home), wait=False) as started:
+        time.sleep(0.5)  # the command is up; its server is still importing
+        started.process.send_signal(signal.SIGTERM)
+        assert started.process.wait(timeout=20) == 0, started.output()
+        assert "error" not in started.output()
+
+
+def test_a_base_url_path_that_is_not_a_path_is_refused(sample_db: Path) -> None:  # noqa: F811
+    result = run_cli("dashboard", "--db", str(sample_db), "--headless", "--base-url-path", "a b")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: --base-url-path 'a b' is not a URL path")

@@ -1,4 +1,4 @@
-"""The national-scale benchmark (SPEC §7): generate, load, report and render at a given size.
+"""The national-scale benchmark (docs/performance.md): generate, load, report and render at a given size.
 
     python bench/run.py                 # 10 million appointment rows
     python bench/run.py --quick         # 1 million

@@ -7,7 +7,7 @@ reader restricted to some clinics gives a report of those clinics only), and dra
 own charts (dashboard/charts.py) as inline SVG with vl-convert: the file holds no script, no
 link and no reference to anything outside it, so it opens offline and can be mailed as it is.
 
-Internal or shareable. The shareable version applies disclosure control (SPEC §6,
+Internal or shareable. The shareable version applies disclosure control (docs/security.md#disclosure-control,
 pipelines/disclosure.py) to every number it shows, in tables and behind charts: counts of 1–7
 show as `*`, other counts round to the nearest 5, and a rate resting on fewer than 8 episodes is
 withheld; a chart leaves out the points whose rate (or mean) is withheld, and its marks carry no
@@ -570,7 +570,7 @@ h2, h3 { break-after: avoid; } tr { break-inside: avoid; }
 def board_report_html(reader: MetricsReader, scope: Scope = Scope(), *, shareable: bool = False,
                       generated_at: dt.datetime | None = None) -> str:
     """The board report for the episodes the scope selects, as the reader may see them, as one
-    HTML page: internal (exact numbers) or shareable (disclosure control, SPEC §6)."""
+    HTML page: internal (exact numbers) or shareable (disclosure control, docs/security.md#disclosure-control)."""
     settings = reader.settings()
     ctx = Context(reader, scope, shareable, settings, counts=reader.run("episode_counts", scope).row(0, named=True))
     generated = (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")

@@ -58,7 +58,7 @@ def capped(table: pl.DataFrame, what: str) -> pl.DataFrame:
 def downloads(frame: pl.DataFrame, name: str, share: Shareable | None = None) -> None:
     """Downloads of exactly the rows shown: internal CSV and Parquet, and, for a table of counts
     (`share` says which columns are counts and rates), a shareable CSV with disclosure control
-    (SPEC §6). Row-level tables have no shareable version. Every CSV is formula-safe."""
+    (docs/security.md#disclosure-control). Row-level tables have no shareable version. Every CSV is formula-safe."""
     columns = st.columns(3)
     columns[0].download_button("Internal CSV", safe_csv(frame), file_name=f"{name}.csv", mime="text/csv",
                                key=f"csv_{name}", icon=":material/download:",

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # imported where used: `clinic-outcomes --help` should not lo
 
 app = typer.Typer(
     name="clinic-outcomes",
-    help="Outcome monitoring for psychotherapy and counselling clinics.",
+    help="Outcome monitoring for psychotherapy and counselling clinics. The manual: docs/index.md.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -49,7 +49,7 @@ def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write appointments.csv/.parquet into.")] = Path("sample_data"),
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
 ) -> None:
-    """Write a synthetic appointment log with planted patterns (see sample_data/README.md)."""
+    """Write a synthetic appointment log with planted patterns (docs/sample-data.md)."""
     from pipelines.generate import generate_appointments, write_appointments
 
     if fmt not in ("csv", "parquet"):
@@ -63,10 +63,12 @@ def generate(
 
 @app.command()
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="Appointment logs: CSV (optionally .gz or .zip) or Parquet.")],
+    files: Annotated[list[Path], typer.Argument(
+        help="Appointment logs: CSV (optionally .gz or .zip), Parquet or FHIR JSON (docs/loading/input.md).")],
     db: Annotated[Path, typer.Option(help="The DuckDB warehouse file (created if missing).")],
     extract_date: Annotated[str | None, typer.Option(help="Date the extract was taken (YYYY-MM-DD).")] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML file overriding thresholds (SPEC §6).")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="TOML file overriding thresholds (see docs/loading/settings.md).")] = None,
     mapping: Annotated[str | None, typer.Option(help="Mapping profile: a shipped name or a .toml path.")] = None,
     drop_columns: Annotated[bool, typer.Option("--drop-columns", help="Drop identifier-like columns instead of refusing the load.")] = False,
     pseudonymise_key: Annotated[str | None, typer.Option(
@@ -74,7 +76,7 @@ def ingest(
         help="Replace client and therapist ids by keyed pseudonyms (HMAC-SHA256); the same secret for "
              "every load. Prefer the environment variable: a command line shows in process lists.")] = None,
 ) -> None:
-    """Load appointment logs into the warehouse and rebuild every metric table, atomically."""
+    """Load appointment logs and rebuild every metric table, atomically (docs/loading/load-report.md)."""
     from pipelines.read import load_profile
     from pipelines.warehouse import ingest as run_ingest
 
@@ -93,7 +95,7 @@ def rebuild(
     config: Annotated[Path | None, typer.Option(
         help="TOML file of thresholds to rebuild with (default: the ones the warehouse was built with).")] = None,
 ) -> None:
-    """Rebuild every metric table from the loads the warehouse holds (after an upgrade, or with --config)."""
+    """Rebuild every metric table from the stored loads, after an upgrade or with --config (docs/operations.md)."""
     from pipelines.warehouse import MODELS
     from pipelines.warehouse import rebuild as run_rebuild
 
@@ -115,7 +117,7 @@ def _stage_progress(description: str, steps: int) -> Iterator[Callable[[str], No
         yield lambda stage: progress.update(task, description=stage, advance=1)
 
 
-# The filters of `metrics` and `report` (SPEC §5), declared once.
+# The filters of `metrics` and `report` (docs/metrics/index.md#filters), declared once.
 ClinicOption = Annotated[str | None, typer.Option(help="Only episodes attributed to this clinic.")]
 TherapistOption = Annotated[str | None, typer.Option(help="Only episodes attributed to this therapist.")]
 FromOption = Annotated[str | None, typer.Option("--from", help="First attended session on or after (YYYY-MM-DD).")]
@@ -123,7 +125,7 @@ ToOption = Annotated[str | None, typer.Option("--to", help="First attended sessi
 
 
 def _scope(clinic: str | None, therapist: str | None, from_date: str | None, to_date: str | None) -> Scope:
-    """The filters of `metrics` and `report` as a query scope (SPEC §5)."""
+    """The filters of `metrics` and `report` as a query scope (docs/metrics/index.md#filters)."""
     from pipelines.queries import Scope
 
     return Scope(
@@ -143,7 +145,7 @@ def metrics(
     from_date: FromOption = None,
     to_date: ToOption = None,
 ) -> None:
-    """Print every outcome metric for the episodes selected by the filters (SPEC §5)."""
+    """Print every outcome metric for the episodes selected by the filters (docs/metrics/report.md)."""
     from pipelines.queries import MetricsReader
     from pipelines.report import metrics_json, metrics_report
 
@@ -177,11 +179,10 @@ def report(
     therapist: TherapistOption = None,
     from_date: FromOption = None,
     to_date: ToOption = None,
-    shareable: Annotated[bool, typer.Option("--shareable", help="Apply disclosure control (SPEC §6) for sharing "
+    shareable: Annotated[bool, typer.Option("--shareable", help="Apply disclosure control for sharing "
                                             "outside the clinic.")] = False,
 ) -> None:
-    """Write the board report: the warning signs, the therapist funnel and data quality, as one HTML file
-    with its charts inside (or a PDF, printed by the system's Chromium)."""
+    """Write the board report: one self-contained HTML file, or a PDF (docs/board-report.md)."""
     # The report draws the dashboard's own charts, so this command reaches into the dashboard
     # package (Altair and vl-convert only; Streamlit is not imported).
     from dashboard.board_report import board_report_html, pdf_bytes
@@ -266,7 +267,7 @@ def _serve(db: Path, port: int, headless: bool, access: Path | None = None, addr
         load_access_file(access)  # a broken file stops here with a one-line error, not in the browser
     elif address not in LOCAL_ADDRESSES:
         err.print(f"warning: serving on {address} without --access: everyone who can reach it sees every clinic",
-                  markup=False)
+                  markup=False, highlight=False, soft_wrap=True)
     status = serve(db, port, address, headless, access, say=lambda line: out.print(line, markup=False), path=path)
     raise typer.Exit(status)
 
@@ -274,7 +275,7 @@ def _serve(db: Path, port: int, headless: bool, access: Path | None = None, addr
 @app.command()
 def dashboard(
     db: Annotated[Path, typer.Option(help="The DuckDB warehouse file.")] = Path("clinic.duckdb"),
-    port: Annotated[int, typer.Option(help="Port to serve on (localhost).")] = 8501,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
     headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser once the page answers.")] = False,
     access: Annotated[Path | None, typer.Option(
         help="Access file: who may see which clinics (users sign in with Streamlit's OIDC login). "
@@ -293,7 +294,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port to serve on (localhost).")] = 8501,
     headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser once the page answers.")] = False,
 ) -> None:
-    """Load the bundled synthetic sample data (if not loaded yet) and open the dashboard on it."""
+    """Load the bundled synthetic sample (if not loaded yet) and start the dashboard on it (docs/quick-start.md)."""
     import tempfile
 
     from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments

@@ -1,4 +1,4 @@
-"""The code lists of SPEC §2: canonical values and the synonyms that map to them.
+"""The code lists (docs/loading/input.md): canonical values and the synonyms that map to them.
 
 Synonyms match case-insensitively after trimming white space; a mapping profile can add
 more for a particular system's export (see read.py).

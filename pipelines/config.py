@@ -1,4 +1,4 @@
-"""Thresholds and defaults (SPEC §6), overridable from a TOML file.
+"""Thresholds and defaults (docs/loading/settings.md), overridable from a TOML file.
 
 The config file is flat: one `key = value` per setting, e.g.
 

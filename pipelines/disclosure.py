@@ -1,4 +1,5 @@
-"""What may leave the clinic: disclosure control (SPEC §6) and spreadsheet-safe CSV.
+"""What may leave the clinic: disclosure control (docs/security.md#disclosure-control) and
+spreadsheet-safe CSV.
 
 Disclosure control applies to exports marked for sharing outside the clinic (NHS Digital's rule):
 counts of 1–7 show as `*`, other counts round to the nearest 5, and a rate resting on fewer than

@@ -1,4 +1,4 @@
-"""Derived episode ids (SPEC §3.2) for appointments whose input had no episode_id column.
+"""Derived episode ids (docs/metrics/episodes.md) for appointments whose input had no episode_id column.
 
 Whether an appointment opens a new episode depends on the state of the episode it would
 continue (its earliest recorded discharge date, its latest attended session), which a SQL

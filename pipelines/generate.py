@@ -1,4 +1,5 @@
-"""Synthetic clinics: an appointment log in the SPEC §2 columns, with planted patterns.
+"""Synthetic clinics: an appointment log in the input columns, with planted patterns
+(docs/sample-data.md).
 
 The data is made in three layers, each vectorised over all episodes or rows at once:
 
@@ -10,7 +11,7 @@ The data is made in three layers, each vectorised over all episodes or rows at o
 
 Rows dated after the extract date become `scheduled` bookings (a few per open episode) or are
 dropped, so the log looks like an extract taken on that day. The figures each distribution is
-anchored on are in sample_data/README.md.
+anchored on are in docs/sample-data.md.
 
 Planted patterns (PLANTED) are chosen by rule, not by chance, so the same ids carry them for every
 seed: two named therapists with high single-session dropout, and clients picked by their number
@@ -198,7 +199,7 @@ def _plan_first_episodes(client, pattern, clinic, therapist, service, rng, extra
 def _plan_re_referrals(first, first_rows, service, rng, extract_day) -> dict:
     """Second episodes: referred again > 200 days after the first episode's last appointment.
 
-    That gap is longer than the 180-day episode gap of SPEC §3.2 and falls after the first
+    That gap is longer than the 180-day episode gap (docs/metrics/episodes.md) and falls after the first
     episode's discharge (at most three weeks after its last appointment), so the loader derives
     the same split without episode_id.
     """

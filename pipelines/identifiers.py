@@ -1,4 +1,4 @@
-"""Identifier guard on values (SPEC §3.1), and keyed pseudonymisation of ids on the way in.
+"""Identifier guard on values (docs/loading/identifiers.md), and keyed pseudonymisation of ids on the way in.
 
 The column-name guard (read.py) catches a `email` column; this one catches real identifiers in
 the id columns themselves: a `client_id` or `therapist_id` holding e-mail addresses, phone

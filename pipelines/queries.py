@@ -28,7 +28,7 @@ _PARAMETER = re.compile(r"\$([a-z_]+)")
 
 @dataclass(frozen=True)
 class Scope:
-    """Which episodes a report covers (SPEC §5): by attribution and first attended date.
+    """Which episodes a report covers (docs/metrics/index.md#filters): by attribution and first attended date.
 
     None means "no filter"; several clinics, therapists or session types match any of them."""
 

@@ -31,7 +31,7 @@ OPTIONAL_COLUMNS = (
 )
 INPUT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
-# Column names that look like direct identifiers (SPEC §3.1), compared after normalise_name
+# Column names that look like direct identifiers (docs/loading/identifiers.md), compared after normalise_name
 # with the underscores removed.
 IDENTIFIER_NAMES = {
     "name", "fullname", "firstname", "lastname", "surname", "forename", "forenames", "givenname",
@@ -74,7 +74,7 @@ class MappingProfile:
     columns: dict[str, str] = field(default_factory=dict)  # normalised export name -> canonical
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> raw -> canonical
     constants: dict[str, str] = field(default_factory=dict)  # canonical column -> fixed value
-    date_formats: tuple[str, ...] = ()  # strftime formats tried before ISO 8601 on every date column
+    date_formats: tuple[str, ...] = ()  # strftime formats tried after ISO 8601 on every date column
     quarantine: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> raw -> reason
 
 

@@ -1,4 +1,4 @@
-"""The `metrics` report (SPEC §5): the report queries assembled into one JSON object."""
+"""The `metrics` report (docs/metrics/report.md): the report queries assembled into one JSON object."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def time_to_discharge_section(reader: MetricsReader, scope: Scope) -> dict[str, 
         "events": int(counts["closed"]),
         "censored": int(counts["open"]),
         "median_days": median_days(curve),
-        # day 0 is always a point: with no episodes in scope, everyone is still "in care" (SPEC §5 example)
+        # day 0 is always a point: with no episodes in scope, everyone is still "in care"
         "curve": [{"day": int(r["day"]), "survival": float(r["survival"])} for r in curve.iter_rows(named=True)]
         or [{"day": 0, "survival": 1.0}],
         "sessions_at_discharge": [
@@ -159,7 +159,7 @@ def long_engagement_section(reader: MetricsReader, scope: Scope, rows: Rows = re
 
 
 def metrics_report(reader: MetricsReader, scope: Scope = Scope(), rows: Rows = records) -> dict[str, Any]:
-    """The §5 report as JSON-ready values (`rows`: see Rows)."""
+    """The metrics report as JSON-ready values (`rows`: see Rows)."""
     settings = reader.settings()
     counts = reader.run("episode_counts", scope).row(0, named=True)
     return {

@@ -1,4 +1,4 @@
-"""The appointment row after parsing, declared once (SPEC §2 and §3.1).
+"""The appointment row after parsing, declared once (docs/loading/input.md, docs/loading/load-report.md).
 
 validate.py parses the text columns into these types; a row that breaks a rule here is a
 *row problem* and goes to quarantine. Field problems on optional columns were already turned

@@ -1,4 +1,4 @@
-"""SPEC §3.1: nothing is silently lost.
+"""Nothing is silently lost (docs/loading/load-report.md).
 
 Text rows from read.py become typed appointments, quarantined rows or merged duplicates,
 and every row is counted in exactly one of those: rows_read = loaded + quarantined + merged.
@@ -237,7 +237,7 @@ def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]], extrac
         pl.lit("not a recognised session type"))
     typed["session_type"] = session_type
 
-    # An unrecognised discharge reason is kept as `unknown` (SPEC §2) and reported.
+    # An unrecognised discharge reason is kept as `unknown` (docs/loading/input.md) and reported.
     reason = pl.col("code__discharge_reason")
     problems["discharge_reason"] = pl.when(pl.col("discharge_reason").is_not_null() & reason.is_null()).then(
         pl.lit("not a recognised discharge reason; counted as unknown"))

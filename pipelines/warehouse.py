@@ -429,7 +429,8 @@ def _episode_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def _extract_date(con: duckdb.DuckDBPyConnection, given: dt.date | None) -> tuple[dt.date | None, str]:
-    """SPEC §3.2: the latest load's --extract-date, else the latest non-scheduled appointment date."""
+    """The extract date (docs/metrics/episodes.md#extract-date): the latest load's --extract-date,
+    else the latest non-scheduled appointment date."""
     if given is not None:
         return given, "given"
     latest = _scalar(con, "SELECT max(CAST(appointment_date AS DATE)) FROM appointments WHERE status <> 'scheduled'")

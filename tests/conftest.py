@@ -87,11 +87,11 @@ def warehouse(tmp_path: Path) -> Warehouse:
     return Warehouse(tmp_path)
 
 
-# --- the metrics report (SPEC §5), for the metric, Kaplan–Meier and schema tests ------------------
+# --- the metrics report (docs/metrics/report.md), for the metric, Kaplan–Meier and schema tests ------------------
 
 
 def report(warehouse: Warehouse, scope=None) -> dict:
-    """The §5 metrics report of a warehouse, as `clinic-outcomes metrics` builds it (scope: a Scope)."""
+    """The metrics report of a warehouse, as `clinic-outcomes metrics` builds it (scope: a Scope)."""
     from pipelines.queries import MetricsReader, Scope
     from pipelines.report import metrics_report
 

@@ -1,4 +1,4 @@
-"""SPEC §6 disclosure control on shareable exports, and formula-safe CSV downloads."""
+"""Disclosure control on shareable exports (docs/security.md#disclosure-control), and formula-safe CSV downloads."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 from pipelines.disclosure import Shareable, formula_safe, safe_csv, shareable
 
-SPEC = Shareable(keys=("clinic_id",), counts=("dropout", "closed"), rates={"rate": "closed"})
+CLINIC_RATES = Shareable(keys=("clinic_id",), counts=("dropout", "closed"), rates={"rate": "closed"})
 
 
 def table(**columns) -> pl.DataFrame:
@@ -19,36 +19,36 @@ def table(**columns) -> pl.DataFrame:
 
 def test_counts_of_one_to_seven_show_as_a_star():
     out = shareable(table(clinic_id=list("abcdefg"), dropout=[1, 2, 3, 4, 5, 6, 7],
-                          closed=[100] * 7, rate=[0.5] * 7), SPEC)
+                          closed=[100] * 7, rate=[0.5] * 7), CLINIC_RATES)
     assert out["dropout"].to_list() == ["*"] * 7
 
 
 def test_zero_is_not_suppressed():
-    out = shareable(table(clinic_id=["a"], dropout=[0], closed=[40], rate=[0.0]), SPEC)
+    out = shareable(table(clinic_id=["a"], dropout=[0], closed=[40], rate=[0.0]), CLINIC_RATES)
     assert out["dropout"].to_list() == ["0"]
 
 
 def test_other_counts_round_to_the_nearest_five():
     out = shareable(table(clinic_id=list("abcdef"), dropout=[8, 10, 12, 13, 17, 1234],
-                          closed=[2000] * 6, rate=[0.1] * 6), SPEC)
+                          closed=[2000] * 6, rate=[0.1] * 6), CLINIC_RATES)
     assert out["dropout"].to_list() == ["10", "10", "10", "15", "15", "1235"]
 
 
 def test_rates_on_fewer_than_eight_episodes_are_withheld():
-    out = shareable(table(clinic_id=["a", "b"], dropout=[1, 1], closed=[7, 8], rate=[1 / 7, 1 / 8]), SPEC)
+    out = shareable(table(clinic_id=["a", "b"], dropout=[1, 1], closed=[7, 8], rate=[1 / 7, 1 / 8]), CLINIC_RATES)
     assert out["rate"].to_list() == ["*", "0.125"]
     assert out["closed"].to_list() == ["*", "10"]
 
 
 def test_columns_not_declared_are_dropped_from_a_shareable_table():
-    out = shareable(table(clinic_id=["a"], dropout=[9], closed=[30], rate=[0.3], limit95=[0.41]), SPEC)
+    out = shareable(table(clinic_id=["a"], dropout=[9], closed=[30], rate=[0.3], limit95=[0.41]), CLINIC_RATES)
     assert out.columns == ["clinic_id", "dropout", "closed", "rate"]
 
 
 @given(st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=50))
 def test_no_shared_count_reveals_a_value_between_one_and_seven(counts):
     out = shareable(table(clinic_id=[str(i) for i in range(len(counts))], dropout=counts,
-                          closed=[c + 1 for c in counts], rate=[0.5] * len(counts)), SPEC)
+                          closed=[c + 1 for c in counts], rate=[0.5] * len(counts)), CLINIC_RATES)
     for original, shown in zip(counts, out["dropout"].to_list(), strict=True):
         if 1 <= original <= 7:
             assert shown == "*"

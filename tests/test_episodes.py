@@ -1,4 +1,4 @@
-"""SPEC §3.2 Episodes: one test per rule, each on a tiny log with a hand-worked expectation.
+"""Episodes (docs/metrics/episodes.md): one test per rule, each on a tiny log with a hand-worked expectation.
 
 The extract date E is 2026-06-30 (conftest.EXTRACT) unless a test says otherwise.
 """
@@ -514,7 +514,7 @@ def test_duration_of_open_episode_is_extract_date_minus_first_attended(warehouse
 
 
 def reference_episode_ids(rows: list[dict], gap_days: int) -> dict[str, str]:
-    """SPEC §3.2 read literally, one client at a time."""
+    """The episode rules read literally, one client at a time."""
     result: dict[str, str] = {}
     by_client: dict[str, list[dict]] = {}
     for row in rows:

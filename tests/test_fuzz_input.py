@@ -1,6 +1,6 @@
-"""SPEC §2 and §3.1 against hostile files: for any file, `ingest` either loads it and reconciles
-exactly, or fails with a one-line error naming the file; never a traceback, never a half-written
-warehouse.
+"""Loading (docs/loading/input.md, docs/loading/load-report.md) against hostile files: for any
+file, `ingest` either loads it and reconciles exactly, or fails with a one-line error naming the
+file; never a traceback, never a half-written warehouse.
 
 Hypothesis writes the files, one family per test: random and damaged bytes, wrong encodings, BOMs,
 CRLF and quoted line breaks, missing and extra columns, enormous fields, dates in many shapes,
@@ -383,7 +383,7 @@ EXTRA_NAME = st.one_of(
              max_size=5).map(lambda parts: "x_" + "".join(parts)),
     st.sampled_from(["", "source_line", "source_file", "row_key", "load_id"]),
 )
-# Values for the optional columns (an episode_id column must be filled: SPEC §3.2).
+# Values for the optional columns (an episode_id column must be filled: docs/metrics/episodes.md).
 OPTIONAL_VALUES = {"episode_id": "E1", "phq9": "12", "phq9_item9": "12", "session_type": "Assessment",
                    "discharge_date": "2026-02-01", "discharge_reason": "46"}
 
@@ -475,7 +475,7 @@ def test_enormous_fields(previous, place, size, pattern):
 class DateText:
     text: str
     wall: dt.datetime | None  # the wall-clock date-time the text means (zone dropped); None: no date
-    promised: bool  # a shape SPEC §2 promises to read; other ISO-like shapes are read right or refused
+    promised: bool  # a shape docs/loading/input.md promises to read; other ISO-like shapes are read right or refused
 
 
 def _fraction(digits: str) -> int:
@@ -493,7 +493,7 @@ def date_texts(draw) -> DateText:
     midnight = dt.datetime.combine(day, dt.time())
     at = dt.datetime.combine(day, dt.time(hour, minute, second))
     shapes = {
-        # promised (SPEC §2: ISO 8601 date or date-time; a zone is dropped, the wall clock kept)
+        # promised (docs/loading/input.md: ISO 8601 date or date-time; a zone is dropped, the wall clock kept)
         "date": DateText(pad + ymd + pad, midnight, True),
         "minutes": DateText(f"{ymd}T{hour:02d}:{minute:02d}", at.replace(second=0), True),
         "seconds": DateText(f"{ymd} {hour:02d}:{minute:02d}:{second:02d}", at, True),

@@ -1,6 +1,6 @@
-"""The synthetic generator: contract columns, SPEC §2/§3.2 rules, realistic rates, planted patterns.
+"""The synthetic generator: input columns, episode rules, realistic rates, planted patterns.
 
-Episode facts are computed here straight from the frame (SPEC §3.2: attribution to session 1,
+Episode facts are computed here straight from the frame (docs/metrics/episodes.md: attribution to session 1,
 closed by discharge date or by 90 days of inactivity), independently of the warehouse SQL.
 """
 
@@ -36,7 +36,7 @@ def episodes(sample) -> pl.DataFrame:
 
 
 def episode_summary(df: pl.DataFrame, extract_date: date = EXTRACT_DATE) -> pl.DataFrame:
-    """One row per episode, derived as SPEC §3.2 says."""
+    """One row per episode, derived as docs/metrics/episodes.md says."""
     inactive_before = extract_date - timedelta(days=90)
     latest_discharge = pl.col("discharge_date").max()
     summary = (
@@ -251,7 +251,7 @@ def test_re_referral_starts_over_200_days_after_previous_episode(sample, episode
 
 
 def test_episodes_can_be_derived_without_episode_id(sample):
-    """SPEC §3.2 without episode_id: only the first row of each episode 2 opens a new episode."""
+    """Without episode_id: only the first row of each episode 2 opens a new episode."""
     episode = ["client_id", "episode_id"]
     rows = sample.sort("client_id", "appointment_date", "appointment_id").with_columns(
         attended_day=pl.when(ATTENDED).then(DAY),
@@ -397,7 +397,7 @@ def test_planted_high_attrition_therapists_have_high_single_session_share(episod
 
 
 def test_planted_high_attrition_therapists_alarm_in_the_funnel_plot(episodes):
-    """SPEC §4.2: beyond the 99.8% limit, and further out than any other therapist."""
+    """Beyond the 99.8% limit, and further out than any other therapist."""
     rates = single_session_dropout(episodes)
     p0 = rates["single_dropout"].sum() / rates["closed"].sum()
     standard_error = (p0 * (1 - p0) / pl.col("closed")).sqrt()
@@ -430,7 +430,7 @@ def test_planted_risk_gap_episodes_have_no_follow_up_within_14_days(sample, epis
 
 
 def risk_followup_gaps(df: pl.DataFrame) -> pl.DataFrame:
-    """Episodes whose latest item-9 flag had no attended session in the next 14 days (SPEC §4.6)."""
+    """Episodes whose latest item-9 flag had no attended session in the next 14 days (docs/metrics/risk-followup.md)."""
     episode = ["client_id", "episode_id"]
     risk = (df.filter(ATTENDED & (pl.col("phq9_item9") >= 1))
             .group_by(episode).agg(risk_day=DAY.max()))

@@ -1,4 +1,4 @@
-"""SPEC §3.1's identifier guard on values: id columns holding e-mail addresses, phone numbers or
+"""The identifier guard on values (docs/loading/identifiers.md): id columns holding e-mail addresses, phone numbers or
 NHS numbers refuse the load; keyed pseudonymisation (--pseudonymise-key) loads them instead."""
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""SPEC §4.5: the time-to-discharge curve and median agree with lifelines' KaplanMeierFitter to 1e-9.
+"""Time to discharge (docs/metrics/time-to-discharge.md): the curve and median agree with
+lifelines' KaplanMeierFitter to 1e-9.
 
-lifelines is a test-only dependency; it is the reference the spec names. Its median has no
+lifelines is a test-only dependency; it is the reference our definition names. Its median has no
 tolerance: where a product of fractions that is exactly 1/2 lands a hair above 0.5 in floating
-point, lifelines moves on to the next event day while the spec's median (≤ 0.5 within 1e-9) stops
-there. The expected median below is therefore read off lifelines' curve with the spec's tolerance,
+point, lifelines moves on to the next event day while our median (≤ 0.5 within 1e-9) stops
+there. The expected median below is therefore read off lifelines' curve with our tolerance,
 and equals lifelines' own median_survival_time_ except in exactly that case.
 """
 
@@ -41,7 +42,7 @@ def assert_agrees_with_lifelines(ttd: dict, durations: list[int], events: list[b
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOLERANCE)
     np.testing.assert_allclose(ours, np.atleast_1d(kmf.predict(days)), rtol=0, atol=TOLERANCE)
 
-    # median: lifelines' median, inf when never reached (our null), read with the spec's tolerance
+    # median: lifelines' median, inf when never reached (our null), read with our tolerance
     event_days = sorted({d for d, e in zip(durations, events) if e})
     lifelines_at = dict(zip(days, theirs))
     expected = next((d for d in event_days if lifelines_at[d] <= 0.5 + TOLERANCE), None)
@@ -105,7 +106,7 @@ def test_by_clinic_strata_match_lifelines(sample_like_warehouse):
 
 pairs = st.lists(st.tuples(st.integers(0, 12), st.booleans()), min_size=1, max_size=40)
 # events on days 1..6: 5/6 * 4/5 * 3/4 = 1/2 on day 3, which lifelines computes as 0.5000000000000001
-# (its median is day 4; the spec's, with the 1e-9 tolerance, is day 3)
+# (its median is day 4; ours, with the 1e-9 tolerance, is day 3)
 HAIR_ABOVE_HALF = [(day, True) for day in range(1, 7)]
 
 

@@ -1,4 +1,4 @@
-"""SPEC §2 (input) and §3.1 (validation): one test per loading rule, fixtures built in code."""
+"""Loading (docs/loading/input.md, docs/loading/load-report.md): one test per loading rule, fixtures built in code."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def every_value_in_warehouse(db: Path) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# §2 coded columns: synonyms, matched case-insensitively after trimming. One load for all of
+# coded columns (docs/loading/input.md): synonyms, matched case-insensitively after trimming. One load for all of
 # them (module scope keeps the module fast); each synonym is its own parametrized test.
 
 
@@ -127,7 +127,7 @@ def test_recognised_codes_raise_no_data_issues(coded):
 
 
 # --------------------------------------------------------------------------------------------
-# §2 files: column names, BOM, gzip, Parquet, several files
+# files (docs/loading/input.md): column names, BOM, gzip, Parquet, several files
 
 
 def test_column_names_match_case_insensitively_after_trimming(warehouse, tmp_path):
@@ -200,7 +200,7 @@ def test_several_files_load_together(warehouse, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# §3.1 row problems → quarantine with original values, file, line and reason
+# row problems (docs/loading/load-report.md#quarantine) → quarantine with original values, file, line and reason
 
 
 @pytest.mark.parametrize("column", REQUIRED)
@@ -278,7 +278,7 @@ def test_quoted_line_break_counts_in_later_source_lines(warehouse):
 
 
 # --------------------------------------------------------------------------------------------
-# §3.1 field problems → row kept, field null, data issue with the original value
+# field problems (docs/loading/load-report.md#data-issues) → row kept, field null, data issue with the original value
 
 
 @pytest.mark.parametrize(("field", "value", "reason"), [
@@ -341,7 +341,7 @@ def test_scores_on_row_not_attended_are_ignored_and_reported(warehouse, status):
 
 
 # --------------------------------------------------------------------------------------------
-# §3.1 duplicates and replacement
+# duplicates and replacement (docs/loading/load-report.md)
 
 
 def test_exact_duplicate_rows_are_merged_and_counted(warehouse):
@@ -426,7 +426,7 @@ def test_later_load_replaces_earlier_rows_with_same_appointment_id(warehouse):
 
 
 # --------------------------------------------------------------------------------------------
-# §3.1 reconciliation
+# reconciliation (docs/loading/load-report.md)
 
 
 def test_load_reconciles_per_file_and_in_total(warehouse, tmp_path):
@@ -466,7 +466,7 @@ def test_file_with_no_data_rows_still_appears_in_reconciliation(warehouse, tmp_p
 
 
 # --------------------------------------------------------------------------------------------
-# §3.1 identifier columns
+# identifier columns (docs/loading/identifiers.md)
 
 
 IDENTIFIER_COLUMNS = ["Name", "Client Name", "First Name", "last_name", "Surname", "Email", "E-mail Address",
@@ -510,7 +510,7 @@ def test_dropped_identifier_columns_never_reach_the_warehouse(warehouse):
 
 
 # --------------------------------------------------------------------------------------------
-# §3.1 unreadable files: one-line error naming the file; the warehouse is left as it was
+# unreadable files (docs/loading/load-report.md): one-line error naming the file; the warehouse is left as it was
 
 HEADER = ",".join(REQUIRED) + "\n"
 UNREADABLE = {
@@ -551,7 +551,7 @@ def test_unreadable_file_on_first_load_creates_no_warehouse(warehouse, tmp_path)
 
 
 # --------------------------------------------------------------------------------------------
-# §2 mapping profiles
+# mapping profiles (docs/loading/profiles.md)
 
 
 def test_shipped_nhs_talking_therapies_profile_maps_columns_and_codes(warehouse, tmp_path):
@@ -617,7 +617,7 @@ def test_mapping_profile_mapping_to_unknown_value_is_refused(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# §5 command line
+# command line (docs/metrics/report.md)
 
 
 def test_cli_ingest_prints_reconciliation_line(tmp_path):

@@ -1,4 +1,4 @@
-"""SPEC §4 metrics, as the §5 metrics report shows them: one hand-worked fixture per metric family.
+"""The metrics (docs/metrics/), as the metrics report shows them: one hand-worked fixture per metric family.
 
 Each family's appointment log is built in code below, loaded once per module, and every test is
 named after the rule it checks. The expected numbers are worked out by hand in the comments.
@@ -679,7 +679,7 @@ def test_364_days_and_19_sessions_are_not_long_engagement(long_engagement):
     assert {e["client_id"] for e in report(long_engagement)["long_engagement"]}.isdisjoint({"L2", "L4"})
 
 
-# === §5 filters ==================================================================================
+# === filters ========================================================================================
 
 
 @pytest.fixture(scope="module")
@@ -746,7 +746,7 @@ def test_from_and_to_together_bound_both_ends(filters):
     assert result["episodes"] == {"total": 2, "not_started": 0, "open": 0, "closed": 2}
 
 
-# === §5 ids are strings ==========================================================================
+# === ids are strings ================================================================================
 
 
 @pytest.fixture(scope="module")

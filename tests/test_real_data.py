@@ -8,7 +8,7 @@ where they are (or from $CLINIC_OUTCOMES_EXTERNAL) and skip, saying why, where t
   here straight from the zip with polars.
 - Schramm et al. 2017 (CBASP trial): real session-by-session symptom trajectories, no dates. Each
   row becomes an attended weekly session; the plateau and dose–response models are checked
-  against an independent reading of SPEC §4.4 on the same numbers.
+  against an independent reading of the plateau rule (docs/metrics/plateaus.md) on the same numbers.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def test_kaggle_noshow_ids_are_kept_as_written_and_dates_as_the_wall_clock_day(k
 
 @needs(KAGGLE)
 def test_kaggle_noshow_six_weeks_close_no_episode(kaggle_db):
-    # 90 days without a session closes an episode (SPEC §3.2); the log spans 41 days, so every
+    # 90 days without a session closes an episode (docs/metrics/episodes.md#status); the log spans 41 days, so every
     # started episode is open and the episode-based rates have no denominator: the Attendance
     # page is the one that reads this log.
     db, _ = kaggle_db
@@ -163,7 +163,7 @@ ITEMS = ("mood", "concentration", "self_worth", "suicidal_ideation", "tiredness"
          "psychomotor", "appetite")
 FIRST_MONDAY = dt.date(2020, 1, 6)  # synthetic: session N of the trial is FIRST_MONDAY + N weeks
 EXTRACT = dt.date(2020, 12, 31)
-CLINICAL, RELIABLE, WINDOW = 10, 6, 4  # PHQ-9's caseness and reliable change (SPEC §4.3), plateau window
+CLINICAL, RELIABLE, WINDOW = 10, 6, 4  # PHQ-9's caseness and reliable change (docs/metrics/outcomes.md), plateau window
 
 
 @pytest.fixture(scope="module")
@@ -202,8 +202,8 @@ def schramm(schramm_sessions, tmp_path_factory) -> dict:
 
 
 def oracle_plateaus(sessions: pl.DataFrame) -> dict[tuple[str, str], tuple[int, int]]:
-    """SPEC §4.4 read independently, in plain Python: (client, episode) -> (plateau_session,
-    sessions_after_plateau) for each plateaued episode."""
+    """The plateau rule (docs/metrics/plateaus.md) read independently, in plain Python:
+    (client, episode) -> (plateau_session, sessions_after_plateau) for each plateaued episode."""
     found = {}
     for (client,), rows in sessions.group_by("client_id"):
         rows = rows.sort("sessionN")

@@ -1,4 +1,4 @@
-"""SPEC §3.1 "nothing is silently lost", as a property.
+""""Nothing is silently lost" (docs/loading/load-report.md), as a property.
 
 For any mix of good and bad rows split over one to three files, the load reconciles
 (rows_read = rows_loaded + rows_quarantined + duplicates_merged) per file and in total, and every

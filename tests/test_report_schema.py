@@ -1,9 +1,9 @@
-"""SPEC §5: the metrics report validates against a strict JSON Schema, unfiltered and with each
-filter, in process and through `python -m pipelines.cli metrics --format json`; lists are sorted
-as the spec states.
+"""The metrics report (docs/metrics/report.md) validates against a strict JSON Schema,
+unfiltered and with each filter, in process and through `python -m pipelines.cli metrics --format
+json`; lists are sorted as that page states.
 
-The schema (tests/metrics_report.schema.json, Draft 2020-12) requires every key the spec shows at
-every level and pins the types: ids are strings, rates number or null, dates YYYY-MM-DD, flags and
+The schema (tests/metrics_report.schema.json, Draft 2020-12) requires every key of the report's
+core at every level and pins the types: ids are strings, rates number or null, dates YYYY-MM-DD, flags and
 statuses from their enums. Extra keys (p0, early_change, dose_response, build, …) are allowed.
 """
 
@@ -202,7 +202,7 @@ def test_schema_rejects_a_broken_report(validator, reports, change):
     assert errors(validator, broken(reports["none"], change)) != []
 
 
-# --- sorting (§5) ----------------------------------------------------------------------------------
+# --- sorting ---------------------------------------------------------------------------------------
 
 
 def by_client_then_episode(entries: list[dict]) -> list[tuple[str, str]]:

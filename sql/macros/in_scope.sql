@@ -1,6 +1,6 @@
 -- in_scope(clinic_id, therapist_id, first_session_type, first_attended_date, clinics, therapists,
 -- from_date, to_date, session_types): true when one episode's attribution is inside a report's
--- scope (SPEC §5 filters). Each filter argument NULL means "no filter"; lists match any value.
+-- scope (docs/metrics/index.md#filters). Each filter argument NULL means "no filter"; lists match any value.
 -- Filters select by attribution (session 1's clinic, therapist and session type) and by
 -- first_attended_date, inclusive. Any filter leaves not_started episodes out (no first attended
 -- date): they have no attribution and no first session.

@@ -1,5 +1,5 @@
 -- scoped_episodes(clinics, therapists, from_date, to_date, session_types): the episodes that a
--- report covers (SPEC §5 filters), as decided by in_scope.
+-- report covers (docs/metrics/index.md#filters), as decided by in_scope.
 CREATE OR REPLACE MACRO scoped_episodes(clinics, therapists, from_date, to_date, session_types) AS TABLE
 SELECT *
 FROM episodes

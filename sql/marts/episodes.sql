@@ -7,7 +7,7 @@
 --   discharge_date        the latest discharge date recorded on the episode's rows
 --   discharge_reason      the last (appointment order) non-null reason on a row carrying that date
 --   has_future_booking    a `scheduled` appointment dated after E (a stale booking keeps nothing open)
---   status                not_started | open | closed (SPEC §3.2)
+--   status                not_started | open | closed (docs/metrics/episodes.md#status)
 --   end_date, end_reason  for closed episodes: the discharge (reason or 'unknown'), or the last
 --                         attended session with reason 'inactive'
 --   is_discharge_before_first_session

@@ -1,4 +1,4 @@
--- measures: one row per outcome measure, with its thresholds (SPEC §4.3).
+-- measures: one row per outcome measure, with its thresholds (docs/metrics/outcomes.md).
 --   is_higher_better    true for ORS; every other measure is lower-is-better
 --   caseness_threshold  the clinical-range boundary: a score >= it (lower-is-better) or < it
 --                       (higher-is-better) is in the clinical range

@@ -1,5 +1,5 @@
 -- dose_response: one row per started episode and session number 1…40 that has a score on the
--- plateau measure (SPEC §4.4).
+-- plateau measure (docs/metrics/plateaus.md).
 --   score                      the score at that session
 --   is_reliable_improvement    that score is a reliable improvement on the episode's first score
 --   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution,

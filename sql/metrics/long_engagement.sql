@@ -1,6 +1,6 @@
 -- long_engagement: one row per started episode with at least `long_engagement_sessions`
 -- attended sessions or a duration (as in time_to_discharge) of at least `long_engagement_days`
--- (SPEC §4.7).
+-- (docs/metrics/long-engagement.md).
 --   reliable_improvement  any later score on the plateau measure is a reliable improvement on the first
 --   plateaued             the episode plateaued (plateaus), false when it was not assessed
 --   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution,

@@ -1,4 +1,4 @@
--- outcomes: one row per started episode and measure with at least one score (SPEC §4.3).
+-- outcomes: one row per started episode and measure with at least one score (docs/metrics/outcomes.md).
 --   first_score, second_score, last_score  at the earliest, second and latest scored sessions
 --   is_paired                  two or more attended sessions have the measure
 --   is_case_at_start           the first score is in the clinical range

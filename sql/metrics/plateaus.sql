@@ -1,5 +1,5 @@
 -- plateaus: one row per started episode with at least `plateau_window` scores on the plateau
--- measure (the episodes "assessed", SPEC §4.4).
+-- measure (the episodes "assessed", docs/metrics/plateaus.md).
 --   A plateau window is `plateau_window` consecutive scores (unscored sessions skipped), all in
 --   the clinical range, whose max - min is below the measure's reliable change (the spread is
 --   rounded to 6 decimals, as improvement is in session_scores, so 20.4 - 15.4 counts as 5).

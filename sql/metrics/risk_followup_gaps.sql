@@ -1,4 +1,4 @@
--- risk_followup_gaps: one row per started episode with a risk-flagged session (SPEC §4.6).
+-- risk_followup_gaps: one row per started episode with a risk-flagged session (docs/metrics/risk-followup.md).
 --   risk_date            date of the latest attended session with phq9_item9 >= 1
 --   item9                its phq9_item9
 --   is_gap               no attended session in (risk_date, risk_date + risk_followup_days] and

@@ -1,4 +1,5 @@
--- single_session: one row per started episode (open or closed), with the flags of SPEC §4.1.
+-- single_session: one row per started episode (open or closed), with the flags of
+-- docs/metrics/single-session.md.
 --   is_closed                  closed episodes are the denominator of every single-session rate
 --   is_ended_after_one         closed after exactly one attended session
 --   is_single_session_dropout  closed after one attended session and not ended by plan or onward

@@ -1,4 +1,4 @@
--- time_to_discharge: one row per started episode (SPEC §4.5).
+-- time_to_discharge: one row per started episode (docs/metrics/time-to-discharge.md).
 --   duration_days  end_date - first_attended_date for closed episodes (an event), extract date -
 --                  first_attended_date for open ones (censored)
 --   is_event       the episode is closed

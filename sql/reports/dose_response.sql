@@ -1,5 +1,5 @@
 -- dose_response: one row per session number 1…40 with a plateau-measure score in scope
--- (SPEC §4.4): how many episodes have a score there, the mean score, and how many of those
+-- (docs/metrics/plateaus.md): how many episodes have a score there, the mean score, and how many of those
 -- scores are a reliable improvement on the episode's first.
 SELECT
     d.session_number,

@@ -1,5 +1,5 @@
 -- funnel_limits: one row per caseload 1…(largest therapist caseload in scope): the benchmark
--- p0 and its 95% and 99.8% upper control limits, the curves of the funnel plot (SPEC §4.2).
+-- p0 and its 95% and 99.8% upper control limits, the curves of the funnel plot (docs/metrics/therapist-funnel.md).
 -- p0 is computed over the episodes selected by every filter except the therapist filter.
 WITH benchmark AS (
     SELECT

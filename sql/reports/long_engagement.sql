@@ -1,4 +1,5 @@
--- long_engagement: one row per long-engaged episode in scope (SPEC §4.7), by client_id then episode_id.
+-- long_engagement: one row per long-engaged episode in scope (docs/metrics/long-engagement.md),
+-- by client_id then episode_id.
 SELECT
     l.client_id,
     l.episode_id,

@@ -1,5 +1,5 @@
 -- outcomes: one row per measure (clinic null) and per measure and clinic, with the counts
--- behind each outcome rate (SPEC §4.3). Rates count closed paired episodes; recovery counts
+-- behind each outcome rate (docs/metrics/outcomes.md). Rates count closed paired episodes; recovery counts
 -- those whose first score was in the clinical range. Early change counts every episode in
 -- scope with two scores.
 SELECT

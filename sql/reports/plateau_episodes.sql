@@ -1,4 +1,4 @@
--- plateau_episodes: one row per plateaued episode in scope (SPEC §4.4), by client_id then
+-- plateau_episodes: one row per plateaued episode in scope (docs/metrics/plateaus.md), by client_id then
 -- episode_id; plateau_summary counts them.
 SELECT
     p.client_id,

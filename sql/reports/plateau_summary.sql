@@ -1,4 +1,4 @@
--- plateau_summary: one row: the episodes in scope assessed for plateaus (SPEC §4.4), how many
+-- plateau_summary: one row: the episodes in scope assessed for plateaus (docs/metrics/plateaus.md), how many
 -- plateaued (and how many of those are still open), and the sessions delivered after a plateau.
 SELECT
     count(*) AS assessed,

@@ -1,5 +1,5 @@
 -- risk_followup_gaps: one row per episode in scope whose latest risk-flagged session had no
--- attended follow-up within the window (SPEC §4.6), by client_id then episode_id.
+-- attended follow-up within the window (docs/metrics/risk-followup.md), by client_id then episode_id.
 SELECT
     r.client_id,
     r.episode_id,

@@ -1,4 +1,4 @@
--- single_session: one row per breakdown value of the single-session rates (SPEC §4.1):
+-- single_session: one row per breakdown value of the single-session rates (docs/metrics/single-session.md):
 -- breakdown 'overall' (key null), 'month' (cohort month), 'clinic', 'therapist',
 -- 'first_session_type' (key null = no session type recorded).
 --   closed      the denominator; ended_after_one, dropout the numerators; open: still open

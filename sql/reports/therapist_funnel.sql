@@ -1,4 +1,4 @@
--- therapist_funnel: one row per therapist with a closed episode in scope (SPEC §4.2).
+-- therapist_funnel: one row per therapist with a closed episode in scope (docs/metrics/therapist-funnel.md).
 --   numerator / denominator / rate  single-session dropout among the therapist's closed episodes
 --   p0        the benchmark: all dropout / all closed over the episodes selected by every filter
 --             except the therapist filter (which only picks the therapists listed)

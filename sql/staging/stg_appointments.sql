@@ -3,7 +3,7 @@
 -- cleans; no business rule lives here beyond the episode key.
 --   appointment_at    the date-time as recorded; orders appointments (then appointment_id)
 --   appointment_date  its calendar date; all day arithmetic uses this
---   episode_id        as given in the input, or derived per SPEC §3.2 when the input had none
+--   episode_id        as given in the input, or derived (docs/metrics/episodes.md) when the input had none
 --   is_attended       attended and dated on or before the extract date: a session that counts
 SELECT
     a.appointment_id,

@@ -276,7 +276,7 @@ def _serve(db: Path, port: int, headless: bool, access: Path | None = None, addr
 def dashboard(
     db: Annotated[Path, typer.Option(help="The DuckDB warehouse file.")] = Path("clinic.duckdb"),
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
-    headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser once the page answers.")] = False,
+    headless: Annotated[bool, typer.Option("--headless", help="Open no browser once the page answers.")] = False,
     access: Annotated[Path | None, typer.Option(
         help="Access file: who may see which clinics (users sign in with Streamlit's OIDC login). "
              "Without it the dashboard is open to everyone who can reach it.")] = None,
@@ -292,7 +292,7 @@ def dashboard(
 def demo(
     db: Annotated[Path, typer.Option(help="Warehouse for the sample data.")] = Path("demo.duckdb"),
     port: Annotated[int, typer.Option(help="Port to serve on (localhost).")] = 8501,
-    headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser once the page answers.")] = False,
+    headless: Annotated[bool, typer.Option("--headless", help="Open no browser once the page answers.")] = False,
 ) -> None:
     """Load the bundled synthetic sample (if not loaded yet) and start the dashboard on it (docs/quick-start.md)."""
     import tempfile

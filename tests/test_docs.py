@@ -197,8 +197,9 @@ def test_every_reference_to_the_manual_resolves(where, target, anchor):
 
 def test_the_manual_builds_strictly(tmp_path):
     """MkDocs in strict mode: a broken link or anchor, or a page missing from the navigation, fails."""
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                            cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / "site" / "metrics" / "episodes" / "index.html").is_file()
 

@@ -430,7 +430,8 @@ def test_planted_risk_gap_episodes_have_no_follow_up_within_14_days(sample, epis
 
 
 def risk_followup_gaps(df: pl.DataFrame) -> pl.DataFrame:
-    """Episodes whose latest item-9 flag had no attended session in the next 14 days (docs/metrics/risk-followup.md)."""
+    """Episodes whose latest item-9 flag had no attended session in the next 14 days
+    (docs/metrics/risk-followup.md)."""
     episode = ["client_id", "episode_id"]
     risk = (df.filter(ATTENDED & (pl.col("phq9_item9") >= 1))
             .group_by(episode).agg(risk_day=DAY.max()))

@@ -1,5 +1,6 @@
-"""The identifier guard on values (docs/loading/identifiers.md): id columns holding e-mail addresses, phone numbers or
-NHS numbers refuse the load; keyed pseudonymisation (--pseudonymise-key) loads them instead."""
+"""The identifier guard on values (docs/loading/identifiers.md): id columns holding e-mail
+addresses, phone numbers or NHS numbers refuse the load; keyed pseudonymisation
+(--pseudonymise-key) loads them instead."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Loading (docs/loading/input.md, docs/loading/load-report.md): one test per loading rule, fixtures built in code."""
+"""Loading (docs/loading/input.md, docs/loading/load-report.md): one test per loading rule, fixtures
+built in code."""
 
 from __future__ import annotations
 
@@ -278,7 +279,8 @@ def test_quoted_line_break_counts_in_later_source_lines(warehouse):
 
 
 # --------------------------------------------------------------------------------------------
-# field problems (docs/loading/load-report.md#data-issues) → row kept, field null, data issue with the original value
+# field problems (docs/loading/load-report.md#data-issues) → row kept, field null, data issue with the
+# original value
 
 
 @pytest.mark.parametrize(("field", "value", "reason"), [

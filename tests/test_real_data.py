@@ -163,7 +163,8 @@ ITEMS = ("mood", "concentration", "self_worth", "suicidal_ideation", "tiredness"
          "psychomotor", "appetite")
 FIRST_MONDAY = dt.date(2020, 1, 6)  # synthetic: session N of the trial is FIRST_MONDAY + N weeks
 EXTRACT = dt.date(2020, 12, 31)
-CLINICAL, RELIABLE, WINDOW = 10, 6, 4  # PHQ-9's caseness and reliable change (docs/metrics/outcomes.md), plateau window
+# PHQ-9's caseness and reliable change (docs/metrics/outcomes.md), and the plateau window
+CLINICAL, RELIABLE, WINDOW = 10, 6, 4
 
 
 @pytest.fixture(scope="module")

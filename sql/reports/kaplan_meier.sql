@@ -1,6 +1,6 @@
--- kaplan_meier: the product-limit estimate of the share of episodes still in care (docs/metrics/time-to-discharge.md),
--- one row per stratum and curve point: day 0 and every day with a discharge. Stratum is
--- 'all', or each clinic when $by_clinic is true.
+-- kaplan_meier: the product-limit estimate of the share of episodes still in care
+-- (docs/metrics/time-to-discharge.md), one row per stratum and curve point: day 0 and every day
+-- with a discharge. Stratum is 'all', or each clinic when $by_clinic is true.
 --   at_risk    episodes with duration >= day (those censored on the day are still at risk)
 --   survival   right-continuous: the value at a day already counts that day's discharges
 WITH durations AS (

@@ -87,8 +87,9 @@ def check_port_is_free(address: str, port: int) -> None:
             raise LoadError(f"cannot listen on {address} port {port} ({exc.strerror or exc})") from None
 
 
-def _answers(url: str) -> bool:
-    # Straight to the server: a proxy set in the environment must not stand between us and localhost.
+def page_answers(url: str) -> bool:
+    """Whether the dashboard at url answers its health check. Straight to the server: a proxy set in
+    the environment must not stand between us and localhost."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(f"{url}/_stcore/health", timeout=2) as response:
@@ -145,10 +146,11 @@ def serve(db: Path, port: int, address: str, headless: bool, access: Path | None
     server = subprocess.Popen(streamlit_command(port, address, path), env=env, stdin=subprocess.DEVNULL,
                               start_new_session=True,
                               preexec_fn=_end_with_parent if sys.platform.startswith("linux") else None)
-    stopped: list[int] = []
+    stopping = False
 
-    def stop(signum: int, _frame: object) -> None:
-        stopped.append(signum)
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
         server.terminate()
 
     # A service manager's SIGTERM, or a closed terminal's SIGHUP, stops the server the same way.
@@ -156,9 +158,9 @@ def serve(db: Path, port: int, address: str, headless: bool, access: Path | None
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), stop)
     try:
-        while not _answers(url):
+        while not page_answers(url):
             if server.poll() is not None:
-                if stopped:  # told to stop while it was still starting: not a failure
+                if stopping:  # told to stop while it was still starting: not a failure
                     return 0 if server.returncode == -signal.SIGTERM else _status(server.returncode)
                 raise LoadError(f"the dashboard stopped before it served a page (exit status {server.returncode}); "
                                 "Streamlit's message above says why")

@@ -13,11 +13,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pipelines.serve import page_answers
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 120  # the demo loads the sample first; two busy cores make that slow, not broken
@@ -27,14 +28,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
         return s.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.read().strip() == b"ok"
-    except OSError:
-        return False
 
 
 @dataclass
@@ -96,7 +89,7 @@ def running(args: list[str], *, stdin: str = "devnull", env: dict[str, str] | No
     served = Running(f"http://localhost:{port}{path}", process, chunks, log)
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
-        while wait and not answers(served.url):
+        while wait and not page_answers(served.url):
             if process.poll() is not None:
                 pytest.fail(f"`clinic-outcomes {' '.join(args)}` exited ({process.returncode}) before serving:\n"
                             f"{served.output()}")

@@ -25,6 +25,7 @@ from pipelines.warehouse import MACROS, MODELS, sql_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
+THIS_FILE = Path(__file__).resolve().relative_to(ROOT).as_posix()
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SQL_FILES = sorted(sql_dir().rglob("*.sql"))
 TEST_COMMAND = 'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest'
@@ -43,27 +44,29 @@ def all_docs() -> str:
 
 
 @cache
-def repository_files() -> list[Path]:
-    """Every file in the repository that git would commit (tracked, or new and not ignored)."""
+def repository_texts() -> dict[str, str]:
+    """Every text file git would commit (tracked, or new and not ignored), by path from the root;
+    pictures and Parquet files are left out."""
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
                             capture_output=True, check=True).stdout.decode().split("\0")
-    return [ROOT / name for name in listed if name and (ROOT / name).is_file()]
+    texts = {}
+    for name in listed:
+        if name and (ROOT / name).is_file():
+            try:
+                texts[name] = (ROOT / name).read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+    return texts
 
 
-def text_of(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:  # a picture, a Parquet file
-        return None
-
-
-def anchors(markdown: str) -> set[str]:
-    """The anchors MkDocs gives the headings of a page (Python-Markdown's toc slugify)."""
+@cache
+def anchors(target: str) -> set[str]:
+    """The anchors MkDocs gives the headings of a page of docs/ (Python-Markdown's toc slugify)."""
     from markdown.extensions.toc import slugify
 
     found: set[str] = set()
     in_code = False
-    for line in markdown.splitlines():
+    for line in page(target).splitlines():
         if line.startswith("```"):
             in_code = not in_code
         if in_code or not (heading := re.match(r"#{1,6} (.+?)\s*$", line)):
@@ -162,26 +165,18 @@ def test_nothing_mentions_the_internal_definitions_document():
     """Users and maintainers have docs/, not the team's private definitions: code, SQL, CLI help,
     docs and tests point at docs/ (this test names the word, and tests/fixtures/ may hold it)."""
     word = re.compile(r"SPEC")
-    offenders = []
-    for path in repository_files():
-        relative = path.relative_to(ROOT).as_posix()
-        if relative.startswith("tests/fixtures/") or path == Path(__file__).resolve():
-            continue
-        text = text_of(path)
-        if text is not None:
-            offenders += [f"{relative}:{n}" for n, line in enumerate(text.splitlines(), 1) if word.search(line)]
+    offenders = [f"{relative}:{n}" for relative, text in repository_texts().items()
+                 if not relative.startswith("tests/fixtures/") and relative != THIS_FILE
+                 for n, line in enumerate(text.splitlines(), 1) if word.search(line)]
     assert not offenders, offenders
 
 
+@cache
 def _references() -> list[tuple[str, str, str | None]]:
-    found = []
-    for path in repository_files():
-        relative = path.relative_to(ROOT).as_posix()
-        if relative.startswith("docs/") or path == Path(__file__).resolve():
-            continue
-        for match in DOCS_REFERENCE.finditer(text_of(path) or ""):
-            found.append((relative, match.group(1), match.group(2)))
-    return sorted(set(found), key=lambda reference: (reference[0], reference[1], reference[2] or ""))
+    found = {(relative, match.group(1), match.group(2)) for relative, text in repository_texts().items()
+             if not relative.startswith("docs/") and relative != THIS_FILE
+             for match in DOCS_REFERENCE.finditer(text)}
+    return sorted(found, key=lambda reference: (reference[0], reference[1], reference[2] or ""))
 
 
 def test_code_points_at_the_manual():
@@ -192,7 +187,7 @@ def test_code_points_at_the_manual():
 def test_every_reference_to_the_manual_resolves(where, target, anchor):
     assert (DOCS / target).is_file(), f"{where} points at docs/{target}, which does not exist"
     if anchor is not None:
-        assert anchor in anchors(page(target)), f"{where} points at docs/{target}#{anchor}: no such heading"
+        assert anchor in anchors(target), f"{where} points at docs/{target}#{anchor}: no such heading"
 
 
 def test_the_manual_builds_strictly(tmp_path):

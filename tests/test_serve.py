@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 from dashboard_fixtures import sample_db  # noqa: F401
-from dashboard_server import answers, free_port, running
+from dashboard_server import free_port, running
+
+from pipelines.serve import page_answers
 
 # What Streamlit's interactive first run prints: its e-mail prompt and its usage-statistics notice.
 PROMPTS = ("Email", "Welcome to Streamlit", "gatherUsageStats", "usage statistics")
@@ -129,7 +131,7 @@ def test_a_stop_signal_stops_the_server_too(sample_db: Path, home: Path, stop_wi
         printed(served, "dashboard on")
         served.process.send_signal(stop_with)
         assert served.process.wait(timeout=20) == status
-        assert not answers(served.url)
+        assert not page_answers(served.url)
         assert "Traceback" not in served.output()
 
 
@@ -139,7 +141,7 @@ def test_a_killed_command_takes_its_server_with_it(sample_db: Path, home: Path) 
         served.process.kill()
         served.process.wait(timeout=5)
         deadline = time.monotonic() + 15
-        while answers(served.url):
+        while page_answers(served.url):
             assert time.monotonic() < deadline, "the server outlived the killed command"
             time.sleep(0.2)
 

@@ -8,10 +8,14 @@ own charts (dashboard/charts.py) as inline SVG with vl-convert: the file holds n
 link and no reference to anything outside it, so it opens offline and can be mailed as it is.
 
 Internal or shareable. The shareable version applies disclosure control (docs/security.md#disclosure-control,
-pipelines/disclosure.py) to every number it shows, in tables and behind charts: counts of 1–7
-show as `*`, other counts round to the nearest 5, and a rate resting on fewer than 8 episodes is
-withheld; a chart leaves out the points whose rate (or mean) is withheld, and its marks carry no
-descriptions that would repeat the numbers. Neither version lists clients.
+pipelines/disclosure.py) to every number it shows, in tables, in its sentences and behind charts:
+counts of 1–7 show as `*`, other counts round to the nearest 5, a total and all but one of its parts
+are never all shown, and every rate is worked out from the rounded counts (`*` when either is); a
+figure and the breakdown of it (the overall dropout and its first session types, the episodes and
+their open and closed parts) are disclosed together, as one table with its total row. A chart
+leaves out the points whose rate (or mean) is withheld, and its marks carry no descriptions that
+would repeat the numbers; the discharge curve, whose every step gives a day's exact discharges
+away, is internal only. Neither version lists clients.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import polars as pl
 import vl_convert
 
 from dashboard import charts, frames
+from dashboard.shareable_tables import DROPOUT, OUTCOMES, THERAPIST_FLAGS
 from pipelines import __version__
 from pipelines.disclosure import (
     MIN_RATE_DENOMINATOR,
@@ -35,7 +40,6 @@ from pipelines.disclosure import (
     SMALL_COUNT_MAX,
     SUPPRESSED,
     Shareable,
-    disclosed_count,
     shareable,
 )
 from pipelines.errors import AccessDenied, LoadError
@@ -55,9 +59,14 @@ SECTIONS = {
     "data_quality": "Data quality",
 }
 SHAREABLE_RULE = (f"counts of 1–{SMALL_COUNT_MAX} are shown as {SUPPRESSED}, other counts are rounded to the "
-                  f"nearest {ROUND_TO}, and rates (and mean scores) resting on fewer than {MIN_RATE_DENOMINATOR} "
-                  "episodes are withheld; charts leave withheld points out")
+                  f"nearest {ROUND_TO}, a total and all but one of its parts are never all shown (one more part is "
+                  f"shown as {SUPPRESSED}), every rate is worked out from the rounded counts and is {SUPPRESSED} "
+                  f"when either count is, mean scores resting on fewer than {MIN_RATE_DENOMINATOR} episodes are "
+                  "withheld, and charts leave withheld points out")
+TOTAL = "all"  # the label of a total row that is disclosed with its parts and then shown apart from them
 NO_EPISODES = "No episodes match this selection."
+CURVE_INTERNAL_ONLY = ("The curve is drawn in the internal version only: each step of it is one day's discharges as a "
+                       "share of the episodes still in care, exactly, which would give small numbers back.")
 CHART_WIDTH = 640  # pixels, for the charts that take the page's width on the dashboard
 
 
@@ -94,7 +103,7 @@ def shown(frame: pl.DataFrame, spec: Shareable, is_shareable: bool) -> list[dict
     ]
 
 
-RATE = Shareable(keys=(), counts=("numerator", "denominator"), rates={"rate": "denominator"})
+RATE = Shareable(keys=(), counts=("numerator", "denominator"), rates={"rate": ("numerator", "denominator")})
 COUNT = Shareable(keys=(), counts=("n",))
 
 
@@ -109,7 +118,13 @@ def rate_html(numerator: int, denominator: int, is_shareable: bool, metric: str 
     frame = frames.with_rate(pl.DataFrame({"n": [int(numerator)], "d": [int(denominator)]},
                                           schema={"n": pl.Int64, "d": pl.Int64}), "n", "d")
     [row] = shown(frame, RATE, is_shareable)
-    inner = f'{_span("rate", row["rate"])} ({_span("count", row["numerator"])} of {_span("count", row["denominator"])})'
+    return figure_html(row, metric=metric)
+
+
+def figure_html(row: dict[str, str], rate: str = "rate", numerator: str = "numerator",
+                denominator: str = "denominator", metric: str | None = None) -> str:
+    """A rate with its counts from a row of `shown`: `25.0% (5 of 20)`."""
+    inner = f'{_span("rate", row[rate])} ({_span("count", row[numerator])} of {_span("count", row[denominator])})'
     return f'<span class="figure"{_metric_attr(metric)}>{inner}</span>'
 
 
@@ -130,20 +145,50 @@ class Column:
     kind: str = "key"
 
 
-def table_html(frame: pl.DataFrame, columns: Sequence[Column], is_shareable: bool,
-               metric: Callable[[dict[str, str]], str] | None = None, rates: dict[str, str] | None = None) -> str:
-    """A table of keys, counts and rates (rate column -> its denominator column in `rates`),
-    disclosure-controlled in the shareable version; `metric` names a row for data-metric."""
-    spec = Shareable(keys=tuple(c.name for c in columns if c.kind == "key"),
+def table_spec(columns: Sequence[Column], rates: dict[str, tuple[str, str]] | None = None,
+               totals: dict[str, tuple[str, ...]] | None = None, total_row: str | None = None) -> Shareable:
+    """The disclosure spec of a table: its key, count and rate columns (rate -> (numerator,
+    denominator) in `rates`), which counts add up, and the key column whose TOTAL row sums the others."""
+    return Shareable(keys=tuple(c.name for c in columns if c.kind == "key"),
                      counts=tuple(c.name for c in columns if c.kind == "count"),
-                     rates={c.name: (rates or {})[c.name] for c in columns if c.kind == "rate"})
+                     rates={c.name: (rates or {})[c.name] for c in columns if c.kind == "rate"},
+                     totals=totals or {}, total_row=(total_row, TOTAL) if total_row else None)
+
+
+def is_total(row: dict[str, str], spec: Shareable) -> bool:
+    return spec.total_row is not None and row[spec.total_row[0]] == spec.total_row[1]
+
+
+def with_total_row(frame: pl.DataFrame, key: str, total: dict[str, object]) -> pl.DataFrame:
+    """The frame with a TOTAL row on top (its key column labelled TOTAL, its counts from `total`), so
+    that a figure and its breakdown are disclosed together; other columns of the total row are empty."""
+    frame = frame.with_columns(pl.col(key).cast(pl.String))
+    row = pl.DataFrame([{key: TOTAL, **total}]).cast({c: frame.schema[c] for c in total if c in frame.schema},
+                                                     strict=False)
+    return pl.concat([row, frame], how="diagonal_relaxed")
+
+
+def table_html(frame: pl.DataFrame, columns: Sequence[Column], is_shareable: bool,
+               metric: Callable[[dict[str, str]], str] | None = None, rates: dict[str, tuple[str, str]] | None = None,
+               spec: Shareable | None = None, keep: Callable[[dict[str, str]], bool] | None = None) -> str:
+    """A table of keys, counts and rates, disclosure-controlled in the shareable version by `spec`
+    (by default table_spec of the columns and `rates`). All the spec's rows are disclosed together;
+    those `keep` picks are listed (by default all but a total row). `metric` names a row for data-metric."""
+    spec = spec or table_spec(columns, rates)
+    listed = [row for row in shown(frame, spec, is_shareable)
+              if (keep(row) if keep else not is_total(row, spec))]
     head = "".join(f'<th class="{c.kind}">{html.escape(c.heading)}</th>' for c in columns)
     body = "".join(
         f"<tr{_metric_attr(metric(row) if metric else None)}>"
         + "".join(f'<td class="{c.kind}">{html.escape(row[c.name])}</td>' for c in columns) + "</tr>"
-        for row in shown(frame, spec, is_shareable)
+        for row in listed
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def total_shown(frame: pl.DataFrame, spec: Shareable, is_shareable: bool) -> dict[str, str]:
+    """The TOTAL row of a table as disclosed together with its parts."""
+    return next(row for row in shown(frame, spec, is_shareable) if is_total(row, spec))
 
 
 # --- charts ---------------------------------------------------------------------------------------
@@ -183,12 +228,14 @@ def wide(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     return chart.properties(width=CHART_WIDTH)
 
 
-def disclosed_counts(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    """Counts for a chart's data under disclosure control: rounded to 5, and null where the rule
-    shows `*` (a chart cannot plot a star)."""
+def disclosed_numbers(frame: pl.DataFrame, spec: Shareable) -> pl.DataFrame:
+    """The frame with the spec's counts and rates as a chart draws them under disclosure control:
+    counts rounded, rates worked out from the rounded counts, and null where the rule shows `*`
+    (a chart cannot plot a star). Other columns are kept as they are."""
+    out = shareable(frame, spec)
     return frame.with_columns(
-        pl.when(disclosed_count(c) == SUPPRESSED).then(None).otherwise(disclosed_count(c).cast(pl.Int64)).alias(c)
-        for c in columns)
+        *(out[c].replace(SUPPRESSED, None).cast(pl.Int64) for c in spec.counts),
+        *(out[r].replace(SUPPRESSED, None).cast(pl.Float64) for r in spec.rates if r not in spec.counts))
 
 
 def resting_on_enough(frame: pl.DataFrame, denominator: str) -> pl.DataFrame:
@@ -196,17 +243,22 @@ def resting_on_enough(frame: pl.DataFrame, denominator: str) -> pl.DataFrame:
     return frame.filter(pl.col(denominator) >= MIN_RATE_DENOMINATOR)
 
 
-def chart_data(frame: pl.DataFrame, is_shareable: bool, denominator: str | None, counts: Sequence[str],
-               withheld: Sequence[str] = ()) -> pl.DataFrame:
-    """What a chart may draw: everything internally; in the shareable version only rows whose rate
-    rests on 8 or more episodes (by `denominator`), counts rounded, and `withheld` columns
-    (control limits, which would give a caseload away) emptied. Decimals become floats: the
-    spec goes to vl-convert as JSON."""
+def chart_data(frame: pl.DataFrame, is_shareable: bool, spec: Shareable, withheld: Sequence[str] = (),
+               rated_only: bool = True) -> pl.DataFrame:
+    """What a chart may draw: everything internally; in the shareable version the spec's counts and
+    rates as disclosed (disclosed_numbers), only rows whose denominator is shown (so 8 or more),
+    only rows whose rate is shown unless not `rated_only` (a mean score drawn beside the rate), and
+    `withheld` columns (control limits, which would give a caseload away) emptied.
+    Decimals become floats: the spec goes to vl-convert as JSON."""
     frame = frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
     if not is_shareable:
         return frame
-    kept = resting_on_enough(frame, denominator) if denominator else frame
-    return disclosed_counts(kept, *counts).with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in withheld)
+    kept = disclosed_numbers(frame, spec)
+    for rate, (_, denominator) in spec.rates.items():
+        kept = kept.filter(pl.col(denominator) > 0)
+        if rated_only:
+            kept = kept.filter(pl.col(rate).is_not_null())
+    return kept.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in withheld)
 
 
 def empty(text: str) -> str:
@@ -220,6 +272,9 @@ def withheld_all(is_shareable: bool, what: str) -> str:
 
 
 # --- the sections ---------------------------------------------------------------------------------
+
+
+EPISODE_COUNTS = ("total", "open", "closed", "not_started")  # the episode_counts report: the total, then its parts
 
 
 @dataclass(frozen=True)
@@ -242,6 +297,17 @@ class Context:
     def count(self, n: int, metric: str | None = None) -> str:
         return count_html(n, self.is_shareable, metric)
 
+    @property
+    def episodes(self) -> dict[str, str]:
+        """The selection's episode counts as shown: the total and its parts (open, closed, not
+        started), disclosed together, for every sentence that quotes them."""
+        spec = Shareable(keys=(), counts=EPISODE_COUNTS, totals={"total": EPISODE_COUNTS[1:]})
+        [row] = shown(pl.DataFrame([self.counts]).select(EPISODE_COUNTS), spec, self.is_shareable)
+        return row
+
+    def episodes_html(self, part: str, metric: str) -> str:
+        return _span("count", self.episodes[part], metric)
+
     def rate(self, numerator: int, denominator: int, metric: str | None = None) -> str:
         return rate_html(numerator, denominator, self.is_shareable, metric)
 
@@ -257,11 +323,10 @@ class Context:
 
 
 def overview_section(ctx: Context) -> str:
-    counts = ctx.counts
     parts = [
-        f"<p>Episodes in this selection: {ctx.count(counts['total'], 'episodes.total')} "
-        f"({ctx.count(counts['open'], 'episodes.open')} open, {ctx.count(counts['closed'], 'episodes.closed')} "
-        f"closed, {ctx.count(counts['not_started'], 'episodes.not_started')} not started).</p>"]
+        f"<p>Episodes in this selection: {ctx.episodes_html('total', 'episodes.total')} "
+        f"({ctx.episodes_html('open', 'episodes.open')} open, {ctx.episodes_html('closed', 'episodes.closed')} "
+        f"closed, {ctx.episodes_html('not_started', 'episodes.not_started')} not started).</p>"]
     if not ctx.has_episodes:
         return "".join(parts) + empty(NO_EPISODES)
     current, previous = frames.headline_periods(ctx.scope, ctx.settings["extract_date"])
@@ -295,33 +360,40 @@ def overview_section(ctx: Context) -> str:
 def first_session_section(ctx: Context) -> str:
     single = ctx.run("single_session")
     overall = single.filter(pl.col("breakdown") == "overall").row(0, named=True)
+    total = {"numerator": overall["dropout"], "denominator": overall["closed"], "open": overall["open"]}
+    # the overall dropout is the total of the first session types (and of the months): disclosed with them
+    types = with_total_row(frames.single_session_breakdown(single, "first_session_type", "first_session_type")
+                           .with_columns(pl.col("first_session_type").fill_null("not recorded")),
+                           "first_session_type", total).pipe(frames.with_rate, "numerator", "denominator")
+    type_columns = [Column("first_session_type", "first session type"), Column("rate", "dropout", "rate"),
+                    Column("numerator", "dropouts", "count"), Column("denominator", "closed episodes", "count")]
+    type_spec = table_spec(type_columns, DROPOUT, total_row="first_session_type")
+    dropout = figure_html(total_shown(types, type_spec, ctx.is_shareable), metric="single_session.dropout")
     parts = [
         "<p>Closed episodes that ended after one attended session without a planned ending or an onward "
         "referral, as a share of all closed episodes.</p>",
-        f"<p>Single-session dropout: {ctx.rate(overall['dropout'], overall['closed'], 'single_session.dropout')}."
+        f"<p>Single-session dropout: {dropout}."
         f" Ended after one session, any reason: "
         f"{ctx.rate(overall['ended_after_one'], overall['closed'], 'single_session.ended_after_one')}.</p>",
     ]
     if not overall["closed"]:
         return "".join(parts) + empty("No closed episodes in this selection, so there is no dropout to show.")
-    months = chart_data(frames.dropout_by_month(single), ctx.is_shareable, "denominator",
-                        ("numerator", "denominator", "open"))
+    months = with_total_row(frames.dropout_by_month(single), "month", total).pipe(frames.with_rate, "numerator",
+                                                                                 "denominator")
+    months = chart_data(months, ctx.is_shareable, Shareable(
+        keys=("month",), counts=("numerator", "denominator", "open"), rates=DROPOUT, total_row=("month", TOTAL)))
+    months = months.filter(pl.col("month") != TOTAL)
     parts.append("<h3>By cohort month</h3>")
     parts.append(svg_figure("dropout_by_month", wide(charts.dropout_trend(months)), ctx.is_shareable,
                             "Hollow points are months still incomplete: at least 10% of their episodes are open, so "
                             "their rate will move as those episodes end.") if months.filter(
         pl.col("rate").is_not_null()).height else withheld_all(ctx.is_shareable, "cohort month"))
-    types = frames.single_session_breakdown(single, "first_session_type", "first_session_type").with_columns(
-        pl.col("first_session_type").fill_null("not recorded"))
-    drawn = chart_data(types, ctx.is_shareable, "denominator", ("numerator", "denominator"))
+    drawn = chart_data(types, ctx.is_shareable, type_spec).filter(pl.col("first_session_type") != TOTAL)
     parts.append("<h3>By first session type</h3>")
     parts.append(svg_figure("dropout_by_first_session_type", charts.rate_bars(drawn, "first_session_type",
                                                                               "First session"), ctx.is_shareable)
                  if drawn.height else withheld_all(ctx.is_shareable, "first session type"))
-    parts.append(table_html(types, [Column("first_session_type", "first session type"),
-                                    Column("rate", "dropout", "rate"), Column("numerator", "dropouts", "count"),
-                                    Column("denominator", "closed episodes", "count")],
-                            ctx.is_shareable, rates={"rate": "denominator"}))
+    parts.append(table_html(types, type_columns, ctx.is_shareable, spec=type_spec))
     return "".join(parts)
 
 
@@ -332,15 +404,15 @@ def no_hope_section(ctx: Context) -> str:
     if outcomes.is_empty():
         parts.append(empty("No outcome scores were recorded at attended sessions in this selection."))
     else:
-        long = frames.outcome_rates(outcomes)
-        overall = long.filter(pl.col("clinic") == "all clinics").sort("measure", maintain_order=True)
+        long = frames.outcome_rates(outcomes).sort("measure", maintain_order=True)
+        # 'all clinics' is the total of the clinics' rows: the table lists it, the chart draws both
+        spec = OUTCOMES
         parts.append(table_html(
-            overall, [Column("measure", "measure"), Column("outcome", "outcome"), Column("rate", "rate", "rate"),
-                      Column("numerator", "episodes", "count"), Column("denominator", "of", "count")],
+            long, [Column("measure", "measure"), Column("outcome", "outcome"), Column("rate", "rate", "rate"),
+                   Column("numerator", "episodes", "count"), Column("denominator", "of", "count")],
             ctx.is_shareable, metric=lambda row: f"outcomes.{row['measure']}.{row['outcome'].replace(' ', '_')}",
-            rates={"rate": "denominator"}))
-        drawn = chart_data(long.filter(pl.col("denominator") > 0), ctx.is_shareable, "denominator",
-                           ("numerator", "denominator"))
+            spec=spec, keep=lambda row: is_total(row, spec)))
+        drawn = chart_data(long, ctx.is_shareable, spec).filter(pl.col("denominator") > 0)
         parts.append(svg_figure("outcomes", charts.outcome_bars(drawn), ctx.is_shareable,
                                 "By measure and clinic; 'all clinics' is the whole selection.")
                      if drawn.height else withheld_all(ctx.is_shareable, "outcome rate"))
@@ -349,9 +421,13 @@ def no_hope_section(ctx: Context) -> str:
     if alliance.is_empty():
         parts.append(empty("No Session Rating Scale scores were recorded at first sessions in this selection."))
         return "".join(parts)
-    parts.append(f"<p>{ctx.count(alliance['episodes'].sum(), 'first_session_alliance.episodes')} episodes rated "
-                 "their first session (0–40; under 36 suggests a strained alliance).</p>")
-    drawn = chart_data(alliance, ctx.is_shareable, None, ("episodes",)).drop_nulls("episodes")
+    # the histogram's bars add up to the episodes rated: disclosed together
+    alliance = with_total_row(alliance, "srs", {"episodes": alliance["episodes"].sum()})
+    spec = Shareable(keys=("srs",), counts=("episodes",), total_row=("srs", TOTAL))
+    rated = _span("count", total_shown(alliance, spec, ctx.is_shareable)["episodes"], "first_session_alliance.episodes")
+    parts.append(f"<p>{rated} episodes rated their first session (0–40; under 36 suggests a strained alliance).</p>")
+    drawn = (chart_data(alliance, ctx.is_shareable, spec).filter(pl.col("srs") != TOTAL).drop_nulls("episodes")
+             .with_columns(pl.col("srs").cast(pl.Int64)))
     parts.append(svg_figure("first_session_alliance", charts.count_histogram(
         drawn, "srs", "SRS at session 1"), ctx.is_shareable) if drawn.height
         else withheld_all(ctx.is_shareable, "SRS score's count"))
@@ -373,7 +449,9 @@ def fossilizes_section(ctx: Context) -> str:
     curve = frames.dose_response_curve(ctx.run("dose_response"))
     if curve.is_empty():
         return "".join(parts) + empty(f"No {measure} scores in this selection.")
-    drawn = chart_data(curve, ctx.is_shareable, "denominator", ("episodes", "numerator", "denominator"))
+    drawn = chart_data(curve, ctx.is_shareable, Shareable(keys=(), counts=("episodes", "numerator", "denominator"),
+                                                          rates={"rate": ("numerator", "denominator")}),
+                       rated_only=False)
     parts.append(svg_figure("dose_response", wide(charts.dose_response(drawn, measure)), ctx.is_shareable,
                             f"Mean {measure} at each session number, over the episodes scored there.")
                  if drawn.height else withheld_all(ctx.is_shareable, "session's mean score"))
@@ -381,7 +459,6 @@ def fossilizes_section(ctx: Context) -> str:
 
 
 def real_life_section(ctx: Context) -> str:
-    counts = ctx.counts
     long = ctx.run("long_engagement")
     sessions, days = ctx.settings["long_engagement_sessions"], ctx.settings["long_engagement_days"]
     curve = ctx.run("kaplan_meier", by_clinic=False)
@@ -389,36 +466,42 @@ def real_life_section(ctx: Context) -> str:
         "<p>The share of episodes still in care by days since the first session; open episodes count as still "
         "in care up to the extract date (censored).</p>",
         f"<p>Median days to discharge: {ctx.median(curve, 'time_to_discharge.median_days')} "
-        f"({ctx.count(counts['closed'], 'time_to_discharge.events')} discharged, "
-        f"{ctx.count(counts['open'], 'time_to_discharge.censored')} still open). Long engagements ({sessions} or more "
+        f"({ctx.episodes_html('closed', 'time_to_discharge.events')} discharged, "
+        f"{ctx.episodes_html('open', 'time_to_discharge.censored')} still open). Long engagements ({sessions} or more "
         f"sessions, or {days} days or more): {ctx.count(long.height, 'long_engagement')}.</p>",
     ]
     if curve.is_empty():
         return "".join(parts) + empty("No started episodes in this selection, so there is no curve to draw.")
-    drawn = chart_data(curve, ctx.is_shareable, "at_risk", ("events", "at_risk"))
-    parts.append(svg_figure("time_to_discharge", wide(charts.survival_curves(drawn)), ctx.is_shareable,
-                            "Kaplan–Meier estimate." + (f" The curve stops where fewer than {MIN_RATE_DENOMINATOR} "
-                                                        "episodes are still at risk." if ctx.is_shareable else ""))
-                 if drawn.height else withheld_all(ctx.is_shareable, "point of the curve"))
+    if ctx.is_shareable:  # each step's drop is that day's discharges over those at risk, exactly: no rounding holds
+        return "".join(parts) + empty(CURVE_INTERNAL_ONLY)
+    curve = curve.with_columns(pl.col(pl.Decimal).cast(pl.Float64))  # the spec goes to vl-convert as JSON
+    parts.append(svg_figure("time_to_discharge", wide(charts.survival_curves(curve)), ctx.is_shareable,
+                            "Kaplan–Meier estimate."))
     return "".join(parts)
 
 
 def safety_section(ctx: Context) -> str:
     days = ctx.settings["risk_followup_days"]
     gaps = ctx.run("risk_followup_gaps")
-    unresolved = gaps.filter(~pl.col("returned_later")).height
-    parts = [
-        f"<p>Episodes whose latest session with PHQ-9 item 9 of 1 or more was not followed by an attended session "
-        f"within {days} days: {ctx.count(gaps.height, 'risk_followup_gaps')}, of which "
-        f"{ctx.count(unresolved, 'risk_followup_gaps.unresolved')} unresolved (the client has not returned since). "
-        "The episodes are listed on the dashboard's Safety page, not here.</p>"]
-    if gaps.is_empty():
-        return "".join(parts) + empty("No risk follow-up gaps in this selection.")
+    # the gaps are the unresolved and those returned later, clinic by clinic and in all: disclosed together
     by_clinic = gaps.group_by("clinic_id").agg(
         (~pl.col("returned_later")).sum().alias("unresolved"), pl.col("returned_later").sum().alias("returned_later"),
-    ).sort("clinic_id")
-    parts.append(table_html(by_clinic, [Column("clinic_id", "clinic"), Column("unresolved", "unresolved", "count"),
-                                         Column("returned_later", "returned later", "count")], ctx.is_shareable))
+    ).sort("clinic_id").with_columns((pl.col("unresolved") + pl.col("returned_later")).alias("gaps"))
+    by_clinic = with_total_row(by_clinic, "clinic_id", {"gaps": gaps.height, "unresolved": int(
+        (~gaps["returned_later"]).sum()), "returned_later": int(gaps["returned_later"].sum())})
+    columns = [Column("clinic_id", "clinic"), Column("unresolved", "unresolved", "count"),
+               Column("returned_later", "returned later", "count")]
+    spec = table_spec([*columns, Column("gaps", "gaps", "count")], totals={"gaps": ("unresolved", "returned_later")},
+                      total_row="clinic_id")
+    total = total_shown(by_clinic, spec, ctx.is_shareable)
+    parts = [
+        f"<p>Episodes whose latest session with PHQ-9 item 9 of 1 or more was not followed by an attended session "
+        f"within {days} days: {_span('count', total['gaps'], 'risk_followup_gaps')}, of which "
+        f"{_span('count', total['unresolved'], 'risk_followup_gaps.unresolved')} unresolved (the client has not "
+        "returned since). The episodes are listed on the dashboard's Safety page, not here.</p>"]
+    if gaps.is_empty():
+        return "".join(parts) + empty("No risk follow-up gaps in this selection.")
+    parts.append(table_html(by_clinic, columns, ctx.is_shareable, spec=spec))
     return "".join(parts)
 
 
@@ -433,14 +516,17 @@ def therapists_section_html(ctx: Context) -> str:
     limits = ctx.run("funnel_limits") if not funnel.is_empty() else pl.DataFrame()
     if funnel.is_empty() or limits.is_empty():
         return "".join(parts) + empty("No therapist has a closed episode in this selection.")
-    shown_funnel = chart_data(funnel, ctx.is_shareable, "denominator", ("numerator", "denominator"),
-                              withheld=("limit95", "limit998"))
+    shown_funnel = chart_data(funnel, ctx.is_shareable, THERAPIST_FLAGS, withheld=("limit95", "limit998"))
+    benchmark = (_rate_text(funnel["p0"][0]) if not ctx.is_shareable else  # from the rounded totals, as every rate
+                 shown(frames.with_rate(funnel.select(pl.col("numerator", "denominator").sum()), "numerator",
+                                        "denominator"), RATE, True)[0]["rate"])
     if ctx.is_shareable:  # the curves stop at a rounded caseload, so their end gives no caseload away
         limits = limits.filter(pl.col("caseload") <= ROUND_TO * (limits["caseload"].max() // ROUND_TO))
     parts.append(svg_figure("therapist_funnel", wide(charts.funnel_plot(shown_funnel, limits)), ctx.is_shareable,
-                            f"Benchmark (all therapists): {_rate_text(funnel['p0'][0])}."
-                            + (f" Therapists with fewer than {MIN_RATE_DENOMINATOR} closed episodes are not drawn; "
-                               "caseloads are rounded to 5." if ctx.is_shareable else ""))
+                            f"Benchmark (all therapists): {benchmark}."
+                            + (f" Therapists with fewer than {MIN_RATE_DENOMINATOR} closed episodes or a dropout "
+                               "count shown as * are not drawn; caseloads and dropouts are rounded to 5."
+                               if ctx.is_shareable else ""))
                  if shown_funnel.height and limits.height else withheld_all(ctx.is_shareable, "therapist"))
     by_flag = funnel.group_by("flag").len().sort("flag")
     parts.append("<p>Therapists by flag: " + ", ".join(
@@ -456,8 +542,7 @@ def therapists_section_html(ctx: Context) -> str:
     if not ctx.is_shareable:  # a control limit gives the exact caseload away: internal only
         columns += [Column("limit95", "95% limit", "rate"), Column("limit998", "99.8% limit", "rate")]
     parts.append(table_html(flagged, columns, ctx.is_shareable, metric=lambda row: f"therapists.{row['therapist_id']}",
-                            rates={
-        "rate": "denominator", "limit95": "denominator", "limit998": "denominator"}))
+                            rates=dict.fromkeys(("rate", "limit95", "limit998"), DROPOUT["rate"])))
     return "".join(parts)
 
 
@@ -471,29 +556,36 @@ def data_quality_section(ctx: Context) -> str:
         parts.append("<p>The load reports cover every clinic, so they are shown only to users who can see every "
                      "clinic. Below: quarantined rows and data issues of your clinics.</p>")
     latest_id = ctx.settings["latest_load_id"] if loads is None else loads["load_id"].max()
+    reasons = ctx.run("quarantine_reasons", load_id=latest_id).select("reason", "rows")  # never a row's values
+    reason_spec = table_spec([Column("reason", "reason"), Column("rows", "rows", "count")])
     if loads is not None and latest_id is not None:
         latest = loads.filter(pl.col("load_id") == latest_id)
-        totals = latest.select(pl.col("rows_read", "rows_loaded", "rows_quarantined", "duplicates_merged").sum()
-                               ).row(0, named=True)
+        counts = ("rows_read", "rows_loaded", "rows_quarantined", "duplicates_merged", "rows_replacing_earlier")
+        totals = latest.select(pl.col(counts).sum()).row(0, named=True)
         reconciles = latest["reconciles"].all() and totals["rows_read"] == (
             totals["rows_loaded"] + totals["rows_quarantined"] + totals["duplicates_merged"])
+        # rows read = loaded + quarantined + merged, file by file and in all; the reasons split the quarantined
+        files = with_total_row(latest, "source_file", totals)
+        file_columns = [Column("source_file", "file"), Column("rows_read", "read", "count"),
+                        Column("rows_loaded", "loaded", "count"), Column("rows_quarantined", "quarantined", "count"),
+                        Column("duplicates_merged", "merged", "count"),
+                        Column("rows_replacing_earlier", "replacing earlier", "count")]
+        file_spec = table_spec(file_columns, totals={"rows_read": counts[1:4]}, total_row="source_file")
+        total = total_shown(files, file_spec, ctx.is_shareable)
         parts.append(
             f"<h3>Latest load ({latest_id}, {latest['loaded_at'][0]:%Y-%m-%d %H:%M})</h3>"
-            f"<p>Rows read {ctx.count(totals['rows_read'], 'load.rows_read')} = loaded "
-            f"{ctx.count(totals['rows_loaded'], 'load.rows_loaded')} + quarantined "
-            f"{ctx.count(totals['rows_quarantined'], 'load.rows_quarantined')} + duplicates merged "
-            f"{ctx.count(totals['duplicates_merged'], 'load.duplicates_merged')}: "
+            f"<p>Rows read {_span('count', total['rows_read'], 'load.rows_read')} = loaded "
+            f"{_span('count', total['rows_loaded'], 'load.rows_loaded')} + quarantined "
+            f"{_span('count', total['rows_quarantined'], 'load.rows_quarantined')} + duplicates merged "
+            f"{_span('count', total['duplicates_merged'], 'load.duplicates_merged')}: "
             + ("<strong>reconciles</strong>, per file and in total" if reconciles
                else "<strong>does not reconcile</strong>") + ".</p>")
-        parts.append(table_html(latest, [
-            Column("source_file", "file"), Column("rows_read", "read", "count"),
-            Column("rows_loaded", "loaded", "count"), Column("rows_quarantined", "quarantined", "count"),
-            Column("duplicates_merged", "merged", "count"),
-            Column("rows_replacing_earlier", "replacing earlier", "count")], ctx.is_shareable))
+        parts.append(table_html(files, file_columns, ctx.is_shareable, spec=file_spec))
+        reasons = with_total_row(reasons, "reason", {"rows": totals["rows_quarantined"]})
+        reason_spec = table_spec([Column("reason", "reason"), Column("rows", "rows", "count")], total_row="reason")
     parts.append("<h3>Quarantined rows by reason</h3>")
-    reasons = ctx.run("quarantine_reasons", load_id=latest_id)
-    parts.append(empty("Nothing was quarantined in the latest load.") if reasons.is_empty() else table_html(
-        reasons, [Column("reason", "reason"), Column("rows", "rows", "count")], ctx.is_shareable))
+    parts.append(empty("Nothing was quarantined in the latest load.") if not reasons["rows"].sum() else table_html(
+        reasons, [Column("reason", "reason"), Column("rows", "rows", "count")], ctx.is_shareable, spec=reason_spec))
     parts.append("<h3>Data issues by field</h3>")
     issues = ctx.run("data_issue_summary")
     parts.append(empty("No field problems on the loaded appointments.") if issues.is_empty() else table_html(
@@ -504,7 +596,7 @@ def data_quality_section(ctx: Context) -> str:
     parts.append(table_html(coverage, [Column("measure", "measure"), Column("rate", "scored", "rate"),
                                        Column("numerator", "sessions scored", "count"),
                                        Column("denominator", "attended sessions", "count")],
-                            ctx.is_shareable, rates={"rate": "denominator"})
+                            ctx.is_shareable, rates={"rate": ("numerator", "denominator")})
                  if coverage["denominator"].sum() else empty("No attended sessions in this selection."))
     return "".join(parts)
 

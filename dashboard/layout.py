@@ -55,6 +55,11 @@ def capped(table: pl.DataFrame, what: str) -> pl.DataFrame:
     return table
 
 
+SHAREABLE_HELP = ("With disclosure control for sharing outside the clinic (docs/security.md#disclosure-control): "
+                  "counts of 1–7 show as *, other counts are rounded to the nearest 5, a total and all but one of "
+                  "its parts are never all shown, and rates are worked out from the rounded counts.")
+
+
 def downloads(frame: pl.DataFrame, name: str, share: Shareable | None = None) -> None:
     """Downloads of exactly the rows shown: internal CSV and Parquet, and, for a table of counts
     (`share` says which columns are counts and rates), a shareable CSV with disclosure control
@@ -74,14 +79,12 @@ def downloads(frame: pl.DataFrame, name: str, share: Shareable | None = None) ->
         columns[2].download_button(
             "Shareable CSV", safe_csv(shareable(frame, share)), file_name=f"{name}_shareable.csv",
             mime="text/csv", key=f"shareable_{name}", icon=":material/share:",
-            help="With disclosure control for sharing outside the clinic: counts of 1–7 show as *, "
-                 "other counts are rounded to the nearest 5, rates on fewer than 8 episodes are withheld.")
+            help=SHAREABLE_HELP)
 
 
 BOARD_REPORT_HELP = {
     "internal": "Exact numbers, for use inside the clinic.",
-    "shareable": "With disclosure control for sharing outside the clinic: counts of 1–7 show as *, other "
-                 "counts are rounded to the nearest 5, rates on fewer than 8 episodes are withheld.",
+    "shareable": SHAREABLE_HELP,
 }
 
 

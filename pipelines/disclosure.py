@@ -1,11 +1,18 @@
 """What may leave the clinic: disclosure control (docs/security.md#disclosure-control) and
 spreadsheet-safe CSV.
 
-Disclosure control applies to exports marked for sharing outside the clinic (NHS Digital's rule):
-counts of 1–7 show as `*`, other counts round to the nearest 5, and a rate resting on fewer than
-8 episodes is withheld (`*`). A shareable table keeps only the columns named as keys, counts
-and rates: anything else (a control limit, a mean) could give an exact small count away, so it
-is dropped rather than passed through.
+Disclosure control applies to exports marked for sharing outside the clinic (NHS Digital's rule,
+closed against every way back to a small count):
+
+- counts of 1–7 show as `*`, other counts round to the nearest 5;
+- a total and all but one of its parts are never all shown: where exactly one cell of a total
+  and its parts is `*`, the smallest other non-zero cell is shown as `*` too (complementary
+  suppression), across the columns of a row and across the rows of a table with a total row;
+- a rate is derived from the published (rounded) counts, never from the exact ones, so it tells
+  nothing the counts beside it do not; it is `*` when its numerator or denominator is.
+
+A shareable table keeps only the columns named as keys, counts and rates: anything else (a control
+limit, a mean) could give an exact small count away, so it is dropped rather than passed through.
 
 CSV downloads, internal or shared, neutralise cells that a spreadsheet would run as a formula
 (a text cell beginning with =, +, -, @, a tab or a carriage return gets a leading apostrophe).
@@ -13,6 +20,8 @@ CSV downloads, internal or shared, neutralise cells that a spreadsheet would run
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -20,46 +29,137 @@ import polars as pl
 SUPPRESSED = "*"
 SMALL_COUNT_MAX = 7  # counts 1..7 are suppressed
 ROUND_TO = 5
-MIN_RATE_DENOMINATOR = 8
+MIN_RATE_DENOMINATOR = SMALL_COUNT_MAX + 1  # a denominator below this is itself `*`, so is its rate
+RATE_DECIMALS = 4
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+Cell = tuple[int, str]  # (row number, count column)
 
 
 @dataclass(frozen=True)
 class Shareable:
-    """Which columns of a table are identifying keys, counts, and rates (rate -> its denominator)."""
+    """Which columns of a table are identifying keys, counts and rates, and which counts add up.
+
+    rates: rate column -> (numerator column, denominator column); both are disclosed as counts
+        (and shown when they are also named in `counts`), and the rate is derived from them.
+    totals: count column -> the count columns it is the sum of, in the same row. A total that is
+        at least the sum of its named parts (a part left unshown) may be declared too: it only
+        adds suppression.
+    total_row: (key column, label): a row whose key column holds the label is the total, column
+        by column, of the rows that share its other keys (the "all clinics" row of a breakdown).
+    copies: count column -> the count column it repeats (attendance's `numerator` is its `dna`): a
+        cell and its copy are shown or hidden together.
+    """
 
     keys: tuple[str, ...]
     counts: tuple[str, ...]
-    rates: dict[str, str] = field(default_factory=dict)
+    rates: dict[str, tuple[str, str]] = field(default_factory=dict)
+    totals: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    total_row: tuple[str, str] | None = None
+    copies: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def disclosed(self) -> tuple[str, ...]:
+        """Every count column the rule runs over: the shown counts and the counts behind each rate."""
+        behind = (c for pair in self.rates.values() for c in pair)
+        return tuple(dict.fromkeys((*self.counts, *behind)))
 
 
-def disclosed_count(column: str) -> pl.Expr:
-    """0 stays 0, 1–7 become `*`, the rest round to the nearest 5 (n mod 5 is never a tie)."""
-    n = pl.col(column)
-    rounded = ((n / ROUND_TO).round(0) * ROUND_TO).cast(pl.Int64).cast(pl.String)
-    return (pl.when(n.is_null()).then(None)
-            .when((n >= 1) & (n <= SMALL_COUNT_MAX)).then(pl.lit(SUPPRESSED))
-            .otherwise(rounded).alias(column))
+def rounded(n: int) -> int:
+    """To the nearest 5 (n mod 5 is never a tie for a whole number)."""
+    return ROUND_TO * ((n + ROUND_TO // 2) // ROUND_TO)
 
 
-def disclosed_rate(rate: str, denominator: str) -> pl.Expr:
-    """The rate to four decimals, or `*` when it rests on fewer than 8 episodes."""
-    return (pl.when(pl.col(denominator) < MIN_RATE_DENOMINATOR).then(pl.lit(SUPPRESSED))
-            .when(pl.col(rate).is_null()).then(None)
-            .otherwise(pl.col(rate).round(4).cast(pl.String)).alias(rate))
+def is_small(n: int | None) -> bool:
+    return n is not None and 1 <= n <= SMALL_COUNT_MAX
+
+
+def total_groups(rows: list[dict[str, object]], spec: Shareable) -> Iterator[list[Cell]]:
+    """Every total with its parts, as cells (the total first): across columns within a row, and
+    across rows when the table has a total row."""
+    for i in range(len(rows)):
+        for total, parts in spec.totals.items():
+            yield [(i, total), *((i, p) for p in parts)]
+    if spec.total_row is None:
+        return
+    label_column, label = spec.total_row
+    others = [k for k in spec.keys if k != label_column]
+    totals: dict[tuple[object, ...], list[int]] = defaultdict(list)
+    parts: dict[tuple[object, ...], list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        (totals if row[label_column] == label else parts)[tuple(row[k] for k in others)].append(i)
+    for key, total_rows in totals.items():
+        for t in total_rows:
+            for column in spec.disclosed:
+                if parts[key]:
+                    yield [(t, column), *((i, column) for i in parts[key])]
+
+
+def suppressed_cells(rows: list[dict[str, object]], spec: Shareable) -> set[Cell]:
+    """The cells shown as `*`: counts of 1–7, then, until nothing changes, one more cell of every
+    total-and-parts group in which exactly one cell is `*` (the smallest other non-zero cell)."""
+    hidden = {(i, c) for i, row in enumerate(rows) for c in spec.disclosed if is_small(row[c])}
+    groups = [g for g in total_groups(rows, spec) if all(rows[i][c] is not None for i, c in g)]
+    twins = [((i, copy), (i, source)) for i in range(len(rows)) for copy, source in spec.copies.items()]
+    changed = True
+    while changed:
+        changed = False
+        for pair in twins:
+            if (pair[0] in hidden) != (pair[1] in hidden):
+                hidden.update(pair)
+                changed = True
+        for group in groups:
+            if sum(cell in hidden for cell in group) != 1:
+                continue
+            candidates = [cell for cell in group if cell not in hidden and rows[cell[0]][cell[1]]]
+            # A zero is exact and never hidden: hiding it would say `*` can be 0. A group whose only
+            # hidden cell has nothing non-zero beside it cannot occur (its total would be 1–7 too).
+            if candidates:
+                hidden.add(min(candidates, key=lambda cell: (rows[cell[0]][cell[1]], cell)))
+                changed = True
+    return hidden
+
+
+def rate_text(numerator: int, denominator: int) -> str:
+    """A rate from two published counts, to four decimals ("0.1", "0.0", "1.0")."""
+    return str(round(numerator / denominator, RATE_DECIMALS))
+
+
+def disclosed_rows(frame: pl.DataFrame, spec: Shareable) -> list[dict[str, str | None]]:
+    """The table's rows under disclosure control, every count and rate as text."""
+    rows = frame.select(*spec.keys, *spec.disclosed).to_dicts()
+    hidden = suppressed_cells(rows, spec)
+
+    def count(i: int, column: str) -> str | None:
+        n = rows[i][column]
+        return None if n is None else SUPPRESSED if (i, column) in hidden else str(rounded(int(n)))
+
+    def rate(i: int, numerator: str, denominator: str) -> str | None:
+        top, bottom = count(i, numerator), count(i, denominator)
+        if SUPPRESSED in (top, bottom):
+            return SUPPRESSED
+        if top is None or bottom is None or int(bottom) == 0:
+            return None
+        return rate_text(int(top), int(bottom))
+
+    return [{**{k: rows[i][k] for k in spec.keys}, **{c: count(i, c) for c in spec.counts},
+             **{r: rate(i, *pair) for r, pair in spec.rates.items() if r not in spec.counts}}
+            for i in range(len(rows))]
 
 
 def shareable(frame: pl.DataFrame, spec: Shareable) -> pl.DataFrame:
     """The table with disclosure control applied; columns not named in `spec` are dropped."""
-    missing = [c for c in (*spec.keys, *spec.counts, *spec.rates, *spec.rates.values()) if c not in frame.columns]
+    missing = [c for c in (*spec.keys, *spec.disclosed) if c not in frame.columns]
     if missing:
         raise ValueError(f"shareable: no column(s) {', '.join(missing)} in the table")
-    # Rates are judged on the exact denominator, so they are computed before counts are rounded.
-    return frame.select(
-        *spec.keys,
-        *(disclosed_count(c) for c in spec.counts),
-        *(disclosed_rate(r, d).alias(r) for r, d in spec.rates.items()),
-    ).select(*spec.keys, *spec.counts, *(r for r in spec.rates if r not in spec.counts))
+    related = (*spec.totals, *(p for ps in spec.totals.values() for p in ps), *spec.copies, *spec.copies.values())
+    undeclared = [c for c in related if c not in spec.disclosed]
+    if undeclared or (spec.total_row and spec.total_row[0] not in spec.keys):
+        raise ValueError(f"shareable: totals and copies must be declared counts, a total row's column a key: "
+                         f"{', '.join(dict.fromkeys(undeclared)) or spec.total_row[0]}")
+    columns = (*spec.keys, *spec.counts, *(r for r in spec.rates if r not in spec.counts))
+    schema = {**{k: frame.schema[k] for k in spec.keys}, **{c: pl.String for c in columns if c not in spec.keys}}
+    return pl.DataFrame(disclosed_rows(frame, spec), schema=schema)
 
 
 def formula_safe(frame: pl.DataFrame) -> pl.DataFrame:

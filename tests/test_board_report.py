@@ -24,6 +24,7 @@ from dashboard.board_report import SECTIONS, SHAREABLE_RULE, board_report_html, 
 from dashboard.data import DB_ENV
 from dashboard.gate import ACCESS_ENV
 from pipelines.cli import app
+from pipelines.disclosure import Shareable
 from pipelines.errors import LoadError
 from pipelines.queries import MetricsReader, Scope
 
@@ -252,8 +253,8 @@ def all_counts(text: str) -> list[str]:
     return [c.strip() for c in re.findall(r'<(?:span|td) class="count"[^>]*>([^<]*)<', text)]
 
 
-def test_shareable_report_shows_no_small_count_and_no_rate_on_fewer_than_8(warehouse: Warehouse,
-                                                                            tmp_path: Path) -> None:
+def test_shareable_report_shows_no_small_count_and_no_rate_that_gives_one_back(warehouse: Warehouse,
+                                                                               tmp_path: Path) -> None:
     db = small_clinics(warehouse).path
     internal = write_report(db, tmp_path / "internal.html")
     text = write_report(db, tmp_path / "shareable.html", "--shareable")
@@ -266,21 +267,24 @@ def test_shareable_report_shows_no_small_count_and_no_rate_on_fewer_than_8(wareh
     assert counts and all(c in ("*", "0", "–") or int(c.replace(",", "")) % 5 == 0 and int(c.replace(",", "")) >= 10
                           for c in counts), counts  # … and nowhere in the shareable version
     shown = Marked(text).metrics
-    assert shown["single_session.dropout"] == [("rate", "28.6%"), ("count", "*"), ("count", "15")]
+    # 4 dropouts of 14 closed episodes: the rate beside a `*` would give the 4 back, so it is `*` too
+    assert shown["single_session.dropout"] == [("rate", "*"), ("count", "*"), ("count", "15")]
     by_type = section(text, "first_session")
-    assert re.search(r'<td class="key">treatment</td><td class="rate">\*</td><td class="count">\*</td>'
-                     r'<td class="count">\*</td>', by_type)
-    assert re.search(r'<td class="key">assessment</td><td class="rate">30.0%</td><td class="count">\*</td>'
-                     r'<td class="count">10</td>', by_type)
+    # treatment's 4 closed episodes are `*`; beside the total of 15, assessment's 10 would give them back (15 - 10),
+    # so they are `*` as well: a total and all but one of its parts are never all shown
+    for kind in ("treatment", "assessment"):
+        assert re.search(rf'<td class="key">{kind}</td><td class="rate">\*</td><td class="count">\*</td>'
+                         r'<td class="count">\*</td>', by_type), kind
 
-    # charts draw no withheld rate: no clinic's outcome bars (7 and 3 episodes), no treatment bar (4),
-    # one funnel point (T1, 10 closed; T2 has 4), and no mark descriptions repeating the counts
+    # charts draw no withheld rate: no clinic's outcome bars (7 and 3 episodes), no first session type (every
+    # dropout count is `*`), no funnel point (T1's 3 dropouts and T2's 4 closed episodes are `*`), and no
+    # mark descriptions repeating the counts
     drawn = figures(text)
     assert not re.search(r">K[12]<", drawn["outcomes"]) and ">all clinics<" in drawn["outcomes"]
-    assert ">treatment<" not in drawn["dropout_by_first_session_type"]
-    assert ">assessment<" in drawn["dropout_by_first_session_type"]
-    points = re.search(r'<g class="mark-symbol role-mark[^"]*"[^>]*>(.*?)</g>', drawn["therapist_funnel"], re.S)
-    assert points.group(1).count("<path") == 1
+    assert "dropout_by_first_session_type" not in drawn and "therapist_funnel" not in drawn
+    # each step of the discharge curve is a day's exact discharges over those at risk: internal only
+    assert "time_to_discharge" not in drawn and "time_to_discharge" in figures(internal)
+    assert "Every first session type rests on fewer than" in by_type
     def described(svgs: dict[str, str]) -> list[str]:
         return [label for svg in svgs.values() for label in re.findall(r'aria-label="([^"]*)"', svg)
                 if "numerator" in label]
@@ -293,14 +297,55 @@ def test_shareable_report_shows_no_small_count_and_no_rate_on_fewer_than_8(wareh
                for o in ("reliable_improvement", "recovery", "reliable_recovery", "reliable_deterioration"))
 
 
-def test_chart_data_under_disclosure_drops_withheld_rates_and_rounds_counts() -> None:
+def test_shareable_report_never_shows_a_total_and_all_but_one_of_its_parts(warehouse: Warehouse,
+                                                                           tmp_path: Path) -> None:
+    # 40 rows loaded and 3 quarantined (an unknown status): 45 read beside 40 loaded would give the 3 back
+    rows = [appointment(f"a{n}", "2025-01-06", client=f"C{n}") for n in range(40)]
+    rows += [appointment(f"b{n}", "2025-01-06", status="maybe", client=f"Q{n}") for n in range(3)]
+    warehouse.load(rows)
+    shown = Marked(write_report(warehouse.path, tmp_path / "shareable.html", "--shareable")).metrics
+    assert [shown[f"load.{c}"] for c in ("rows_read", "rows_loaded", "rows_quarantined", "duplicates_merged")] == [
+        [("count", "45")], [("count", "*")], [("count", "*")], [("count", "0")]]
+    internal = Marked(write_report(warehouse.path, tmp_path / "internal.html")).metrics
+    assert internal["load.rows_loaded"] == [("count", "40")]
+
+
+def test_episode_counts_are_disclosed_with_their_total() -> None:
+    # 3 not started beside 40 open, 20 closed and 63 in all (shown as 65): the closed 20 are hidden too,
+    # in the overview and wherever else the report quotes them
+    counts = {"total": 63, "open": 40, "closed": 20, "not_started": 3}
+    ctx = board_report.Context(reader=None, scope=Scope(), is_shareable=True, settings={}, counts=counts)
+    assert ctx.episodes == {"total": "65", "open": "40", "closed": "*", "not_started": "*"}
+    internal = board_report.Context(reader=None, scope=Scope(), is_shareable=False, settings={}, counts=counts)
+    assert internal.episodes == {"total": "63", "open": "40", "closed": "20", "not_started": "3"}
+
+
+def test_shareable_report_lists_quarantine_reasons_and_counts_only(warehouse: Warehouse, tmp_path: Path) -> None:
+    rows = [appointment(f"a{n}", "2025-01-06", client=f"C{n}") for n in range(40)]
+    rows += [appointment(f"b{n}", "2025-01-06", status="John Smith 943 476 5919", client=f"Q{n}") for n in range(9)]
+    warehouse.load(rows)
+    quality = section(write_report(warehouse.path, tmp_path / "shareable.html", "--shareable"), "data_quality")
+    table = quality[quality.index("Quarantined rows by reason"):quality.index("Data issues by field")]
+    assert re.findall(r"<th[^>]*>([^<]*)</th>", table) == ["reason", "rows"]
+    assert re.search(r'<td class="count">10</td>', table) and "first_example" not in table and "log1.csv:" not in table
+
+
+def test_chart_data_under_disclosure_draws_only_rates_from_shown_counts() -> None:
     frame = pl.DataFrame({"key": ["a", "b", "c"], "numerator": [3, 2, 12], "denominator": [7, 8, 23],
                           "rate": [3 / 7, 2 / 8, 12 / 23], "limit95": [0.9, 0.8, 0.7]})
-    shared = chart_data(frame, True, "denominator", ("numerator", "denominator"), withheld=("limit95",))
-    assert shared.select("key", "numerator", "denominator", "limit95").rows() == [
-        ("b", None, 10, None), ("c", 10, 25, None)]
-    assert shared["rate"].to_list() == [2 / 8, 12 / 23]
-    assert chart_data(frame, False, "denominator", ("numerator", "denominator")).equals(frame)
+    spec = Shareable(keys=("key",), counts=("numerator", "denominator"), rates={"rate": ("numerator", "denominator")})
+    shared = chart_data(frame, True, spec, withheld=("limit95",))
+    # a: 7 closed, b: 2 dropouts, both `*`, so neither rate is drawn; c: 12 of 23 is drawn as 10 of 25
+    assert shared.select("key", "numerator", "denominator", "limit95").rows() == [("c", 10, 25, None)]
+    assert shared["rate"].to_list() == [10 / 25]
+    assert chart_data(frame, False, spec).equals(frame)
+
+
+def test_chart_data_keeps_a_mean_beside_a_withheld_rate_when_asked() -> None:
+    curve = pl.DataFrame({"session": [1, 2], "numerator": [3, 0], "denominator": [40, 6], "mean": [14.2, 9.5]})
+    spec = Shareable(keys=(), counts=("numerator", "denominator"), rates={"rate": ("numerator", "denominator")})
+    shared = chart_data(curve, True, spec, rated_only=False)
+    assert shared.rows() == [(1, None, 40, 14.2, None)]  # session 2 rests on 6 episodes: no mean either
 
 
 def test_svg_ids_are_namespaced_per_chart() -> None:

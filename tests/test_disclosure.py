@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import io
 
 import polars as pl
 import pytest
-from hypothesis import given, strategies as st
+from disclosure_inversion import Layout, feasible_values
+from hypothesis import given, settings, strategies as st
 
-from pipelines.disclosure import Shareable, formula_safe, safe_csv, shareable
+from pipelines.disclosure import SMALL_COUNT_MAX, SUPPRESSED, Shareable, formula_safe, safe_csv, shareable
 
-CLINIC_RATES = Shareable(keys=("clinic_id",), counts=("dropout", "closed"), rates={"rate": "closed"})
+CLINIC_RATES = Shareable(keys=("clinic_id",), counts=("dropout", "closed"), rates={"rate": ("dropout", "closed")})
 
 
 def table(**columns) -> pl.DataFrame:
@@ -18,26 +20,91 @@ def table(**columns) -> pl.DataFrame:
 
 
 def test_counts_of_one_to_seven_show_as_a_star():
-    out = shareable(table(clinic_id=list("abcdefg"), dropout=[1, 2, 3, 4, 5, 6, 7],
-                          closed=[100] * 7, rate=[0.5] * 7), CLINIC_RATES)
+    out = shareable(table(clinic_id=list("abcdefg"), dropout=[1, 2, 3, 4, 5, 6, 7], closed=[100] * 7), CLINIC_RATES)
     assert out["dropout"].to_list() == ["*"] * 7
 
 
 def test_zero_is_not_suppressed():
-    out = shareable(table(clinic_id=["a"], dropout=[0], closed=[40], rate=[0.0]), CLINIC_RATES)
+    out = shareable(table(clinic_id=["a"], dropout=[0], closed=[40]), CLINIC_RATES)
     assert out["dropout"].to_list() == ["0"]
+    assert out["rate"].to_list() == ["0.0"]
 
 
 def test_other_counts_round_to_the_nearest_five():
-    out = shareable(table(clinic_id=list("abcdef"), dropout=[8, 10, 12, 13, 17, 1234],
-                          closed=[2000] * 6, rate=[0.1] * 6), CLINIC_RATES)
+    out = shareable(table(clinic_id=list("abcdef"), dropout=[8, 10, 12, 13, 17, 1234], closed=[2000] * 6),
+                    CLINIC_RATES)
     assert out["dropout"].to_list() == ["10", "10", "10", "15", "15", "1235"]
 
 
-def test_rates_on_fewer_than_eight_episodes_are_withheld():
-    out = shareable(table(clinic_id=["a", "b"], dropout=[1, 1], closed=[7, 8], rate=[1 / 7, 1 / 8]), CLINIC_RATES)
-    assert out["rate"].to_list() == ["*", "0.125"]
-    assert out["closed"].to_list() == ["*", "10"]
+def test_rate_beside_suppressed_count_is_suppressed():
+    # T0304 of the worked example: 1 dropout of 10 closed episodes used to show as 0.1 beside `*` and 10
+    out = shareable(table(clinic_id=["T0304", "T0306"], dropout=[1, 7], closed=[10, 8]), CLINIC_RATES)
+    assert out["dropout"].to_list() == ["*", "*"]
+    assert out["rate"].to_list() == ["*", "*"]
+
+
+def test_rate_over_suppressed_denominator_is_suppressed():
+    out = shareable(table(clinic_id=["a", "b"], dropout=[0, 7], closed=[7, 7]), CLINIC_RATES)
+    assert out["closed"].to_list() == ["*", "*"]
+    assert out["rate"].to_list() == ["*", "*"]
+    # a denominator of 20 hidden beside a hidden 3 (their total is shown): its rate goes with it
+    spec = Shareable(keys=("k",), counts=("scored", "other", "attended", "all"), rates={"rate": ("scored", "attended")},
+                     totals={"all": ("other", "attended")})
+    out = shareable(table(k=["x"], scored=[12], other=[3], attended=[20], all=[23]), spec)
+    assert out.row(0) == ("x", "10", "*", "*", "25", "*")
+
+
+def test_rate_is_derived_from_the_rounded_counts():
+    # 25 of 37 is 0.6757 exactly; shown beside 25 and 35 it is 25/35, which anyone could work out
+    out = shareable(table(clinic_id=["a", "b", "c"], dropout=[25, 13, 0], closed=[37, 37, 9]), CLINIC_RATES)
+    assert out.rows() == [("a", "25", "35", "0.7143"), ("b", "15", "35", "0.4286"), ("c", "0", "10", "0.0")]
+
+
+def test_rate_without_its_counts_shown_is_derived_from_the_rounded_counts():
+    rates_only = Shareable(keys=("clinic_id",), counts=(), rates={"rate": ("dropout", "closed")})
+    out = shareable(table(clinic_id=["a", "b"], dropout=[12, 3], closed=[41, 50]), rates_only)
+    assert out.columns == ["clinic_id", "rate"]
+    assert out["rate"].to_list() == [str(round(10 / 40, 4)), "*"]
+
+
+def test_rate_over_no_episodes_is_empty():
+    out = shareable(table(clinic_id=["a"], dropout=[0], closed=[0]), CLINIC_RATES)
+    assert out.row(0) == ("a", "0", "0", None)
+
+
+ATTENDANCE = Shareable(keys=("clinic_id",), counts=("attended", "dna", "denominator"),
+                       totals={"denominator": ("attended", "dna")})
+
+
+def test_total_and_all_but_one_part_are_never_all_shown():
+    # 3 no-shows beside 40 attended and 43 attended-or-missed: 43 - 40 would be 3 but for the rounding;
+    # the rule does not lean on the rounding, the next smallest part is hidden too
+    out = shareable(table(clinic_id=["K1"], attended=[40], dna=[3], denominator=[43]), ATTENDANCE)
+    assert out.row(0) == ("K1", "*", "*", "45")
+
+
+def test_complementary_suppression_hides_the_smallest_other_non_zero_part():
+    parts = Shareable(keys=("k",), counts=("a", "b", "c", "all"), totals={"all": ("a", "b", "c")})
+    out = shareable(table(k=["x", "y"], a=[2, 2], b=[30, 30], c=[12, 0], all=[44, 32]), parts)
+    assert out.rows() == [("x", "*", "30", "*", "45"), ("y", "*", "*", "0", "30")]
+
+
+def test_total_row_and_all_but_one_row_are_never_all_shown():
+    outcomes = Shareable(keys=("measure", "clinic"), counts=("numerator", "denominator"),
+                         rates={"rate": ("numerator", "denominator")}, total_row=("clinic", "all clinics"))
+    out = shareable(table(measure=["PHQ-9"] * 4 + ["GAD-7"] * 2,
+                          clinic=["all clinics", "K1", "K2", "K3", "all clinics", "K1"],
+                          numerator=[53, 1, 40, 12, 9, 9], denominator=[90, 9, 60, 21, 30, 30]), outcomes)
+    assert out.rows() == [
+        ("PHQ-9", "all clinics", "55", "90", "0.6111"), ("PHQ-9", "K1", "*", "10", "*"),
+        ("PHQ-9", "K2", "40", "60", "0.6667"), ("PHQ-9", "K3", "*", "20", "*"),
+        # one clinic only: its row is the total, no count of it is suppressed
+        ("GAD-7", "all clinics", "10", "30", "0.3333"), ("GAD-7", "K1", "10", "30", "0.3333")]
+
+
+def test_rows_with_nothing_to_suppress_are_left_as_rounded():
+    out = shareable(table(clinic_id=["K1"], attended=[40], dna=[0], denominator=[40]), ATTENDANCE)
+    assert out.row(0) == ("K1", "40", "0", "40")
 
 
 def test_columns_not_declared_are_dropped_from_a_shareable_table():
@@ -45,15 +112,73 @@ def test_columns_not_declared_are_dropped_from_a_shareable_table():
     assert out.columns == ["clinic_id", "dropout", "closed", "rate"]
 
 
+def test_a_spec_naming_a_column_the_table_lacks_is_refused():
+    with pytest.raises(ValueError, match="no column"):
+        shareable(table(clinic_id=["a"], dropout=[9]), CLINIC_RATES)
+
+
 @given(st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=50))
 def test_no_shared_count_reveals_a_value_between_one_and_seven(counts):
     out = shareable(table(clinic_id=[str(i) for i in range(len(counts))], dropout=counts,
-                          closed=[c + 1 for c in counts], rate=[0.5] * len(counts)), CLINIC_RATES)
+                          closed=[c + 1 for c in counts]), CLINIC_RATES)
     for original, shown in zip(counts, out["dropout"].to_list(), strict=True):
         if 1 <= original <= 7:
             assert shown == "*"
-        else:
+        elif shown != "*":  # a larger count may be hidden too, beside a hidden one (never a small one shown)
             assert int(shown) % 5 == 0 and abs(int(shown) - original) <= 2
+
+
+# --- the property: no way back to a suppressed count -------------------------------------------------
+
+MOST = 30  # the largest count the random tables hold, known to the attacker
+
+
+@functools.cache
+def rate_shown(numerator: int, denominator: int) -> str | None:
+    """The rate the code publishes for these exact counts in a table of their own."""
+    spec = Shareable(keys=(), counts=("n", "d"), rates={"rate": ("n", "d")})
+    return shareable(pl.DataFrame({"n": [numerator], "d": [denominator]}), spec)["rate"][0]
+
+
+@st.composite
+def small_tables(draw) -> tuple[pl.DataFrame, Shareable, Layout]:
+    """Several rows of 1–3 counts of 0–30, maybe a total column, maybe a total row, and a rate of
+    the first count over the total (or over the last count)."""
+    with_total_row = draw(st.booleans())
+    width = draw(st.integers(1, 2 if with_total_row else 3))
+    with_total = draw(st.booleans()) or width == 1
+    rows = draw(st.integers(2, 3))
+    parts = tuple(f"p{j}" for j in range(width))
+    values = {p: draw(st.lists(st.integers(0, MOST), min_size=rows, max_size=rows)) for p in parts}
+    keys = [f"r{i}" for i in range(rows)]
+    if with_total_row:
+        keys.insert(0, "all")
+        values = {p: [sum(v), *v] for p, v in values.items()}
+    frame = pl.DataFrame({"row": keys, **values})
+    if with_total:
+        frame = frame.with_columns(pl.sum_horizontal(*parts).alias("total"))
+    denominator = "total" if with_total else parts[-1]
+    layout = Layout(parts=parts, total="total" if with_total else None, rates={"rate": (parts[0], denominator)},
+                    total_row=0 if with_total_row else None)
+    spec = Shareable(keys=("row",), counts=layout.columns, rates=layout.rates,
+                     totals={"total": parts} if with_total else {},
+                     total_row=("row", "all") if with_total_row else None)
+    return frame, spec, layout
+
+
+@settings(max_examples=100, deadline=None)
+@given(small_tables())
+def test_no_suppressed_count_can_be_recovered_from_a_shareable_table(case):
+    frame, spec, layout = case
+    published = shareable(frame, spec).to_dicts()
+    exact = frame.to_dicts()
+    feasible = feasible_values(published, layout, rate_shown, MOST)
+    for (i, column), values in feasible.items():
+        assert exact[i][column] in values, "the attacker's model must allow the true table"
+        if published[i][column] == SUPPRESSED:
+            assert len(values) >= 2, f"row {i} {column} = {exact[i][column]} recovered from {published}"
+        if 1 <= exact[i][column] <= SMALL_COUNT_MAX:  # even knowing the count is small, it is not determined
+            assert len(values & set(range(1, SMALL_COUNT_MAX + 1))) >= 2, (i, column, published)
 
 
 def test_csv_cells_that_start_a_formula_are_neutralised():
@@ -98,7 +223,7 @@ def test_dashboard_downloads_are_formula_safe_internal_and_shareable(offered):
     from dashboard.layout import downloads
 
     downloads(HOSTILE, "hostile", Shareable(keys=("client_id", "month"), counts=("numerator", "denominator"),
-                                            rates={"rate": "denominator"}))
+                                            rates={"rate": ("numerator", "denominator")}))
     assert set(offered) == {"Internal CSV", "Internal Parquet", "Shareable CSV"}
     internal = pl.read_csv(io.BytesIO(offered["Internal CSV"]), infer_schema=False)
     assert internal["client_id"].to_list() == ["'=cmd|' /C calc'!A0", "'@SUM(1)", "C3"]
@@ -106,7 +231,7 @@ def test_dashboard_downloads_are_formula_safe_internal_and_shareable(offered):
     shared = pl.read_csv(io.BytesIO(offered["Shareable CSV"]), infer_schema=False)
     assert shared["client_id"].to_list() == ["'=cmd|' /C calc'!A0", "'@SUM(1)", "C3"]
     assert shared["numerator"].to_list() == ["*", "10", "40"]
-    assert shared["rate"].to_list() == ["*", "0.45", "0.9756"]
+    assert shared["rate"].to_list() == ["*", "0.5", "1.0"]  # from the rounded counts: 10 of 20, 40 of 40
     assert pl.read_parquet(io.BytesIO(offered["Internal Parquet"])).equals(HOSTILE)
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout
-from pipelines.disclosure import Shareable
+from dashboard import charts, data, layout, shareable_tables
 
 st.title("Attendance")
 st.caption("Every appointment dated on or before the extract date. No-show rate: did not attend, as a "
@@ -66,8 +65,4 @@ else:
                  column_config={"rate": st.column_config.NumberColumn("no-show rate", format="percent"),
                                 "numerator": st.column_config.NumberColumn("no-shows"),
                                 "denominator": st.column_config.NumberColumn("attended or missed")})
-    layout.downloads(flagged_first, "attendance_by_clinic", Shareable(
-        keys=("clinic_id", "flag"),
-        counts=("appointments", "attended", "dna", "cancelled_client", "cancelled_clinic", "numerator",
-                "denominator"),
-        rates={"rate": "denominator"}))
+    layout.downloads(flagged_first, "attendance_by_clinic", shareable_tables.ATTENDANCE_BY_CLINIC)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, layout
-from pipelines.disclosure import Shareable
+from dashboard import charts, data, frames, layout, shareable_tables
 
 st.title("Outcomes and hope")
 st.caption("Closed episodes with two or more scores on a measure, first against last score. Recovery "
@@ -35,5 +34,4 @@ if layout.has_episodes():
         table = long.sort("measure", "outcome", "clinic")
         st.subheader("All rates")
         st.dataframe(table, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
-        layout.downloads(table, "outcomes", Shareable(
-            keys=("measure", "outcome", "clinic"), counts=("numerator", "denominator"), rates={"rate": "denominator"}))
+        layout.downloads(table, "outcomes", shareable_tables.OUTCOMES)

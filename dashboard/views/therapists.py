@@ -7,8 +7,7 @@ import dataclasses
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout
-from pipelines.disclosure import Shareable
+from dashboard import charts, data, layout, shareable_tables
 
 st.title("Therapists")
 st.caption("Each point is a therapist: single-session dropout against the number of closed episodes. "
@@ -40,8 +39,7 @@ if layout.has_episodes():
             column_config={c: st.column_config.NumberColumn(format="percent") for c in ("rate", "limit95", "limit998")},
         )
         # shareable: the control limits are left out, they would give each exact caseload away
-        layout.downloads(flagged_first, "therapist_flags", Shareable(
-            keys=("therapist_id", "flag"), counts=("numerator", "denominator"), rates={"rate": "denominator"}))
+        layout.downloads(flagged_first, "therapist_flags", shareable_tables.THERAPIST_FLAGS)
 
         chosen = None
         points = (event.selection.get("therapist") or []) if event else []

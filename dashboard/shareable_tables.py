@@ -1,0 +1,26 @@
+"""The dashboard's tables that have a Shareable CSV, and how disclosure control reads each
+(docs/security.md#disclosure-control): which columns are labels, counts and rates, and which counts
+add up. The pages hand these to layout.downloads; bench/disclosure.py tries to invert them."""
+
+from __future__ import annotations
+
+from pipelines.disclosure import Shareable
+
+DROPOUT = {"rate": ("numerator", "denominator")}
+
+SINGLE_SESSION_BY_MONTH = Shareable(keys=("month",), counts=("numerator", "denominator", "open"), rates=DROPOUT)
+
+THERAPIST_FLAGS = Shareable(keys=("therapist_id", "flag"), counts=("numerator", "denominator"), rates=DROPOUT)
+
+# 'all clinics' is the total of the clinics' rows of the same measure and outcome
+OUTCOMES = Shareable(keys=("measure", "outcome", "clinic"), counts=("numerator", "denominator"),
+                     rates={"rate": ("numerator", "denominator")}, total_row=("clinic", "all clinics"))
+
+# numerator is dna again; appointments also holds the unrecorded ones, which the table leaves out:
+# declared as their total anyway, it can only add suppression
+ATTENDANCE_BY_CLINIC = Shareable(
+    keys=("clinic_id", "flag"),
+    counts=("appointments", "attended", "dna", "cancelled_client", "cancelled_clinic", "numerator", "denominator"),
+    rates={"rate": ("numerator", "denominator")}, copies={"numerator": "dna"},
+    totals={"denominator": ("attended", "dna"),
+            "appointments": ("attended", "dna", "cancelled_client", "cancelled_clinic")})

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import functools
 import io
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -240,3 +244,13 @@ def test_row_level_tables_offer_no_shareable_download(offered):
 
     downloads(HOSTILE, "rows")
     assert set(offered) == {"Internal CSV", "Internal Parquet"}
+
+
+def test_no_shareable_table_of_the_sample_data_gives_a_count_back():
+    """bench/disclosure.py on the sample data: every way back it tries recovers nothing."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "bench" / "disclosure.py")], capture_output=True, text=True,
+                          cwd=root, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if "give" in line]
+    assert len(lines) == 6 and all(re.search(r": 0 (of \d+ )?(rows|rates)", line) for line in lines), done.stdout

@@ -310,6 +310,17 @@ def test_shareable_report_never_shows_a_total_and_all_but_one_of_its_parts(wareh
     assert internal["load.rows_loaded"] == [("count", "40")]
 
 
+def test_shareable_figure_beside_a_suppressed_count_gives_nothing_back() -> None:
+    # 4 of 52 was printed "7.7% (* of 50)", and only 4 of 52 gives 7.7% with a denominator of 48 to 52
+    assert Marked(board_report.rate_html(4, 52, True, "m")).metrics["m"] == [
+        ("rate", "*"), ("count", "*"), ("count", "50")]
+    assert Marked(board_report.rate_html(4, 52, False, "m")).metrics["m"] == [
+        ("rate", "7.7%"), ("count", "4"), ("count", "52")]
+    # from the rounded counts: 12 of 23 is shown as 40.0% (10 of 25), not 52.2%
+    assert Marked(board_report.rate_html(12, 23, True, "m")).metrics["m"] == [
+        ("rate", "40.0%"), ("count", "10"), ("count", "25")]
+
+
 def test_episode_counts_are_disclosed_with_their_total() -> None:
     # 3 not started beside 40 open, 20 closed and 63 in all (shown as 65): the closed 20 are hidden too,
     # in the overview and wherever else the report quotes them

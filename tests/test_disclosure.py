@@ -111,6 +111,19 @@ def test_rows_with_nothing_to_suppress_are_left_as_rounded():
     assert out.row(0) == ("K1", "40", "0", "40")
 
 
+def test_a_count_and_its_copy_are_hidden_together():
+    # 3 attended and 20 no-shows of 23: the 3 is `*`, so the 20 is hidden beside the total, and so is the
+    # numerator column that repeats it
+    from dashboard.shareable_tables import ATTENDANCE_BY_CLINIC
+
+    out = shareable(table(clinic_id=["K1"], flag=["none"], appointments=[30], attended=[3], dna=[20],
+                          cancelled_client=[4], cancelled_clinic=[3], numerator=[20], denominator=[23]),
+                    ATTENDANCE_BY_CLINIC)
+    row = out.row(0, named=True)
+    shown = (row["attended"], row["dna"], row["numerator"], row["denominator"], row["rate"])
+    assert shown == ("*", "*", "*", "25", "*")
+
+
 def test_columns_not_declared_are_dropped_from_a_shareable_table():
     out = shareable(table(clinic_id=["a"], dropout=[9], closed=[30], rate=[0.3], limit95=[0.41]), CLINIC_RATES)
     assert out.columns == ["clinic_id", "dropout", "closed", "rate"]

@@ -14,6 +14,7 @@ import pandas  # noqa: F401, I001
 import streamlit as st
 
 from dashboard import charts, data, filters, gate, layout  # noqa: F401 - charts: see pandas above
+from dashboard.literal import literal
 from pipelines.errors import LoadError
 
 st.set_page_config(page_title="Clinic outcomes", page_icon="📈", layout="wide")
@@ -44,14 +45,15 @@ try:
     current = data.reader()
 except LoadError as exc:  # a file is there but cannot be read: say why, and offer nothing that writes to it
     st.title("Clinic outcomes")
-    st.error(str(exc))
+    st.error(literal(exc))
     st.stop()
 if current is None:
     if clinics is None:
         st.navigation([st.Page(layout.no_warehouse, title="Welcome", icon=":material/info:")]).run()
     else:  # loading sample data into a shared server is not a restricted user's call
         st.title("Clinic outcomes")
-        st.warning(f"There is no warehouse at `{data.warehouse_path()}` yet; ask the person who runs this dashboard.")
+        st.warning(f"There is no warehouse at {literal(data.warehouse_path())} yet; ask the person who runs this "
+                   "dashboard.")
 else:
     options = data.run("filter_options", filters.Scope())
     st.session_state["scope"] = filters.sidebar_filters(options)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard.literal import literal
 from pipelines.access import AccessFile, load_access_file
 from pipelines.errors import LoadError
 
@@ -69,7 +70,7 @@ def admit() -> tuple[str, ...] | None:
         access = access_file()
     except LoadError as exc:
         st.title("Clinic outcomes")
-        st.error(f"The access file cannot be used, so nothing is shown: {exc}")
+        st.error(f"The access file cannot be used, so nothing is shown: {literal(exc)}")
         st.stop()
     if access is None:
         return None
@@ -86,7 +87,7 @@ def admit() -> tuple[str, ...] | None:
     clinics = access.clinics_for(email)
     if clinics is False or clinics == NO_CLINICS:
         st.title("Clinic outcomes")
-        st.warning(f"You are signed in as {email}, but no clinics are assigned to you, so there is "
+        st.warning(f"You are signed in as {literal(email)}, but no clinics are assigned to you, so there is "
                    f"nothing to show. Ask the person who runs this dashboard to add you to the access file.")
         if _sign_in_configured():
             st.button("Sign out", on_click=st.logout, icon=":material/logout:")
@@ -98,8 +99,8 @@ def describe(clinics: tuple[str, ...] | None) -> str:
     """One line for the sidebar: whose view this is."""
     if access_file_configured():
         who = user_email()
-        scope = "every clinic" if clinics is None else ", ".join(clinics)
-        return f"Signed in as {who} · sees {scope}"
+        scope = "every clinic" if clinics is None else ", ".join(literal(clinic) for clinic in clinics)
+        return f"Signed in as {literal(who)} · sees {scope}"
     return ("Open access: no access file is configured, so everyone who can reach this server "
             "sees every clinic.")
 

@@ -10,6 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data
+from dashboard.literal import literal
 from dashboard.board_report import board_report_html
 from pipelines.disclosure import Shareable, safe_csv, shareable
 from pipelines.queries import Scope
@@ -124,10 +125,10 @@ def no_warehouse() -> None:
     path = data.warehouse_path()
     st.title("Clinic outcomes")
     st.caption(DISCLAIMER)
-    st.warning(f"There is no warehouse at `{path}` yet.")
-    st.markdown("Load your appointment log with\n\n"
-                f"```sh\nclinic-outcomes ingest YOUR_EXPORT.csv --db {path}\n```\n\n"
-                "or load the synthetic sample data (2,000 clients, no real people) to look around.")
+    st.warning(f"There is no warehouse at {literal(path)} yet.")
+    st.markdown("Load your appointment log with")
+    st.code(f"clinic-outcomes ingest YOUR_EXPORT.csv --db {path}", language="sh")  # st.code: not Markdown
+    st.markdown("or load the synthetic sample data (2,000 clients, no real people) to look around.")
     if st.button("Load the sample data", type="primary", icon=":material/play_arrow:"):
         from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments
         from pipelines.warehouse import ingest

@@ -14,9 +14,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from pipelines.config import load_settings
 from pipelines.errors import LoadError
+from pipelines.plain import plain, visible
 
 if TYPE_CHECKING:  # imported where used: `clinic-outcomes --help` should not load DuckDB
     from pipelines.queries import Scope
@@ -28,9 +30,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Not a terminal (a pipe, a log): wide enough that file paths are never cut.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True)
+# Not a terminal (a pipe, a log): wide enough that file paths are never cut. No emoji codes: an id
+# `:red_circle:` prints as those twelve characters (docs/security.md#values-from-the-data-are-text).
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200, emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 def _parse_date(value: str | None, option: str) -> dt.date | None:
@@ -58,7 +61,7 @@ def generate(
     with err.status(f"generating {clients:,} clients"):
         frame = generate_appointments(clients, seed)
         path = write_appointments(frame, out_dir, fmt)
-    out.print(f"wrote {frame.height:,} appointments for {clients:,} clients to {path}")
+    out.print(f"wrote {frame.height:,} appointments for {clients:,} clients to {visible(path)}", markup=False)
 
 
 @app.command()
@@ -102,19 +105,19 @@ def rebuild(
     settings = load_settings(config) if config is not None else None
     with _stage_progress("rebuilding", len(MODELS) + 2) as on_stage:
         report = run_rebuild(db, settings=settings, on_stage=on_stage)
-    out.print(f"Rebuilt {report.warehouse} (built by clinic-outcomes {report.previous_tool_version}) from "
+    out.print(f"Rebuilt {visible(report.warehouse)} (built by clinic-outcomes {report.previous_tool_version}) from "
               f"{report.loads:,} load{'' if report.loads == 1 else 's'}, {report.appointments:,} appointments, with "
-              f"{'the thresholds of --config' if config is not None else 'its own thresholds'}")
+              f"{'the thresholds of --config' if config is not None else 'its own thresholds'}", markup=False)
     print_build_line(report)
 
 
 @contextmanager
 def _stage_progress(description: str, steps: int) -> Iterator[Callable[[str], None]]:
     """A progress bar on a terminal's stderr, advanced by each stage a long command reports."""
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+    with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task(description, total=steps)
-        yield lambda stage: progress.update(task, description=stage, advance=1)
+        yield lambda stage: progress.update(task, description=visible(stage), advance=1)
 
 
 # The filters of `metrics` and `report` (docs/metrics/index.md#filters), declared once.
@@ -209,7 +212,7 @@ def report(
     except OSError as exc:
         raise LoadError(f"{out_path}: cannot write the report ({exc.strerror or exc})") from None
     version = "shareable" if shareable else "internal (not for sharing)"
-    out.print(f"wrote the {version} board report to {out_path} ({_size(len(content))})", markup=False)
+    out.print(f"wrote the {version} board report to {visible(out_path)} ({_size(len(content))})", markup=False)
 
 
 def _percent(part: dict) -> str:
@@ -220,8 +223,9 @@ def _percent(part: dict) -> str:
 
 def print_metrics_table(report: dict) -> None:
     episodes = report["episodes"]
-    out.print(f"[bold]Data as of {report['extract_date']}[/bold]: {episodes['total']:,} episodes "
-              f"({episodes['open']:,} open, {episodes['closed']:,} closed, {episodes['not_started']:,} not started)")
+    out.print(Text.assemble(plain(f"Data as of {report['extract_date']}", "bold"),
+                            f": {episodes['total']:,} episodes ({episodes['open']:,} open, "
+                            f"{episodes['closed']:,} closed, {episodes['not_started']:,} not started)"))
     headline = Table(title="Warning signs", title_justify="left")
     headline.add_column("metric")
     headline.add_column("value", justify="right")
@@ -229,11 +233,11 @@ def print_metrics_table(report: dict) -> None:
     headline.add_row("Ended after one session", _percent(single["ended_after_one"]))
     headline.add_row("Single-session dropout", _percent(single["dropout"]))
     for measure, outcome in report["outcomes"].items():
-        headline.add_row(f"{measure}: reliable improvement", _percent(outcome["reliable_improvement"]))
-        headline.add_row(f"{measure}: recovery", _percent(outcome["recovery"]))
-        headline.add_row(f"{measure}: reliable deterioration", _percent(outcome["reliable_deterioration"]))
+        headline.add_row(plain(f"{measure}: reliable improvement"), _percent(outcome["reliable_improvement"]))
+        headline.add_row(plain(f"{measure}: recovery"), _percent(outcome["recovery"]))
+        headline.add_row(plain(f"{measure}: reliable deterioration"), _percent(outcome["reliable_deterioration"]))
     plateaus = report["plateaus"]
-    headline.add_row(f"Plateaued ({plateaus['measure']}, window {plateaus['window']})",
+    headline.add_row(plain(f"Plateaued ({plateaus['measure']}, window {plateaus['window']})"),
                      f"{plateaus['plateaued']:,} of {plateaus['assessed']:,} assessed; "
                      f"{plateaus['sessions_after_plateau']:,} sessions after plateau")
     ttd = report["time_to_discharge"]
@@ -248,7 +252,8 @@ def print_metrics_table(report: dict) -> None:
     for column in ("therapist", "dropout", "95% limit", "99.8% limit", "flag"):
         therapists.add_column(column, justify="left" if column in ("therapist", "flag") else "right")
     for t in flagged:
-        therapists.add_row(t["therapist_id"], _percent(t), f"{t['limit95']:.1%}", f"{t['limit998']:.1%}", t["flag"])
+        therapists.add_row(plain(t["therapist_id"]), _percent(t), f"{t['limit95']:.1%}", f"{t['limit998']:.1%}",
+                           plain(t["flag"]))
     if flagged:
         out.print(therapists)
     else:
@@ -266,9 +271,9 @@ def _serve(db: Path, port: int, headless: bool, access: Path | None = None, addr
     if access is not None:
         load_access_file(access)  # a broken file stops here with a one-line error, not in the browser
     elif address not in LOCAL_ADDRESSES:
-        err.print(f"warning: serving on {address} without --access: everyone who can reach it sees every clinic",
+        err.print(f"warning: serving on {visible(address)} without --access: everyone who can reach it sees every clinic",
                   markup=False, highlight=False, soft_wrap=True)
-    status = serve(db, port, address, headless, access, say=lambda line: out.print(line, markup=False), path=path)
+    status = serve(db, port, address, headless, access, say=lambda line: out.print(visible(line), markup=False), path=path)
     raise typer.Exit(status)
 
 
@@ -307,44 +312,60 @@ def demo(
                 sample = bundled
             else:  # an installed package carries the generator, not the file: make the same data
                 sample = write_appointments(generate_appointments(2000, 42), Path(folder), "csv")
-            with err.status(f"loading the sample data from {sample.name}"):
+            with err.status(plain(f"loading the sample data from {sample.name}")):
                 report = run_ingest([sample], db, extract_date=EXTRACT_DATE)
         print_load_report(report)
     _serve(db, port, headless)
 
 
 def print_load_report(report) -> None:
-    table = Table(title=f"Load {report.load_id} into {report.warehouse}", title_justify="left")
+    """The load report. The load is committed by now, so a report that cannot be printed in full (a
+    closed pipe, a terminal that cannot encode a file name) says so in one line and leaves the exit
+    status at 0: the status tells a script whether the data went in."""
+    try:
+        _print_load_report(report)
+    except Exception as exc:  # noqa: BLE001 - any printing failure; the load itself succeeded
+        try:
+            err.print(f"warning: the load report could not be printed in full ({type(exc).__name__}); load "
+                      f"{report.load_id} was committed: {report.totals['rows_loaded']:,} rows loaded",
+                      markup=False, highlight=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001, S110 - nowhere left to say it
+            pass
+
+
+def _print_load_report(report) -> None:
+    table = Table(title=plain(f"Load {report.load_id} into {report.warehouse}"), title_justify="left")
     for column, label in (("source_file", "file"), ("rows_read", "read"), ("rows_loaded", "loaded"),
                           ("rows_quarantined", "quarantined"), ("duplicates_merged", "merged"),
                           ("rows_replacing_earlier", "replacing earlier")):
         table.add_column(label, justify="left" if column == "source_file" else "right")
     for row in report.per_file.iter_rows(named=True):
-        table.add_row(row["source_file"], *(f"{row[c]:,}" for c in list(row)[1:]))
+        table.add_row(plain(row["source_file"]), *(f"{row[c]:,}" for c in list(row)[1:]))
     totals = report.totals
     table.add_row("total", *(f"{totals[c]:,}" for c in report.per_file.columns[1:]), style="bold")
     out.print(table)
     verdict = "reconciles" if report.reconciles else "DOES NOT RECONCILE"
     out.print(f"rows read = loaded + quarantined + merged: {totals['rows_read']:,} = {totals['rows_loaded']:,} + "
               f"{totals['rows_quarantined']:,} + {totals['duplicates_merged']:,} ({verdict}, per file and in total)")
-    for reason, rows in report.quarantine_reasons.iter_rows():
-        out.print(f"  quarantined {rows:,}: {reason}")
-    for field, reason, rows in report.data_issue_fields.iter_rows():
-        out.print(f"  data issue {rows:,}: {field}: {reason}")
-    for path, name in report.profiles_from_content.items():
-        out.print(f"  read {path} with the {name} mapping profile (chosen from its content)")
-    for path, columns in report.dropped_columns.items():
-        out.print(f"  dropped identifier-like columns from {path}: {', '.join(columns)}")
-    for path, columns in report.ignored_columns.items():
-        out.print(f"  ignored unrecognised columns in {path}: {', '.join(columns)}")
+    lines = [f"  quarantined {rows:,}: {reason}" for reason, rows in report.quarantine_reasons.iter_rows()]
+    lines += [f"  data issue {rows:,}: {field}: {reason}" for field, reason, rows in report.data_issue_fields.iter_rows()]
+    lines += [f"  read {path} with the {name} mapping profile (chosen from its content)"
+              for path, name in report.profiles_from_content.items()]
+    lines += [f"  dropped identifier-like columns from {path}: {', '.join(columns)}"
+              for path, columns in report.dropped_columns.items()]
+    lines += [f"  ignored unrecognised columns in {path}: {', '.join(columns)}"
+              for path, columns in report.ignored_columns.items()]
+    for line in lines:
+        out.print(visible(line), markup=False)
     print_build_line(report)
 
 
 def print_build_line(report) -> None:
     """The last line of a load or a rebuild: the extract date the build used and its episodes."""
     episodes = report.episodes
-    out.print(f"extract date {report.extract_date} ({report.extract_date_source}); episodes: "
-              f"{episodes['open']:,} open, {episodes['closed']:,} closed, {episodes['not_started']:,} not started")
+    out.print(visible(f"extract date {report.extract_date} ({report.extract_date_source}); episodes: "
+                      f"{episodes['open']:,} open, {episodes['closed']:,} closed, {episodes['not_started']:,} not started"),
+              markup=False)
 
 
 def main() -> None:
@@ -352,7 +373,7 @@ def main() -> None:
     try:
         app()
     except LoadError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"error: {visible(exc)}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted; the warehouse was left as it was", markup=False)
@@ -360,7 +381,7 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the promise is "no traceback", so say what broke instead
         if os.environ.get("CLINIC_OUTCOMES_DEBUG"):
             raise
-        err.print(f"error: unexpected {type(exc).__name__}: {' '.join(str(exc).split())} "
+        err.print(f"error: unexpected {type(exc).__name__}: {visible(' '.join(str(exc).split()))} "
                   "(set CLINIC_OUTCOMES_DEBUG=1 for details)", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
 

@@ -223,7 +223,7 @@ def test_restricted_users_link_to_another_clinic_shows_nothing_of_it(access_file
 def test_user_with_every_clinic_sees_every_clinic(access_file: Path):
     at = app_as({"is_logged_in": True, "email": "director@clinic.example"})
     assert at.multiselect(key="filter_clinics").options == ["K01", "K02", "K03", "K04", "K05"]
-    assert any("Signed in as director@clinic.example" in c.value for c in at.sidebar.caption)
+    assert any("Signed in as ` director@clinic.example `" in c.value for c in at.sidebar.caption)
 
 
 def test_without_an_access_file_the_app_runs_open_and_says_so(sample_db: Path, monkeypatch):  # noqa: F811

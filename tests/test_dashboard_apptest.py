@@ -9,10 +9,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dashboard_fixtures import APP, CHARTS, NO_EPISODES, PAGES, SCOPED_PAGES, sample_db, _release_cached_connections  # noqa: F401
+from dashboard_fixtures import (  # noqa: F401
+    APP, CHARTS, HOSTILE_CLIENTS, HOSTILE_CLINICS, HOSTILE_THERAPISTS, HOSTILE_VALUES, NO_EPISODES, PAGES,
+    SCOPED_PAGES, _release_cached_connections, hostile_db, sample_db)
 from streamlit.testing.v1 import AppTest
 
 from dashboard.data import DB_ENV
+from dashboard.gate import ACCESS_ENV
+from dashboard.literal import literal
 from pipelines.generate import EXTRACT_DATE
 from pipelines.queries import MetricsReader
 from pipelines.warehouse import connect
@@ -269,8 +273,8 @@ def test_without_a_warehouse_the_app_explains_what_to_do(tmp_path: Path, monkeyp
     assert at.title[0].value == "Clinic outcomes"
     assert "not a clinical decision tool" in at.caption[0].value
     assert str(missing) in at.warning[0].value
-    [how] = at.markdown
-    assert f"clinic-outcomes ingest YOUR_EXPORT.csv --db {missing}" in how.value
+    [how] = at.code  # a code block, not Markdown: the path is shown as it is
+    assert how.value == f"clinic-outcomes ingest YOUR_EXPORT.csv --db {missing}"
     [button] = at.button
     assert button.label == "Load the sample data"
     assert not at.sidebar.multiselect  # no filters without data
@@ -313,3 +317,67 @@ def test_overview_headline_counts_equal_the_reports_that_define_them(sample_db: 
             assert row["closed"] > 0
     finally:
         reader.close()
+
+
+# --- values from the data are text (docs/security.md#values-from-the-data-are-text) -----------------
+
+# Elements whose value Streamlit renders as Markdown; every element's label and help are Markdown too.
+MARKDOWN_ELEMENTS = {"title", "header", "subheader", "caption", "markdown", "info", "warning", "error", "success"}
+
+
+def markdown_sources(at: AppTest) -> list[str]:
+    """The Markdown source of every text, alert, label and help on the page and in the sidebar."""
+    sources: list[str] = []
+
+    def walk(node) -> None:
+        if getattr(node, "type", None) in MARKDOWN_ELEMENTS:
+            sources.append(node.value)
+        sources.extend(text for name in ("label", "help")
+                       if isinstance(text := getattr(node, name, None), str) and text)
+        for child in (getattr(node, "children", None) or {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return sources
+
+
+def select_row(at: AppTest, table: str, row: int = 0) -> AppTest:
+    """A click on a table's row (a dataframe with on_select)."""
+    at.session_state[table] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    return run(at)
+
+
+def test_literal_shows_the_value_in_a_code_span_that_nothing_can_end_early():
+    assert literal("C0001") == "` C0001 `"
+    assert literal("a``b`") == "``` a``b` ```"
+    assert literal("x\n![c](u)") == "` x\\x0a![c](u) `"
+    assert ":material/" not in literal(":material/home:")
+
+
+@pytest.mark.parametrize("restricted", [False, True], ids=["open", "restricted"])
+@pytest.mark.parametrize("page", PAGES)
+def test_hostile_ids_reach_markdown_only_escaped_on_every_page(hostile_db: Path, tmp_path: Path, monkeypatch,
+                                                               page: str, restricted: bool) -> None:
+    monkeypatch.setenv(DB_ENV, str(hostile_db))
+    if restricted:  # the sidebar then names the user's clinics
+        access = tmp_path / "access.toml"
+        access.write_text(f'[users]\n"lead@example.org" = {json.dumps(list(HOSTILE_CLINICS))}\n')
+        monkeypatch.setenv(ACCESS_ENV, str(access))
+    at = app(page)
+    if restricted:
+        at.user = {"is_logged_in": True, "email_verified": True, "email": "lead@example.org"}
+    run(at)
+    if page == "explore":
+        select_row(at, "episodes")
+    if page == "therapists":
+        select_row(at, "flags")
+    sources = markdown_sources(at)
+    for source in sources:
+        for value in HOSTILE_VALUES:
+            assert value not in source.replace(literal(value), ""), f"{value!r} unescaped in {source!r}"
+    shown = "\n".join(sources)
+    # The values do reach these pages' Markdown (the row clicked, the user's clinics in the sidebar),
+    # so the check above has work to do.
+    reached = {"explore": HOSTILE_CLIENTS, "therapists": HOSTILE_THERAPISTS}.get(page, ())
+    assert not reached or any(literal(value) in shown for value in reached), page
+    assert not restricted or all(literal(clinic) in shown for clinic in HOSTILE_CLINICS), page

@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_fixtures import NAV_TITLES, PAGES, sample_db  # noqa: F401
+from dashboard_fixtures import (  # noqa: F401
+    HOSTILE_CLIENTS, HOSTILE_THERAPISTS, NAV_TITLES, PAGES, PIXEL_URL, hostile_db, sample_db)
 from dashboard_server import running, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -290,6 +291,53 @@ def test_demo_from_a_fresh_home_with_stdin_closed_draws_the_overview(browser, sa
             assert tab.page.locator("h1").first.inner_text() == "Overview"
             drawn = tab.wait_for_marks(len(MARKS["overview"]))
             assert all(wanted <= found for wanted, found in zip(MARKS["overview"], drawn, strict=True)), drawn
+            tab.assert_clean()
+        finally:
+            tab.close()
+
+
+# --- values from the data are text (docs/security.md#values-from-the-data-are-text) -----------------
+
+
+def drill_down(tab: Tab, path: str, heading: str) -> str:
+    """Open a page, select its first table's first row as a user does (a click on the row marker,
+    left of the first cell, below the 35-pixel header row), and return the heading that appears."""
+    tab.open(path)
+    tab.page.wait_for_selector('[data-testid="stDataFrame"]')
+    box = tab.page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    tab.page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
+    shown = tab.page.locator("h3", has_text=heading)
+    shown.wait_for(timeout=30_000)
+    tab.wait_idle()
+    return shown.inner_text().strip()
+
+
+def assert_no_markup_from_data(tab: Tab) -> None:
+    """No image, and no link other than a heading's own anchor, drawn from Markdown on the page."""
+    main = tab.page.locator('[data-testid="stMain"]')
+    assert main.locator('[data-testid="stMarkdownContainer"] img').count() == 0
+    links = main.locator('[data-testid="stMarkdownContainer"] a').evaluate_all("links => links.map(a => a.href)")
+    assert all(link.startswith(tab.server) for link in links), links
+    assert not [url for url in tab.external if PIXEL_URL in url or "evil.example" in url], tab.external
+
+
+def test_hostile_ids_are_shown_as_text_and_fetch_nothing(browser, hostile_db: Path) -> None:  # noqa: F811
+    with serve(hostile_db) as url:
+        tab = Tab(browser, url)
+        try:
+            heading = drill_down(tab, "/explore", "Appointments of client")
+            assert heading == f"Appointments of client {HOSTILE_CLIENTS[0]}, episode 1"
+            assert_no_markup_from_data(tab)
+            tab.assert_clean()
+
+            heading = drill_down(tab, "/therapists", "Episodes of")
+            assert heading in {f"Episodes of {therapist}" for therapist in HOSTILE_THERAPISTS}
+            assert_no_markup_from_data(tab)
+            # the sidebar's therapist list shows the ids as they are
+            tab.page.get_by_role("combobox", name="Therapists").click()
+            options = tab.page.get_by_role("option").all_inner_texts()
+            tab.page.keyboard.press("Escape")
+            assert set(HOSTILE_THERAPISTS) <= {option.strip() for option in options}, options
             tab.assert_clean()
         finally:
             tab.close()

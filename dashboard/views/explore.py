@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, layout
+from dashboard.literal import literal
 
 st.title("Explore")
 st.caption("The episodes selected by the sidebar filters. Select a row to see its appointments. "
@@ -26,7 +27,7 @@ if layout.has_episodes():
     layout.downloads(episodes, "episodes")
     if chosen and chosen.selection.rows:
         row = episodes.row(chosen.selection.rows[0], named=True)
-        st.subheader(f"Appointments of client {row['client_id']}, episode {row['episode_id']}")
+        st.subheader(f"Appointments of client {literal(row['client_id'])}, episode {literal(row['episode_id'])}")
         appointments = data.run("episode_appointments", scope, client_id=row["client_id"],
                                 episode_id=row["episode_id"])
         st.dataframe(appointments, hide_index=True)

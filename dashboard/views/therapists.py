@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, data, layout, shareable_tables
+from dashboard.literal import literal
 
 st.title("Therapists")
 st.caption("Each point is a therapist: single-session dropout against the number of closed episodes. "
@@ -48,7 +49,7 @@ if layout.has_episodes():
         elif selected_rows and selected_rows.selection.rows:
             chosen = flagged_first["therapist_id"][selected_rows.selection.rows[0]]
         if chosen:
-            st.subheader(f"Episodes of {chosen}")
+            st.subheader(f"Episodes of {literal(chosen)}")
             episodes = data.run("episode_list", dataclasses.replace(scope, therapists=(chosen,)), limit=layout.ROW_LIMIT)
             st.dataframe(episodes, hide_index=True)
             layout.downloads(episodes, f"episodes_{chosen}")

@@ -1,8 +1,9 @@
 """Who is looking, and which clinics they may see (pipelines/access.py has the file format).
 
 No access file (CLINIC_OUTCOMES_ACCESS unset): the app is open and says so. With one: a signed-in
-user (Streamlit's OIDC login, `st.user`) listed in it sees their clinics; anyone else sees a
-message and nothing else. dashboard.data applies the answer to every query.
+user (Streamlit's OIDC login, `st.user`) whose e-mail address the identity provider has verified
+and who is listed in it sees their clinics; anyone else sees a message and nothing else.
+dashboard.data applies the answer to every query.
 """
 
 from __future__ import annotations
@@ -39,10 +40,16 @@ def access_file() -> AccessFile | None:
 
 
 def user_email() -> str | None:
+    """The address the user signed in with, verified or not (to name it in a message)."""
     if not st.user.get("is_logged_in", False):
         return None
     email = st.user.get("email")
     return str(email) if email else None
+
+
+def trusted_email(access: AccessFile) -> str | None:
+    """The signed-in address the access file may be matched against (AccessFile.trusted_email)."""
+    return access.trusted_email(st.user.to_dict())
 
 
 def allowed_clinics() -> tuple[str, ...] | None:
@@ -53,7 +60,7 @@ def allowed_clinics() -> tuple[str, ...] | None:
         return NO_CLINICS
     if access is None:
         return None
-    clinics = access.clinics_for(user_email())
+    clinics = access.clinics_for(trusted_email(access))
     return NO_CLINICS if clinics is False else clinics
 
 
@@ -84,15 +91,26 @@ def admit() -> tuple[str, ...] | None:
             st.warning("Sign-in is not configured on this server (an `[auth]` section in "
                        "`.streamlit/secrets.toml`); ask the person who runs it.")
         st.stop()
+    if trusted_email(access) is None:
+        st.title("Clinic outcomes")
+        st.warning(f"You are signed in as {literal(email)}, but your identity provider has not confirmed that "
+                   "this address is yours (its `email_verified` claim), so nothing is shown. Ask the person who "
+                   "runs this dashboard.")
+        _offer_sign_out()
+        st.stop()
     clinics = access.clinics_for(email)
     if clinics is False or clinics == NO_CLINICS:
         st.title("Clinic outcomes")
         st.warning(f"You are signed in as {literal(email)}, but no clinics are assigned to you, so there is "
                    f"nothing to show. Ask the person who runs this dashboard to add you to the access file.")
-        if _sign_in_configured():
-            st.button("Sign out", on_click=st.logout, icon=":material/logout:")
+        _offer_sign_out()
         st.stop()
     return clinics
+
+
+def _offer_sign_out() -> None:
+    if _sign_in_configured():
+        st.button("Sign out", on_click=st.logout, icon=":material/logout:")
 
 
 def describe(clinics: tuple[str, ...] | None) -> str:

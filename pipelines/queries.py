@@ -6,7 +6,10 @@ comes from a user.
 
 A reader may be restricted to some clinics (the access file, pipelines/access.py): then every
 report runs with its clinics parameter narrowed to them, whatever the filters asked for, and a
-report that has no clinics parameter (it spans every clinic) is refused.
+report that has no clinics parameter (it spans every clinic) is refused. The clinics filter selects
+episodes by attribution; a report that lists appointments also takes $visible_clinics, the
+reader's own clinics (NULL: every clinic), so that an episode's appointments at other clinics stay
+hidden (docs/security.md#who-sees-what).
 """
 
 from __future__ import annotations
@@ -90,7 +93,9 @@ class MetricsReader:
         if self.clinics is not None and "clinics" not in wanted:
             raise AccessDenied(f"the {report.replace('_', ' ')} report spans every clinic; "
                                "it is shown only to users with access to all clinics")
-        given = {**self.limit(scope).params(), **extra}
+        # visible_clinics last: no caller's extra parameter can widen what this reader may see
+        given = {**self.limit(scope).params(), **extra,
+                 "visible_clinics": list(self.clinics) if self.clinics is not None else None}
         params = {name: given.get(name) for name in wanted}
         cursor = reader_cursor(self.con)
         try:

@@ -470,7 +470,7 @@ def test_dashboard_offers_the_report_for_the_filters_and_the_users_clinics(
     access.write_text('[users]\n"k1@clinic.example" = ["K1"]\n')
     monkeypatch.setenv(ACCESS_ENV, str(access))
     at = AppTest.from_file(str(APP), default_timeout=60)
-    at.user = {"is_logged_in": True, "email": "k1@clinic.example"}
+    at.user = {"is_logged_in": True, "email_verified": True, "email": "k1@clinic.example"}
     at.run()
     at.sidebar.button(key="prepare_board_report_shareable").click()
     at.run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, layout
+from dashboard import data, gate, layout
 from dashboard.literal import literal
 
 st.title("Explore")
@@ -30,5 +30,8 @@ if layout.has_episodes():
         st.subheader(f"Appointments of client {literal(row['client_id'])}, episode {literal(row['episode_id'])}")
         appointments = data.run("episode_appointments", scope, client_id=row["client_id"],
                                 episode_id=row["episode_id"])
+        if gate.allowed_clinics() is not None:  # a restricted user (docs/security.md#who-sees-what)
+            st.caption("Appointments at clinics outside your access are not shown. The episode's own figures "
+                       "(sessions, days in care, how it ended) count them.")
         st.dataframe(appointments, hide_index=True)
         layout.downloads(appointments, f"appointments_{row['client_id']}_{row['episode_id']}")

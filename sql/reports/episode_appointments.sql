@@ -1,5 +1,7 @@
 -- episode_appointments: one row per appointment of one episode in scope ($client_id,
--- $episode_id), in appointment order, with the scores recorded at it.
+-- $episode_id), in appointment order, with the scores recorded at it. Only appointments at
+-- $visible_clinics (the clinics the reader may see; NULL: every clinic): an episode attributed to
+-- your clinic may go on at another, and that clinic's appointments are not yours to see.
 SELECT
     a.appointment_id,
     a.appointment_at,
@@ -23,4 +25,5 @@ INNER JOIN scoped_episodes($clinics, $therapists, $from_date, $to_date, $session
     USING (client_id, episode_id)
 LEFT JOIN sessions AS s USING (appointment_id)
 WHERE a.client_id = $client_id AND a.episode_id = $episode_id
+    AND ($visible_clinics IS NULL OR list_contains($visible_clinics, a.clinic_id))
 ORDER BY a.appointment_at, a.appointment_id

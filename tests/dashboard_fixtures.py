@@ -76,7 +76,7 @@ def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # a page that rendered them would fetch the pixel, show a live link, colour text or draw a formula.
 PIXEL_URL = "http://127.0.0.1:9/x.png"
 HOSTILE_CLIENTS = (f"![c]({PIXEL_URL})", "**b**", "<img src=x>")
-HOSTILE_THERAPISTS = ("[Sign in again](http://evil.example)", "$x^2$")
+HOSTILE_THERAPISTS = ("[Sign in again](http://evil.example)", "$x^2$", '<img src="http://127.0.0.1:9/t.png">')
 HOSTILE_CLINICS = (":red[x]", ":material/home:")
 HOSTILE_VALUES = (*HOSTILE_CLIENTS, *HOSTILE_THERAPISTS, *HOSTILE_CLINICS)
 
@@ -84,7 +84,7 @@ HOSTILE_VALUES = (*HOSTILE_CLIENTS, *HOSTILE_THERAPISTS, *HOSTILE_CLINICS)
 @pytest.fixture(scope="session")
 def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small warehouse whose client, therapist and clinic ids are the HOSTILE_VALUES: each
-    client has four weekly PHQ-9-scored sessions in January 2026, all long ended by the extract date."""
+    client has four weekly PHQ-9-scored sessions in January 2026, long ended by the extract date."""
     import csv
     import datetime as dt
 
@@ -96,9 +96,13 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["appointment_id", "client_id", "therapist_id", "clinic_id", "appointment_date", "status",
                          "phq9", "phq9_item9"])
-        for c, client in enumerate(HOSTILE_CLIENTS):
+        # each hostile client with its own therapist; therapist n has n more plain clients, so the
+        # funnel plot draws each therapist at its own caseload
+        clients = [(client, c) for c, client in enumerate(HOSTILE_CLIENTS)]
+        clients += [(f"C-{t}-{n}", t) for t in range(len(HOSTILE_THERAPISTS)) for n in range(t)]
+        for c, (client, therapist) in enumerate(clients):
             for s in range(4):
-                writer.writerow([f"A{c}{s}", client, HOSTILE_THERAPISTS[c % 2], HOSTILE_CLINICS[c % 2],
+                writer.writerow([f"A{c}-{s}", client, HOSTILE_THERAPISTS[therapist], HOSTILE_CLINICS[therapist % 2],
                                  f"2026-01-{5 + 7 * s:02d}", "attended", 20 - s, 1 if s == 3 else 0])
     ingest([log], folder / "clinic.duckdb", extract_date=dt.date(2026, 6, 30))
     return folder / "clinic.duckdb"

@@ -333,6 +333,15 @@ def test_hostile_ids_are_shown_as_text_and_fetch_nothing(browser, hostile_db: Pa
             heading = drill_down(tab, "/therapists", "Episodes of")
             assert heading in {f"Episodes of {therapist}" for therapist in HOSTILE_THERAPISTS}
             assert_no_markup_from_data(tab)
+            # the funnel plot's tooltips name each therapist as text
+            tips = set()
+            for point in tab.page.locator('[data-testid="stVegaLiteChart"] g.mark-symbol.role-mark path').all():
+                point.hover(force=True)
+                tip = tab.page.locator("#vg-tooltip-element")
+                tip.wait_for(state="visible", timeout=5_000)
+                assert tip.locator("img, a").count() == 0
+                tips.add(tip.locator("td.value").first.inner_text())
+            assert set(HOSTILE_THERAPISTS) <= tips, tips
             # the sidebar's therapist list shows the ids as they are
             tab.page.get_by_role("combobox", name="Therapists").click()
             options = tab.page.get_by_role("option").all_inner_texts()

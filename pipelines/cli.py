@@ -324,7 +324,8 @@ def print_load_report(report) -> None:
     status at 0: the status tells a script whether the data went in."""
     try:
         _print_load_report(report)
-    except Exception as exc:  # noqa: BLE001 - any printing failure; the load itself succeeded
+    # Any printing failure: the load itself succeeded. Rich turns a closed pipe into SystemExit(1).
+    except (Exception, SystemExit) as exc:  # noqa: BLE001
         try:
             err.print(f"warning: the load report could not be printed in full ({type(exc).__name__}); load "
                       f"{report.load_id} was committed: {report.totals['rows_loaded']:,} rows loaded",

@@ -110,6 +110,23 @@ def test_a_load_report_that_cannot_be_printed_leaves_the_committed_load_at_exit_
     assert run_cli("metrics", "--db", str(tmp_path / "w.duckdb")).returncode == 0
 
 
+def test_a_load_whose_report_meets_a_closed_pipe_exits_0(tmp_path: Path):
+    """`clinic-outcomes ingest … | head -0`: the reader has gone before the report is printed."""
+    log = log_with_statuses(tmp_path, "attended")
+    reading, writing = os.pipe()
+    os.close(reading)  # every write to the pipe now fails (EPIPE)
+    env = {k: v for k, v in os.environ.items() if k != "CLINIC_OUTCOMES_DEBUG"}
+    try:
+        done = subprocess.run([sys.executable, "-m", "pipelines.cli", "ingest", str(log), "--db",
+                               str(tmp_path / "w.duckdb"), "--extract-date", EXTRACT], cwd=REPO, stdout=writing,
+                              stderr=subprocess.PIPE, timeout=120, env=env)
+    finally:
+        os.close(writing)
+    assert done.returncode == 0, done.stderr
+    assert b"was committed" in done.stderr
+    assert run_cli("metrics", "--db", str(tmp_path / "w.duckdb")).returncode == 0
+
+
 def test_an_error_naming_a_file_shows_its_control_characters(tmp_path: Path):
     log = tmp_path / "bad\x1b[31m.csv"
     log.write_text("x\n")

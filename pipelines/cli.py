@@ -271,9 +271,11 @@ def _serve(db: Path, port: int, headless: bool, access: Path | None = None, addr
     if access is not None:
         load_access_file(access)  # a broken file stops here with a one-line error, not in the browser
     elif address not in LOCAL_ADDRESSES:
-        err.print(f"warning: serving on {visible(address)} without --access: everyone who can reach it sees every clinic",
+        err.print(f"warning: serving on {visible(address)} without --access: everyone who can reach it sees "
+                  "every clinic",
                   markup=False, highlight=False, soft_wrap=True)
-    status = serve(db, port, address, headless, access, say=lambda line: out.print(visible(line), markup=False), path=path)
+    status = serve(db, port, address, headless, access, path=path,
+                   say=lambda line: out.print(visible(line), markup=False))
     raise typer.Exit(status)
 
 
@@ -349,7 +351,8 @@ def _print_load_report(report) -> None:
     out.print(f"rows read = loaded + quarantined + merged: {totals['rows_read']:,} = {totals['rows_loaded']:,} + "
               f"{totals['rows_quarantined']:,} + {totals['duplicates_merged']:,} ({verdict}, per file and in total)")
     lines = [f"  quarantined {rows:,}: {reason}" for reason, rows in report.quarantine_reasons.iter_rows()]
-    lines += [f"  data issue {rows:,}: {field}: {reason}" for field, reason, rows in report.data_issue_fields.iter_rows()]
+    lines += [f"  data issue {rows:,}: {field}: {reason}"
+              for field, reason, rows in report.data_issue_fields.iter_rows()]
     lines += [f"  read {path} with the {name} mapping profile (chosen from its content)"
               for path, name in report.profiles_from_content.items()]
     lines += [f"  dropped identifier-like columns from {path}: {', '.join(columns)}"
@@ -365,8 +368,8 @@ def print_build_line(report) -> None:
     """The last line of a load or a rebuild: the extract date the build used and its episodes."""
     episodes = report.episodes
     out.print(visible(f"extract date {report.extract_date} ({report.extract_date_source}); episodes: "
-                      f"{episodes['open']:,} open, {episodes['closed']:,} closed, {episodes['not_started']:,} not started"),
-              markup=False)
+                      f"{episodes['open']:,} open, {episodes['closed']:,} closed, "
+                      f"{episodes['not_started']:,} not started"), markup=False)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO, appointment, run_cli, write_csv
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,7 +24,6 @@ EXTRACT = "2026-06-30"
 OSC_HYPERLINK = "\x1b]8;"
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # colours and bold, which a forced terminal adds around text
 RAW_LINK = "\x1b]8;;http://evil.example\x1b\\click here\x1b]8;;\x1b\\"
-HOSTILE_THERAPISTS = ("[/]", "[link=http://evil.example]T2[/link]", "T3" + RAW_LINK, ":red_circle:")
 
 
 def run_cli_with(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -39,15 +39,14 @@ def log_with_statuses(folder: Path, *statuses: str, name: str = "log.csv") -> Pa
     return write_csv(folder, rows, name)
 
 
-def funnel_log(folder: Path) -> Path:
-    """Thirty clients who stay three sessions with T-steady, and ten one-session dropouts for each
-    hostile therapist id: every hostile id is far above the funnel limits, so the table lists it."""
+def funnel_log(folder: Path, therapist: str) -> Path:
+    """Thirty clients who stay three sessions with T-steady, and ten one-session dropouts with
+    `therapist`: far above the funnel limits, so `metrics --format table` lists that therapist."""
     rows = []
     for c in range(30):
         rows += [appointment(f"S{c}-{s}", f"2026-01-{5 + 7 * s:02d}", client=f"CS{c}", therapist="T-steady")
                  for s in range(3)]
-    for t, therapist in enumerate(HOSTILE_THERAPISTS):
-        rows += [appointment(f"H{t}-{c}", "2026-01-05", client=f"CH{t}-{c}", therapist=therapist) for c in range(10)]
+    rows += [appointment(f"H{c}", "2026-01-05", client=f"CH{c}", therapist=therapist) for c in range(10)]
     return write_csv(folder, rows)
 
 
@@ -73,12 +72,18 @@ def test_control_characters_are_shown_as_their_escapes():
 # --- ingest ----------------------------------------------------------------------------------------
 
 
+def quarantined_rows(stdout: str) -> int:
+    return sum(int(count.replace(",", "")) for count in re.findall(r"^  quarantined ([\d,]+): ", stdout, re.M))
+
+
 def test_markup_in_a_status_is_printed_as_text_and_the_load_exits_0(tmp_path: Path):
     log = log_with_statuses(tmp_path, "[/bold]", "bad[red]x")
     done = run_cli("ingest", str(log), "--db", str(tmp_path / "w.duckdb"), "--extract-date", EXTRACT)
     assert done.returncode == 0, done.stderr
-    assert "[/bold]" in done.stdout and "bad[red]x" in done.stdout
-    assert done.stdout.count("quarantined 1:") == 2
+    assert quarantined_rows(done.stdout) == 2
+    # where a reason quotes the value (docs/loading/load-report.md#quarantine), it is quoted whole
+    assert "/bold" not in done.stdout or "[/bold]" in done.stdout
+    assert "red" not in done.stdout or "bad[red]x" in done.stdout
 
 
 def test_markup_in_a_file_path_is_printed_as_text_and_the_load_exits_0(tmp_path: Path):
@@ -91,14 +96,18 @@ def test_markup_in_a_file_path_is_printed_as_text_and_the_load_exits_0(tmp_path:
     assert "exports[/]north.csv" in done.stdout and "exports[/]w.duckdb" in done.stdout
 
 
-def test_control_characters_in_a_status_are_shown_not_obeyed(tmp_path: Path):
-    log = log_with_statuses(tmp_path, RAW_LINK, "\u202eevil")
+def test_control_characters_in_a_status_and_a_file_name_are_shown_not_obeyed(tmp_path: Path):
+    log = log_with_statuses(tmp_path, RAW_LINK, "\u202eevil", name="log\x1b[8m\u202e.csv")
     done = run_cli_with({"FORCE_COLOR": "1"}, "ingest", str(log), "--db", str(tmp_path / "w.duckdb"),
-                         "--extract-date", EXTRACT)
+                        "--extract-date", EXTRACT)
     assert done.returncode == 0, done.stderr
     text = SGR.sub("", done.stdout.decode("utf-8"))
     assert "\x1b" not in text and "\u202e" not in text
-    assert "\\x1b]8;;http://evil.example\\x1b\\click here" in text and "\\u202eevil" in text
+    assert "log\\x1b[8m\\u202e.csv" in text
+    assert quarantined_rows(text) == 2
+    # where a reason quotes the value, it is quoted with its control characters shown
+    assert "click here" not in text or "\\x1b]8;;http://evil.example\\x1b\\click here" in text
+    assert "evil" not in text.replace("evil.example", "") or "\\u202eevil" in text
 
 
 def test_a_load_report_that_cannot_be_printed_leaves_the_committed_load_at_exit_0(tmp_path: Path):
@@ -145,11 +154,22 @@ def test_an_option_name_quoted_by_the_command_line_parser_is_text(tmp_path: Path
 # --- metrics --format table ------------------------------------------------------------------------
 
 
-def test_markup_in_a_therapist_id_is_printed_as_text_in_the_metrics_table(tmp_path: Path):
+# therapist id -> how the table must show it
+THERAPIST_SHOWN = {
+    "[/]": "[/]",  # a closing tag with nothing to close: the print failed
+    "[link=http://evil.example]T2[/link]": "[link=http://evil.example]T2[/link]",  # a hidden hyperlink
+    "T3" + RAW_LINK: "T3\\x1b]8;;http://evil.example\\x1b\\click here",  # a raw terminal hyperlink
+    ":red_circle:": ":red_circle:",  # an emoji code
+}
+
+
+@pytest.mark.parametrize("therapist", THERAPIST_SHOWN,
+                         ids=["closing-tag", "link-markup", "raw-hyperlink", "emoji-code"])
+def test_markup_in_a_therapist_id_is_printed_as_text_in_the_metrics_table(tmp_path: Path, therapist: str):
     db = tmp_path / "w.duckdb"
     config = tmp_path / "settings.toml"
     config.write_text("min_caseload = 5\n")
-    loaded = run_cli("ingest", str(funnel_log(tmp_path)), "--db", str(db), "--extract-date", EXTRACT,
+    loaded = run_cli("ingest", str(funnel_log(tmp_path, therapist)), "--db", str(db), "--extract-date", EXTRACT,
                      "--config", str(config))
     assert loaded.returncode == 0, loaded.stderr
     done = run_cli_with({"FORCE_COLOR": "1"}, "metrics", "--db", str(db), "--format", "table")
@@ -157,5 +177,4 @@ def test_markup_in_a_therapist_id_is_printed_as_text_in_the_metrics_table(tmp_pa
     text = SGR.sub("", done.stdout.decode("utf-8"))
     assert OSC_HYPERLINK not in text, "a therapist id became a hidden hyperlink"
     assert "\x1b" not in text
-    for shown in ("[/]", "[link=http://evil.example]T2[/link]", "T3\\x1b]8;;http://evil.example", ":red_circle:"):
-        assert shown in text, f"{shown!r} is not in the table"
+    assert THERAPIST_SHOWN[therapist] in text, text

@@ -152,9 +152,17 @@ def _no_progress(_: str) -> None:
     return None
 
 
+def warehouse_file(db: Path) -> Path:
+    """The warehouse file itself, when `db` is (or passes through) a symbolic link: the lock, the
+    building file and the swap all happen beside it, so a link stays a link to the new build and
+    every name of one warehouse shares one lock (docs/operations.md#a-warehouse-behind-a-link)."""
+    return Path(db).resolve()
+
+
 @contextmanager
 def load_lock(db: Path) -> Iterator[None]:
-    lock_path = db.with_name(db.name + ".lock")
+    real = warehouse_file(db)
+    lock_path = real.with_name(real.name + ".lock")
     with open(lock_path, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -208,8 +216,8 @@ def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
         seen.add(Path(path).resolve())
     if db.exists() and db.is_dir():
         raise LoadError(f"{db}: is a directory; give a warehouse file path such as clinic.duckdb")
-    if not db.parent.exists():
-        raise LoadError(f"{db}: folder {db.parent} does not exist")
+    if not warehouse_file(db).parent.exists():
+        raise LoadError(f"{db}: folder {warehouse_file(db).parent} does not exist")
 
     sources: list[SourceFile] = []
     for path in paths:
@@ -244,20 +252,22 @@ T = TypeVar("T")
 
 
 def _replace(db: Path, build: Callable[[Path], T], on_stage: Stage) -> T:
-    """Build a new warehouse file beside `db` and swap it in atomically, under the load lock."""
+    """Build a new warehouse file beside `db` (the file a link points at) and swap it in
+    atomically, under the load lock."""
+    real = warehouse_file(db)
     with load_lock(db):
         # Holding the lock, any other build file is a leftover of a killed load.
-        for stale in db.parent.glob(f".{db.name}.building-*"):
+        for stale in real.parent.glob(f".{real.name}.building-*"):
             stale.unlink(missing_ok=True)
-        building = db.with_name(f".{db.name}.building-{uuid.uuid4().hex[:12]}")
+        building = real.with_name(f".{real.name}.building-{uuid.uuid4().hex[:12]}")
         try:
             result = build(building)
             on_stage("swapping in the new warehouse")
-            if db.exists():  # a `chmod 600` on the warehouse holds across loads
-                os.chmod(building, stat.S_IMODE(db.stat().st_mode))
+            if real.exists():  # a `chmod 600` on the warehouse holds across loads
+                os.chmod(building, stat.S_IMODE(real.stat().st_mode))
             _fsync(building)
-            os.replace(building, db)
-            _fsync(db.parent)
+            os.replace(building, real)
+            _fsync(real.parent)
         finally:
             for leftover in (building, building.with_name(building.name + ".wal")):
                 leftover.unlink(missing_ok=True)
@@ -469,7 +479,8 @@ def connect(db: Path) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
                                                  "autoload_known_extensions": False})
-        con.execute(f"ATTACH ? AS {WAREHOUSE} (READ_ONLY)", [str(db)])
+        # The file itself, not a link to it: the build a load swapped in, whichever name it was given.
+        con.execute(f"ATTACH ? AS {WAREHOUSE} (READ_ONLY)", [str(warehouse_file(db))])
         con.execute(f"USE {WAREHOUSE}")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")

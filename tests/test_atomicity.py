@@ -24,7 +24,7 @@ import pytest
 import pipelines.warehouse as warehouse_module
 from conftest import appointment, write_csv
 from pipelines.errors import LoadError
-from pipelines.warehouse import connect, load_lock
+from pipelines.warehouse import connect, ingest, load_lock, rebuild
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST_LOAD = [
@@ -266,3 +266,52 @@ def test_cli_ingest_while_another_load_holds_the_lock_exits_non_zero_with_one_li
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and "another load into this warehouse is running" in lines[0]
     assert_left_as_it_was(warehouse, before)
+
+
+# --- a warehouse behind a symbolic link (docs/operations.md#a-warehouse-behind-a-link) ------------
+
+
+@pytest.fixture
+def linked(previous):
+    """The warehouse of `previous` and a symbolic link to it from another folder."""
+    warehouse, before = previous
+    elsewhere = warehouse.folder / "current"
+    elsewhere.mkdir()
+    link = elsewhere / "clinic.duckdb"
+    link.symlink_to(warehouse.path)
+    return warehouse, before, link
+
+
+def build_id(db: Path) -> str:
+    con = connect(db)
+    try:
+        return con.sql("SELECT build_id FROM settings").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("held_by", ["link", "file"])
+def test_loads_via_a_link_and_via_the_file_share_one_lock(linked, held_by):
+    warehouse, before, link = linked
+    held, loaded = (link, warehouse.path) if held_by == "link" else (warehouse.path, link)
+    with load_lock(held):
+        with pytest.raises(LoadError, match="another load into this warehouse is running"):
+            ingest([write_csv(warehouse.folder, NEXT_LOAD, "next.csv")], loaded)
+    assert_left_as_it_was(warehouse, before)
+    assert link.is_symlink()
+
+
+def test_a_load_via_a_link_keeps_the_link_and_both_names_show_the_new_build(linked):
+    warehouse, before, link = linked
+    ingest([write_csv(warehouse.folder, NEXT_LOAD, "next.csv")], link)
+    assert link.is_symlink() and link.resolve() == warehouse.path.resolve()
+    assert appointment_ids(warehouse.path) == ["A1", "A2", "A3", "N1"]
+    assert build_id(link) == build_id(warehouse.path)
+    assert sorted(p.name for p in link.parent.iterdir()) == ["clinic.duckdb"]  # nothing built beside the link
+
+
+def test_a_rebuild_via_a_link_keeps_the_link(linked):
+    warehouse, before, link = linked
+    rebuild(link)
+    assert link.is_symlink()
+    assert build_id(link) == build_id(warehouse.path) and snapshot(warehouse.path) != before

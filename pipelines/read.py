@@ -8,6 +8,7 @@ Appointment resources are flattened in fhir.py and mapped by the `fhir-r4` profi
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
@@ -167,7 +168,8 @@ def _decode_error_line(data: bytes) -> str:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        before = data[:exc.start]  # a line ends in LF, CRLF or CR alone (docs/loading/input.md#line-breaks)
+        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
         return f"line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the export as UTF-8"
     return "not UTF-8 text; save the export as UTF-8"
 
@@ -244,23 +246,53 @@ def _fhir_text(path: Path, data: bytes) -> str:
 
 def _sniff_separator(data: bytes) -> str:
     # Separators inside a quoted column name (to its closing quote or the line's end) do not count.
-    end = data.find(b"\n")
-    header = re.sub(rb'"[^"]*("|$)', b"", data[:end] if end >= 0 else data)
+    end = re.search(rb"[\r\n]", data)
+    header = re.sub(rb'"[^"]*("|$)', b"", data[:end.start()] if end else data)
     counts = {sep: header.count(sep.encode()) for sep in (",", ";", "\t", "|")}
     best = max(counts, key=counts.__getitem__)
     return best if counts[best] > 0 else ","
 
 
-def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
+def _line_break(data: bytes) -> str | None:
+    """The one byte that ends the file's lines, for polars: LF in a Unix or Windows file (polars drops
+    a CRLF's CR), CR in an old Mac export; None for a file that mixes LF with CR alone, which only
+    the careful reading takes (docs/loading/input.md#line-breaks)."""
+    if b"\r" not in data or not re.search(rb"\r(?!\n)", data):
+        return "\n"
+    return "\r" if b"\n" not in data else None
+
+
+def _every_record_full(data: bytes, frame: pl.DataFrame, separator: str) -> bool:
+    """Whether every record has as many fields as the header. Polars refuses a record with too
+    many, but fills a short one (or a blank line) with empty values: so a file's separators are
+    counted, which are the header's and each record's, and those inside quoted names and values.
+    An odd number of quotes is a quote left open, which polars may read to the end of the file."""
+    inside = 0
+    if b'"' in data:
+        if data.count(b'"') % 2:
+            return False
+        inside = sum(name.count(separator) for name in frame.columns) + sum(
+            frame.get_column(c).str.count_matches(separator, literal=True).sum() or 0 for c in frame.columns)
+    return data.count(separator.encode()) == (frame.width - 1) * (frame.height + 1) + inside
+
+
+def _read_csv(path: Path, data: bytes) -> tuple[pl.DataFrame, pl.Series | None]:
+    """The file's records as text columns plus source_line, and per record why it cannot be a row
+    (null for a good one), or None when every record is good."""
     if not re.search(rb"[^\xef\xbb\xbf \r\n\t]", data):  # (strip() would copy a gigabyte)
         raise LoadError(f"{path}: file is empty (no header line)")
+    if re.match(rb"(?:\xef\xbb\xbf)?[\r\n]", data):
+        raise LoadError(f"{path}: line 1 is empty; the first line must be the header that names the columns")
+    separator, eol = _sniff_separator(data), _line_break(data)
+    if eol is None:
+        return _read_csv_by_record(path, data, separator)
     try:
-        frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=_sniff_separator(data),
+        frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=separator, eol_char=eol,
                             raise_if_empty=True)
     except pl.exceptions.ComputeError as exc:
         if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
             raise LoadError(f"{path}: {_decode_error_line(data)}") from None
-        raise LoadError(f"{path}: cannot be parsed as CSV ({_one_line(exc)})") from None
+        return _read_csv_by_record(path, data, separator)  # a ragged record, a stray quote: found by line
     except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException) as exc:
         raise LoadError(f"{path}: cannot be parsed as CSV ({_one_line(exc)})") from None
     # Polars decodes the header leniently (a bad byte becomes U+FFFD) where it refuses bad data.
@@ -269,15 +301,84 @@ def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
             data.decode("utf-8")
         except UnicodeDecodeError:
             raise LoadError(f"{path}: {_decode_error_line(data)}") from None
+    if not _every_record_full(data, frame, separator):
+        return _read_csv_by_record(path, data, separator)
     # A record's line is its header offset plus every line break inside earlier quoted fields;
     # a file with one line break per record (the last one's optional) has none, and needs no
     # counting.
     line = pl.int_range(2, frame.height + 2, eager=True, dtype=pl.Int64)
-    if data.count(b"\n") > frame.height + data.endswith(b"\n") and frame.width:
+    if data.count(eol.encode()) > frame.height + data.endswith(eol.encode()) and frame.width:
         breaks = frame.select(pl.sum_horizontal(
-            pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in frame.columns)).to_series()
+            pl.col(c).str.count_matches(eol, literal=True).fill_null(0) for c in frame.columns)).to_series()
         line = line + breaks.cum_sum().shift(1, fill_value=0)
-    return frame.with_columns(line.alias("source_line"))
+    return frame.with_columns(line.alias("source_line")), None
+
+
+def _read_csv_by_record(path: Path, data: bytes, separator: str) -> tuple[pl.DataFrame, pl.Series]:
+    """The slow, careful reading of a file polars cannot read whole: record by record, with
+    Python's csv module, so that a record with too many or too few fields is quarantined with its
+    line (docs/loading/load-report.md#quarantine) and a quote left open is named by its line."""
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise LoadError(f"{path}: {_decode_error_line(data)}") from None
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # an enormous value is a value
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
+    header: list[str] = []
+    records: list[list[str | None]] = []
+    lines: list[int] = []
+    reasons: list[str | None] = []
+    start = 1
+    try:
+        header = next(reader, [])
+        width, start = len(header), reader.line_num + 1
+        for record in reader:
+            count = len(record)
+            # A blank line is a record with every value missing, as polars reads it.
+            reasons.append(None if count in (0, width) else
+                           f"{count} field{'' if count == 1 else 's'} where the header has {width}")
+            records.append((record + [None] * width)[:width])
+            lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise LoadError(f"{path}: line {_open_quote_line(text, start, separator)}: a quote opens a value "
+                            "that never closes, so the rest of the file would be that one value; "
+                            "close the quote or remove it") from None
+        raise LoadError(f"{path}: line {reader.line_num}: cannot be parsed as CSV ({_one_line(exc)})") from None
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for name in header:  # polars' names for a repeated column name: the second `x` is x_duplicated_0
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name}_duplicated_{seen[name] - 2}")
+    frame = pl.DataFrame(records, schema=dict.fromkeys(names, pl.String), orient="row")
+    return (frame.with_columns(pl.Series("source_line", lines, dtype=pl.Int64)),
+            pl.Series("reason", reasons, dtype=pl.String))
+
+
+def _open_quote_line(text: str, line: int, separator: str) -> int:
+    """The line where the quote opens that the csv reader found still open at the end of the
+    text, reading the record that starts on `line` field by field."""
+    breaks = re.compile(r"\r\n|\r|\n")
+    at = 0
+    for _, found in zip(range(line - 1), breaks.finditer(text)):
+        at = found.end()
+    field_end = re.compile(f"{re.escape(separator)}|\\r\\n|\\r|\\n")
+    while at < len(text):  # at the start of a field
+        if text[at] == '"':
+            closing = at + 1
+            while (closing := text.find('"', closing)) != -1 and text.startswith('"', closing + 1):
+                closing += 2  # a doubled quote inside a quoted value
+            if closing == -1:
+                return line
+            line += len(breaks.findall(text, at, closing))
+            at = closing + 1
+        end = field_end.search(text, at)
+        if end is None:
+            break
+        line += end.group() != separator
+        at = end.end()
+    return line
 
 
 def _parquet_frame(path: Path, data: bytes | None) -> pl.DataFrame:
@@ -302,7 +403,8 @@ def _parquet_frame(path: Path, data: bytes | None) -> pl.DataFrame:
 def _read_parquet(path: Path, data: bytes | None) -> pl.DataFrame:
     try:
         frame = _parquet_frame(path, data)
-    except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException, ValueError) as exc:
+    # RuntimeError: DuckDB's Python binding failing on text in a damaged page that is not UTF-8.
+    except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException, ValueError, RuntimeError) as exc:
         raise LoadError(f"{path}: cannot be read as Parquet ({_one_line(exc)})") from None
     except Exception as exc:  # noqa: BLE001 - duckdb.Error and its kin: one line, never a traceback
         if type(exc).__module__.startswith(("duckdb", "_duckdb")):
@@ -349,8 +451,10 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
     if kind == "fhir":
         frame, refused = read_fhir(path, _fhir_text(path, data))
         profile = profile or load_profile(FHIR_PROFILE)
-    else:
-        frame = _read_parquet(path, data) if kind == "parquet" else _read_csv(path, data)
+    elif kind == "parquet":
+        frame = _read_parquet(path, data)
+    else:  # a CSV record that cannot be a row is quarantined like a FHIR resource that is not one
+        frame, refused = _read_csv(path, data)
     del data  # a national extract is a gigabyte of bytes; the frame holds it all now
     profile = profile or MappingProfile(name="canonical")
 
@@ -385,7 +489,8 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
     if missing:
         found = ", ".join(map(_shown, renames)) or "none"
         hint = ("; no Appointment in the file has what it is read from (a profile's [constants] can give it)"
-                if kind == "fhir" else "")
+                if kind == "fhir" else "" if renames else
+                "; line 1 must be the header that names the columns (docs/loading/input.md#required-columns)")
         raise LoadError(f"{path}: missing required column(s) {', '.join(missing)} (recognised: {found}){hint}")
     has_episode_column = "episode_id" in frame.columns
     frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c)

@@ -279,6 +279,124 @@ def test_quoted_line_break_counts_in_later_source_lines(warehouse):
 
 
 # --------------------------------------------------------------------------------------------
+# line breaks and records (docs/loading/input.md#line-breaks, docs/loading/load-report.md#quarantine)
+
+
+def csv_text(header: list[str], records: list[list[str]], breaks: list[str]) -> bytes:
+    """A CSV file whose lines end as `breaks` says, line by line (header first); values unquoted."""
+    lines = [",".join(header), *(",".join(record) for record in records)]
+    return "".join(line + brk for line, brk in zip(lines, breaks, strict=True)).encode()
+
+
+LOG_COLUMNS = [*REQUIRED, "phq9"]
+LOG_RECORDS = [[f"A{i}", "C1", "T1", "K1", f"2026-01-{i + 10:02d}", "attended", str(i)] for i in range(1, 5)]
+
+
+def test_cr_only_file_loads_every_row(warehouse, tmp_path):
+    """An old Mac export (every line ends in CR alone) loaded 0 rows and reported that it reconciled."""
+    from pipelines.generate import generate_appointments, write_appointments
+
+    unix = write_appointments(generate_appointments(clients=40, seed=3), tmp_path)
+    expected = unix.read_bytes().count(b"\n") - 1
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(unix.read_bytes().replace(b"\n", b"\r"))
+    report = warehouse.load([mac])
+    assert report.totals["rows_read"] == expected > 0
+    assert report.totals["rows_loaded"] + report.totals["rows_quarantined"] == expected
+    assert report.ignored_columns == {}
+    assert rows(warehouse, "SELECT min(source_line) AS first, max(source_line) AS last FROM appointments") == [
+        {"first": 2, "last": expected + 1}]
+
+
+@pytest.mark.parametrize("breaks", [["\n"] * 5, ["\r\n"] * 5, ["\r"] * 5, ["\r\n", "\r", "\n", "\r", ""],
+                                    ["\r", "\n", "\r\n", "\n", "\r"]],
+                         ids=["LF", "CRLF", "CR", "mixed, no final break", "mixed"])
+def test_every_line_break_convention_and_a_mix_of_them_reads_alike(warehouse, tmp_path, breaks):
+    path = tmp_path / "log.csv"
+    path.write_bytes(csv_text(LOG_COLUMNS, LOG_RECORDS, breaks))
+    report = warehouse.load([path])
+    assert (report.totals["rows_read"], report.totals["rows_loaded"]) == (4, 4)
+    assert rows(warehouse, "SELECT appointment_id, phq9, source_line FROM appointments ORDER BY 1") == [
+        {"appointment_id": f"A{i}", "phq9": i, "source_line": i + 1} for i in range(1, 5)]
+
+
+def test_a_line_break_of_any_convention_inside_quotes_counts_in_later_source_lines(warehouse, tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"appointment_id,client_id,therapist_id,clinic_id,appointment_date,status,notes\n"
+                     b'A1,C1,T1,K1,2026-01-05,attended,"one\rtwo\r\nthree"\n'   # lines 2-4
+                     b"A2,C1,T1,K1,2026-01-12,maybe,\r"                          # line 5
+                     b'A3,C1,T1,K1,2026-01-19,attended,"x\ny"\r\n'             # lines 6-7
+                     b"A4,C1,T1,K1,2026-01-26,perhaps,\n")                       # line 8
+    warehouse.load([path])
+    assert [(q["appointment_id"], q["source_line"]) for q in quarantine_rows(warehouse)] == [("A2", 5), ("A4", 8)]
+    assert appointment_row(warehouse, "A3")["source_line"] == 6
+
+
+@pytest.mark.parametrize(("record", "fields"), [
+    (["A2", "C1", "T1", "K1", "2026-01-12", "attended", "12", "surplus"], 8),
+    (["A2", "C1", "T1", "K1", "2026-01-12", "attended"], 6),   # the optional phq9 left out: not a missing score
+    (["A2", "C1", "T1"], 3),
+], ids=["too many", "one too few", "too few"])
+def test_a_record_with_too_many_or_too_few_fields_is_quarantined_with_its_line(warehouse, tmp_path, record, fields):
+    path = tmp_path / "log.csv"
+    path.write_bytes(csv_text(LOG_COLUMNS, [LOG_RECORDS[0], record, LOG_RECORDS[2]], ["\n"] * 4))
+    report = warehouse.load([path])
+    assert (report.totals["rows_read"], report.totals["rows_loaded"], report.totals["rows_quarantined"]) == (3, 2, 1)
+    [q] = quarantine_rows(warehouse)
+    assert (q["source_line"], q["reason"]) == (3, f"{fields} fields where the header has 7")
+    assert (q["appointment_id"], q["client_id"]) == ("A2", "C1")
+    assert [r["appointment_id"] for r in rows(warehouse, "SELECT appointment_id FROM appointments ORDER BY 1")] == [
+        "A1", "A3"]
+
+
+def test_a_lone_cr_inside_a_line_ends_it_and_both_parts_are_quarantined_with_their_lines(warehouse, tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"appointment_id,client_id,therapist_id,clinic_id,appointment_date,status\n"
+                     b"A1,C1,T1,K1,2026-01-05,attended\n"
+                     b"A2,C1,T1,no\rrth,2026-01-12,attended\n"
+                     b"A3,C1,T1,K1,2026-01-19,attended\n")
+    report = warehouse.load([path])
+    assert (report.totals["rows_read"], report.totals["rows_loaded"], report.totals["rows_quarantined"]) == (4, 2, 2)
+    assert [(q["source_line"], q["reason"]) for q in quarantine_rows(warehouse)] == [
+        (3, "4 fields where the header has 6"), (4, "3 fields where the header has 6")]
+    assert appointment_row(warehouse, "A3")["source_line"] == 5
+
+
+@pytest.mark.parametrize(("content", "line"), [
+    (b'A1,C1,T1,K1,2026-01-05,attended\nA2,"C1,T1,K1,2026-01-12,attended\nA3,C1,T1,K1,2026-01-19,attended\n', 3),
+    (b'A1,C1,T1,K1,2026-01-05,attended\nA2,C1,T1,K1,2026-01-12,"dna\nA3,C1,T1,K1,2026-01-19,attended\n', 3),
+    (b'A1,C1,T1,K1,"2026-01-05\n",attended\nA2,C1,T1,K1,2026-01-12,attended,"x""\n\nA3,C1\n', 4),
+], ids=["in a middle column", "in the last column", "after a closed one"])
+def test_an_unbalanced_quote_refuses_the_file_naming_the_line_where_it_opens(warehouse, tmp_path, content, line):
+    path = tmp_path / "log.csv"
+    path.write_bytes(",".join(REQUIRED).encode() + b"\n" + content)
+    with pytest.raises(LoadError) as caught:
+        warehouse.load([path])
+    message = str(caught.value)
+    assert message.startswith(f"{path}: line {line}: a quote opens a value that never closes"), message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    (b"notes,room\nsome,thing\n", "missing required column(s) appointment_id, client_id, therapist_id, clinic_id, "
+                                    "appointment_date, status (recognised: none); line 1 must be the header"),
+    (b"A1,C1,T1,K1,2026-01-05,attended\nA2,C1,T1,K1,2026-01-12,attended\n",
+     "(recognised: none); line 1 must be the header"),
+    (b"\nappointment_id,client_id,therapist_id,clinic_id,appointment_date,status\nA1,C1,T1,K1,2026-01-05,attended\n",
+     "line 1 is empty; the first line must be the header"),
+    (b"\r\n\r\nA1,C1,T1,K1,2026-01-05,attended\n", "line 1 is empty; the first line must be the header"),
+], ids=["unknown columns only", "a data row", "an empty line", "empty lines, no header"])
+def test_a_file_whose_header_has_no_required_column_is_refused_never_loaded_as_nothing(warehouse, tmp_path,
+                                                                                      content, said):
+    path = tmp_path / "log.csv"
+    path.write_bytes(content)
+    with pytest.raises(LoadError) as caught:
+        warehouse.load([path])
+    assert str(caught.value).startswith(f"{path}: ") and said in str(caught.value), str(caught.value)
+    assert not warehouse.path.exists()
+
+
+# --------------------------------------------------------------------------------------------
 # field problems (docs/loading/load-report.md#data-issues) → row kept, field null, data issue with the
 # original value
 

@@ -48,7 +48,7 @@ def _parse_date(value: str | None, option: str) -> dt.date | None:
 @app.command()
 def generate(
     clients: Annotated[int, typer.Option(min=1, help="Number of synthetic clients.")] = 2000,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 42,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed (0 or more); the same seed gives the same data.")] = 42,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write appointments.csv/.parquet into.")] = Path("sample_data"),
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
 ) -> None:
@@ -57,10 +57,14 @@ def generate(
 
     if fmt not in ("csv", "parquet"):
         raise LoadError(f"--format '{fmt}' is not csv or parquet")
-    out_dir.mkdir(parents=True, exist_ok=True)
     with err.status(f"generating {clients:,} clients"):
         frame = generate_appointments(clients, seed)
-        path = write_appointments(frame, out_dir, fmt)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = write_appointments(frame, out_dir, fmt)
+        except Exception as exc:  # noqa: BLE001 - polars says a write failed with its own exception types
+            raise _write_failure(exc, out_dir, "writing the sample data",
+                                 "choose an --out folder you can write to") from None
     out.print(f"wrote {frame.height:,} appointments for {clients:,} clients to {visible(path)}", markup=False)
 
 
@@ -210,7 +214,8 @@ def report(
     try:
         out_path.write_bytes(content)
     except OSError as exc:
-        raise LoadError(f"{out_path}: cannot write the report ({exc.strerror or exc})") from None
+        raise _write_failure(exc, out_path.parent, "writing the report",
+                             "choose an --out path in a folder you can write to") from None
     version = "shareable" if shareable else "internal (not for sharing)"
     out.print(f"wrote the {version} board report to {visible(out_path)} ({_size(len(content))})", markup=False)
 
@@ -282,7 +287,7 @@ def _serve(db: Path, port: int, headless: bool, access: Path | None = None, addr
 @app.command()
 def dashboard(
     db: Annotated[Path, typer.Option(help="The DuckDB warehouse file.")] = Path("clinic.duckdb"),
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8501,
     headless: Annotated[bool, typer.Option("--headless", help="Open no browser once the page answers.")] = False,
     access: Annotated[Path | None, typer.Option(
         help="Access file: who may see which clinics (users sign in with Streamlit's OIDC login). "
@@ -298,7 +303,7 @@ def dashboard(
 @app.command()
 def demo(
     db: Annotated[Path, typer.Option(help="Warehouse for the sample data.")] = Path("demo.duckdb"),
-    port: Annotated[int, typer.Option(help="Port to serve on (localhost).")] = 8501,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on (localhost).")] = 8501,
     headless: Annotated[bool, typer.Option("--headless", help="Open no browser once the page answers.")] = False,
 ) -> None:
     """Load the bundled synthetic sample (if not loaded yet) and start the dashboard on it (docs/quick-start.md)."""
@@ -372,6 +377,13 @@ def print_build_line(report) -> None:
                       f"{episodes['not_started']:,} not started"), markup=False)
 
 
+def _write_failure(exc: Exception, folder: Path, doing: str, choose: str) -> Exception:
+    """A refused write as its one line (docs/operations.md#when-a-write-is-refused); any other failure as it was."""
+    from pipelines.warehouse import write_failure
+
+    return write_failure(exc, folder, doing, choose) or exc
+
+
 def main() -> None:
     """Entry point: every expected failure is one line on stderr and exit status 1."""
     try:
@@ -385,6 +397,10 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the promise is "no traceback", so say what broke instead
         if os.environ.get("CLINIC_OUTCOMES_DEBUG"):
             raise
+        failure = _write_failure(exc, Path.cwd(), "writing", "choose a folder you can write to")
+        if isinstance(failure, LoadError):  # a refused write no command expected: still one line that says what
+            err.print(f"error: {visible(failure)}", markup=False, highlight=False, soft_wrap=True)
+            sys.exit(1)
         err.print(f"error: unexpected {type(exc).__name__}: {visible(' '.join(str(exc).split()))} "
                   "(set CLINIC_OUTCOMES_DEBUG=1 for details)", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -38,6 +38,21 @@ class Settings:
         return asdict(self)
 
 
+# The values each whole-number setting may take (docs/loading/settings.md#what-the-file-may-hold): a number
+# of days up to a hundred years, a number of sessions or episodes up to 100,000. Larger ones mean nothing
+# to a clinic, and from 2,147,483,648 the warehouse cannot even record them (an INTEGER column).
+DAYS = range(1, 36_500 + 1)
+COUNT = range(1, 100_000 + 1)
+SETTING_RANGES = {
+    "episode_gap_days": DAYS,
+    "inactive_days": DAYS,
+    "min_caseload": COUNT,
+    "plateau_window": COUNT,
+    "risk_followup_days": DAYS,
+    "long_engagement_sessions": COUNT,
+    "long_engagement_days": DAYS,
+}
+
 SETTING_DOCS = {
     "episode_gap_days": "days after an episode's latest attended session after which a new derived episode starts",
     "inactive_days": "days without an attended session after which an episode with nothing booked counts as closed (inactive)",
@@ -67,8 +82,10 @@ def load_settings(path: Path | None) -> Settings:
         expected = int if known[key].type == "int" else str
         if not isinstance(value, expected) or isinstance(value, bool):
             raise LoadError(f"{path}: setting '{key}' must be {'a whole number' if expected is int else 'a string'}")
-        if expected is int and value < 1:
-            raise LoadError(f"{path}: setting '{key}' must be at least 1")
+        allowed = SETTING_RANGES.get(key)
+        if allowed is not None and value not in allowed:
+            raise LoadError(f"{path}: setting '{key}' is {value:,}; it must be from {allowed.start:,} "
+                            f"to {allowed[-1]:,} (docs/loading/settings.md#what-the-file-may-hold)")
         values[key] = value
     if values.get("plateau_measure", "phq9") not in MEASURES:
         raise LoadError(f"{path}: plateau_measure must be one of {', '.join(MEASURES)}")

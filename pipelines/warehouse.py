@@ -12,6 +12,7 @@ racing to the rename.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import os
 import stat
@@ -152,6 +153,34 @@ def _no_progress(_: str) -> None:
     return None
 
 
+# How the operating system and DuckDB say that a write was refused (DuckDB raises its own exception
+# types, with the system's words in the text).
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, "No space left on device", "Disk quota exceeded")
+NOT_WRITABLE = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+                errno.EROFS: "read-only file system", "Permission denied": "permission denied",
+                "Read-only file system": "read-only file system"}
+
+
+def write_failure(exc: BaseException, folder: Path, doing: str, choose: str, kept: str = "") -> LoadError | None:
+    """The one line for a write that the disk or the folder refused: what happened, where, and what
+    to do (docs/operations.md#when-a-write-is-refused); None for any other failure. `folder`: where
+    the command writes; `doing`: what it was doing; `choose`: the option to change; `kept`: what
+    was left as it was."""
+    text, code, named = str(exc), getattr(exc, "errno", None), getattr(exc, "filename", None)
+    # A file that is there but cannot be written (another user's lock file) is named itself; else its folder.
+    if named and Path(named).is_file():
+        where = str(named)
+    else:
+        where = str(Path(named).parent if named else folder).rstrip("/") + "/"
+    if code in NO_SPACE or any(words in text for words in NO_SPACE if isinstance(words, str)):
+        return LoadError(f"no space left on the disk holding {where} while {doing}{kept}; free space and try again")
+    reason = NOT_WRITABLE.get(code) or next((said for words, said in NOT_WRITABLE.items()
+                                             if isinstance(words, str) and words in text), None)
+    if reason is None:
+        return None
+    return LoadError(f"cannot write to {where}: {reason}{kept}; {choose}")
+
+
 def warehouse_file(db: Path) -> Path:
     """The warehouse file itself, when `db` is (or passes through) a symbolic link: the lock, the
     building file and the swap all happen beside it, so a link stays a link to the new build and
@@ -255,6 +284,19 @@ def _replace(db: Path, build: Callable[[Path], T], on_stage: Stage) -> T:
     """Build a new warehouse file beside `db` (the file a link points at) and swap it in
     atomically, under the load lock."""
     real = warehouse_file(db)
+    try:
+        return _replace_under_lock(db, real, build, on_stage)
+    except (OSError, duckdb.Error) as exc:
+        # The build-beside-and-rename leaves the warehouse as it was whatever fails before the rename.
+        kept = "; the warehouse was left as it was" if real.exists() else "; no warehouse was made"
+        failure = write_failure(exc, real.parent, "building the warehouse",
+                                "choose a --db in a folder you can write to", kept)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def _replace_under_lock(db: Path, real: Path, build: Callable[[Path], T], on_stage: Stage) -> T:
     with load_lock(db):
         # Holding the lock, any other build file is a leftover of a killed load.
         for stale in real.parent.glob(f".{real.name}.building-*"):

@@ -397,8 +397,10 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the promise is "no traceback", so say what broke instead
         if os.environ.get("CLINIC_OUTCOMES_DEBUG"):
             raise
-        failure = _write_failure(exc, Path.cwd(), "writing", "choose a folder you can write to")
-        if isinstance(failure, LoadError):  # a refused write no command expected: still one line that says what
+        named = getattr(exc, "filename", None)  # a refused write no command expected: still the line that says what
+        failure = exc if not named else _write_failure(exc, Path(named).parent, "writing",
+                                                       "choose a folder you can write to")
+        if isinstance(failure, LoadError):
             err.print(f"error: {visible(failure)}", markup=False, highlight=False, soft_wrap=True)
             sys.exit(1)
         err.print(f"error: unexpected {type(exc).__name__}: {visible(' '.join(str(exc).split()))} "

@@ -245,3 +245,18 @@ def test_an_option_out_of_range_is_refused_naming_it_before_anything_runs(tmp_pa
     assert result.returncode == 2, result.stderr
     assert f"Invalid value for '{option}'" in result.stderr and "unexpected" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_refused_write_no_command_expected_is_still_one_line_naming_its_folder(monkeypatch, capsys):
+    import pipelines.cli as cli
+
+    def refused() -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", "/srv/elsewhere/cache.bin")
+
+    monkeypatch.setattr(cli, "app", refused)
+    monkeypatch.delenv("CLINIC_OUTCOMES_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: cannot write to /srv/elsewhere/: permission denied; choose a folder you can write to"]

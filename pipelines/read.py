@@ -302,6 +302,7 @@ def _read_csv(path: Path, data: bytes) -> tuple[pl.DataFrame, pl.Series | None]:
         except UnicodeDecodeError:
             raise LoadError(f"{path}: {_decode_error_line(data)}") from None
     if not _every_record_full(data, frame, separator):
+        del frame  # the careful reading makes its own: never hold both
         return _read_csv_by_record(path, data, separator)
     # A record's line is its header offset plus every line break inside earlier quoted fields;
     # a file with one line break per record (the last one's optional) has none, and needs no
@@ -318,13 +319,13 @@ def _read_csv_by_record(path: Path, data: bytes, separator: str) -> tuple[pl.Dat
     """The slow, careful reading of a file polars cannot read whole: record by record, with
     Python's csv module, so that a record with too many or too few fields is quarantined with its
     line (docs/loading/load-report.md#quarantine) and a quote left open is named by its line."""
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError:
-        raise LoadError(f"{path}: {_decode_error_line(data)}") from None
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # an enormous value is a value
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
+    # Decoded as it is read, a line at a time (newline="": a CR, LF or CRLF ends one, kept in a quoted
+    # value): the whole file as one string would take four times its size.
+    decoded = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    reader = csv.reader(decoded, delimiter=separator, strict=True)
     header: list[str] = []
+    chunks: list[pl.DataFrame] = []  # the records so far, as frames: as lists they take ten times the memory
     records: list[list[str | None]] = []
     lines: list[int] = []
     reasons: list[str | None] = []
@@ -332,6 +333,7 @@ def _read_csv_by_record(path: Path, data: bytes, separator: str) -> tuple[pl.Dat
     try:
         header = next(reader, [])
         width, start = len(header), reader.line_num + 1
+        names = _frame_names(header)
         for record in reader:
             count = len(record)
             # A blank line is a record with every value missing, as polars reads it.
@@ -340,20 +342,34 @@ def _read_csv_by_record(path: Path, data: bytes, separator: str) -> tuple[pl.Dat
             records.append((record + [None] * width)[:width])
             lines.append(start)
             start = reader.line_num + 1
+            if len(records) == CAREFUL_CHUNK:
+                chunks.append(pl.DataFrame(records, schema=dict.fromkeys(names, pl.String), orient="row"))
+                records.clear()
+    except UnicodeDecodeError:
+        raise LoadError(f"{path}: {_decode_error_line(data)}") from None
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):
-            raise LoadError(f"{path}: line {_open_quote_line(text, start, separator)}: a quote opens a value "
+            opened = _open_quote_line(data.decode("utf-8-sig"), start, separator)
+            raise LoadError(f"{path}: line {opened}: a quote opens a value "
                             "that never closes, so the rest of the file would be that one value; "
                             "close the quote or remove it") from None
         raise LoadError(f"{path}: line {reader.line_num}: cannot be parsed as CSV ({_one_line(exc)})") from None
+    chunks.append(pl.DataFrame(records, schema=dict.fromkeys(names, pl.String), orient="row"))
+    return (pl.concat(chunks).with_columns(pl.Series("source_line", lines, dtype=pl.Int64)),
+            pl.Series("reason", reasons, dtype=pl.String))
+
+
+CAREFUL_CHUNK = 50_000  # records the careful reading holds as Python lists at once
+
+
+def _frame_names(header: list[str]) -> list[str]:
+    """Polars' names for a header's columns: the second `x` is x_duplicated_0."""
     names: list[str] = []
     seen: dict[str, int] = {}
-    for name in header:  # polars' names for a repeated column name: the second `x` is x_duplicated_0
+    for name in header:
         seen[name] = seen.get(name, 0) + 1
         names.append(name if seen[name] == 1 else f"{name}_duplicated_{seen[name] - 2}")
-    frame = pl.DataFrame(records, schema=dict.fromkeys(names, pl.String), orient="row")
-    return (frame.with_columns(pl.Series("source_line", lines, dtype=pl.Int64)),
-            pl.Series("reason", reasons, dtype=pl.String))
+    return names
 
 
 def _open_quote_line(text: str, line: int, separator: str) -> int:

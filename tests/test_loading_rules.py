@@ -349,6 +349,21 @@ def test_a_record_with_too_many_or_too_few_fields_is_quarantined_with_its_line(w
         "A1", "A3"]
 
 
+def test_the_careful_reading_keeps_every_record_and_its_line_across_its_chunks(warehouse, tmp_path, monkeypatch):
+    import pipelines.read
+
+    monkeypatch.setattr(pipelines.read, "CAREFUL_CHUNK", 2)  # records held as lists before they become a frame
+    records = [[f"A{i}", "C1", "T1", "K1", f"2026-01-{i + 10:02d}", "attended", str(i % 20)] for i in range(1, 10)]
+    records[6] = records[6][:5]  # line 8: five fields
+    path = tmp_path / "log.csv"
+    path.write_bytes(csv_text(LOG_COLUMNS, records, ["\n"] * 10))
+    report = warehouse.load([path])
+    assert (report.totals["rows_read"], report.totals["rows_loaded"], report.totals["rows_quarantined"]) == (9, 8, 1)
+    assert [(q["appointment_id"], q["source_line"]) for q in quarantine_rows(warehouse)] == [("A7", 8)]
+    assert rows(warehouse, "SELECT appointment_id, source_line FROM appointments ORDER BY source_line") == [
+        {"appointment_id": f"A{i}", "source_line": i + 1} for i in range(1, 10) if i != 7]
+
+
 def test_a_lone_cr_inside_a_line_ends_it_and_both_parts_are_quarantined_with_their_lines(warehouse, tmp_path):
     path = tmp_path / "log.csv"
     path.write_bytes(b"appointment_id,client_id,therapist_id,clinic_id,appointment_date,status\n"

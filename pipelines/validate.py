@@ -131,8 +131,10 @@ def quarantine_conflicting_duplicates(repeated: pl.DataFrame) -> pl.DataFrame:
     repeated = repeated.filter(pl.col("appointment_id").is_duplicated())
     return repeated.select(
         "row_key", "source_file", "source_line", *INPUT_COLUMNS,
-        pl.format("conflicting duplicate: appointment_id {} appears {} times with different values",
-                  "appointment_id", pl.len().over("appointment_id")).alias("reason"),
+        # The reason names no value from the row: reasons are counted and shown in shareable outputs,
+        # where an id must not appear (docs/security.md#no-direct-identifiers).
+        pl.format("conflicting duplicate: its appointment_id appears {} times with different values",
+                  pl.len().over("appointment_id")).alias("reason"),
     )
 
 
@@ -283,10 +285,9 @@ def describe_row_problems(details: pl.DataFrame, candidates: pl.DataFrame,
         message = pl.when(pl.col(column).is_null()).then(pl.lit(f"required column {column} is empty"))
         if column == "appointment_date":
             shapes = date_shapes(date_formats, "an ISO 8601 date or date-time")
-            message = message.otherwise(pl.concat_str(  # (a format's braces would upset pl.format)
-                pl.lit("appointment_date '"), pl.col(column), pl.lit(f"' is not {shapes}")))
-        elif column == "status":
-            message = message.otherwise(pl.format("status '{}' is not a recognised status", pl.col(column)))
+            message = message.otherwise(pl.lit(f"appointment_date is not {shapes}"))
+        elif column == "status":  # (the value itself stays in the row, never in its reason)
+            message = message.otherwise(pl.lit("status is not a recognised status"))
         messages.append(pl.when(pl.col(rule) == "invalid").then(message))
     messages.append(pl.when(pl.col("attended_not_after_extract_date") == "invalid").then(
         pl.lit("attended appointment dated after the extract date")))

@@ -139,7 +139,7 @@ def test_us_practice_date_with_a_time_keeps_the_time(tmp_path):
 def test_us_practice_date_not_in_the_profiles_format_is_quarantined_naming_its_line(us_practice):
     db, _ = us_practice
     [(reason,)] = query(db, "SELECT reason FROM quarantine WHERE source_line = 15")  # 13/02/2026: no 13th month
-    assert reason == ("appointment_date '13/02/2026' is not a date in the mapping profile's formats "
+    assert reason == ("appointment_date is not a date in the mapping profile's formats "
                       "(%m/%d/%Y, %m/%d/%Y %I:%M %p, %m/%d/%Y %I:%M:%S %p, %m/%d/%Y %H:%M) or ISO 8601")
 
 

@@ -82,6 +82,9 @@ def ingest(
         "--pseudonymise-key", envvar="CLINIC_OUTCOMES_PSEUDONYMISE_KEY", show_envvar=True,
         help="Replace client and therapist ids by keyed pseudonyms (HMAC-SHA256); the same secret for "
              "every load. Prefer the environment variable: a command line shows in process lists.")] = None,
+    named_clinicians: Annotated[bool, typer.Option(
+        "--named-clinicians", help="Allow clinicians' names in therapist_id; every other identifier check "
+                                   "still applies (docs/loading/identifiers.md#named-clinicians).")] = False,
 ) -> None:
     """Load appointment logs and rebuild every metric table, atomically (docs/loading/load-report.md)."""
     from pipelines.read import load_profile
@@ -92,7 +95,8 @@ def ingest(
     given_date = _parse_date(extract_date, "--extract-date")
     with _stage_progress("loading", len(files) + 8) as on_stage:
         report = run_ingest(files, db, extract_date=given_date, settings=settings, profile=profile,
-                            drop_identifiers=drop_columns, pseudonymise_key=pseudonymise_key, on_stage=on_stage)
+                            drop_identifiers=drop_columns, pseudonymise_key=pseudonymise_key,
+                            named_clinicians=named_clinicians, on_stage=on_stage)
     print_load_report(report)
 
 

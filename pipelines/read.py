@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import re
 import tomllib
+import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -32,20 +33,23 @@ OPTIONAL_COLUMNS = (
 )
 INPUT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
-# Column names that look like direct identifiers (docs/loading/identifiers.md), compared after normalise_name
-# with the underscores removed.
+# Column names that look like direct identifiers (docs/loading/identifiers.md#column-names-that-are-refused),
+# compared as name_words gives them: squashed (the words run together) or word by word.
 IDENTIFIER_NAMES = {
     "name", "fullname", "firstname", "lastname", "surname", "forename", "forenames", "givenname",
     "familyname", "middlename", "clientname", "patientname", "email", "emailaddress", "mail",
-    "phone", "phonenumber", "telephone", "tel", "mobile", "mobilenumber", "cellphone",
-    "address", "streetaddress", "homeaddress", "postcode", "zip", "zipcode", "postalcode",
-    "dob", "dateofbirth", "birthdate", "nhsnumber", "nhsno", "ssn", "socialsecuritynumber",
-    "mrn", "medicalrecordnumber",
+    "phone", "phonenumber", "telephone", "tel", "telno", "telnumber", "mobile", "mobilenumber", "mobileno",
+    "mobilephone", "cellphone", "cellno", "cellnumber", "address", "addr", "streetaddress", "homeaddress",
+    "postcode", "zip", "zipcode", "postalcode", "dob", "dateofbirth", "birthdate", "birthday", "nhs",
+    "nhsnumber", "nhsno", "ssn", "socialsecuritynumber", "socialsecurityno", "mrn", "medicalrecordnumber",
 }
-IDENTIFIER_PARTS = ("email", "phone", "address", "postcode", "zipcode", "dateofbirth", "birthdate",
-                    "nhsnumber", "firstname", "lastname", "surname", "fullname")
-# Short identifiers that only count as a whole word of the name (`client_dob`, not `dobson_score`).
-IDENTIFIER_WORDS = {"dob", "mrn", "ssn", "forename", "forenames", "surname", "zip", "postcode", "email", "phone"}
+IDENTIFIER_PARTS = ("email", "phone", "address", "postcode", "zipcode", "dateofbirth", "birthdate", "birthday",
+                    "ofbirth", "nhsnumber", "nhsno", "nhsnum", "socialsecurity", "mobileno", "mobilenumber",
+                    "firstname", "lastname", "surname", "fullname")
+# Short identifiers that only count as a whole word of the name (`client_dob`, not `dobson_score`;
+# `Tel No`, not `hotel_notes`).
+IDENTIFIER_WORDS = {"dob", "mrn", "ssn", "forename", "forenames", "surname", "zip", "postcode", "email", "phone",
+                    "tel", "addr"}
 
 PROFILES_PACKAGE = "pipelines.profiles"
 FHIR_PROFILE = "fhir-r4"  # for a FHIR file given without --mapping
@@ -59,11 +63,19 @@ def normalise_name(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
 
+def name_words(name: str) -> list[str]:
+    """A column name's words, lower case: split at anything not a letter (digits, punctuation: `D.O.B`,
+    `Addr1`, `NHS #`) and where a capital follows a small letter (`MobileNo`); full-width letters read
+    as plain ones."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", unicodedata.normalize("NFKC", name))
+    return [word for word in re.split(r"[^a-z]+", spaced.lower()) if word]
+
+
 def looks_like_identifier(name: str) -> bool:
-    normalised = normalise_name(name)
-    squashed = normalised.replace("_", "")
+    words = name_words(name)
+    squashed = "".join(words)
     return (squashed in IDENTIFIER_NAMES or any(part in squashed for part in IDENTIFIER_PARTS)
-            or not IDENTIFIER_WORDS.isdisjoint(re.split(r"[_.]+", normalised)))
+            or not IDENTIFIER_WORDS.isdisjoint(words))
 
 
 @dataclass(frozen=True)
@@ -482,6 +494,10 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
             continue
         key = normalise_name(column)
         target = profile.columns.get(key, key if key in INPUT_COLUMNS else None)
+        if target is not None and key not in INPUT_COLUMNS and looks_like_identifier(column):
+            raise LoadError(f"{path}: the mapping profile maps column '{_shown(column)}', which looks like a direct "
+                            f"identifier, onto {target}; map a pseudonymous id column instead "
+                            "(docs/loading/identifiers.md#column-names-that-are-refused)")
         if target is not None:
             if target in renames.values():
                 first = next(k for k, v in renames.items() if v == target)

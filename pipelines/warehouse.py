@@ -30,7 +30,7 @@ from pipelines import __version__
 from pipelines.config import Settings
 from pipelines.episodes import derive_episode_ids
 from pipelines.errors import LoadError
-from pipelines.identifiers import check_key, pseudonymise, refuse_identifier_values
+from pipelines.identifiers import PSEUDONYMISED_COLUMNS, check_key, pseudonymise, refuse_identifier_values
 from pipelines.read import INPUT_COLUMNS, MappingProfile, SourceFile, read_appointment_file
 from pipelines.validate import Validation, validate
 
@@ -228,11 +228,13 @@ def _quote(text: str) -> str:
 def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
            settings: Settings | None = None, profile: MappingProfile | None = None,
            drop_identifiers: bool = False, pseudonymise_key: str | None = None,
-           on_stage: Stage = _no_progress) -> LoadReport:
+           named_clinicians: bool = False, on_stage: Stage = _no_progress) -> LoadReport:
     """Load appointment logs into the warehouse at `db` and rebuild every model, atomically.
 
-    Client and therapist ids that look like direct identifiers refuse the load, unless
-    `pseudonymise_key` is given: then every such id is replaced by its keyed pseudonym."""
+    A value that looks like a direct identifier, in any column, refuses the load; with
+    `pseudonymise_key`, client and therapist ids are replaced by keyed pseudonyms instead of
+    checked. `named_clinicians`: names in therapist_id are allowed
+    (docs/loading/identifiers.md#named-clinicians)."""
     settings = settings or Settings()
     key = check_key(pseudonymise_key) if pseudonymise_key is not None else None
     db = Path(db)
@@ -252,9 +254,9 @@ def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
     for path in paths:
         on_stage(f"reading {path}")
         source = read_appointment_file(Path(path), profile, drop_identifiers)
-        if key is None:
-            refuse_identifier_values(source.path, source.frame)
-        else:
+        refuse_identifier_values(source.path, source.frame, header=source.ignored_columns,
+                                 skip=PSEUDONYMISED_COLUMNS if key else (), named_clinicians=named_clinicians)
+        if key is not None:
             source.frame = pseudonymise(source.frame, key)
         sources.append(source)
     on_stage("validating rows")

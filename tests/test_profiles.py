@@ -432,3 +432,49 @@ def test_any_fhir_resources_each_become_exactly_one_loaded_or_quarantined_row(da
     assert report.totals["rows_read"] == len(resources) and report.totals["duplicates_merged"] == 0
     assert sorted(loaded_lines + quarantined_lines) == list(range(1, len(resources) + 1))
     assert sorted(loaded_lines) == [line for line, (_, loads) in enumerate(drawn, start=1) if loads]
+
+
+# --------------------------------------------------------------------------------------------
+# Direct identifiers in FHIR references and mapped columns (docs/loading/identifiers.md)
+
+
+def fhir_with(tmp_path: Path, participants: list[dict]) -> Path:
+    path = tmp_path / "identifiers.ndjson"
+    path.write_text(resource_line(participant=participants) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("reference", "column", "kind"), [
+    ("Patient/John Smith", "client_id", "personal names"),
+    ("Patient/John%20Smith%209434765919", "client_id", "NHS numbers"),
+    ("Practitioner/Dr%20Jane%20Doe", "therapist_id", "personal names"),
+    ("Location/1%20High%20Street%2C%20London%20SW1A%201AA", "clinic_id", "postcodes"),
+    ("Location/1 High Street, London SW1A 1AA", "clinic_id", "postcodes"),
+])
+def test_fhir_reference_holding_a_direct_identifier_is_refused(tmp_path, reference, column, kind):
+    participants = [{"actor": {"reference": "Patient/0042"}}, {"actor": {"reference": "Practitioner/pr-7"}},
+                    {"actor": {"reference": "Location/loc-main"}}]
+    kept = [p for p in participants if p["actor"]["reference"].split("/")[0] != reference.split("/")[0]]
+    message = refused(tmp_path / "clinic.duckdb", fhir_with(tmp_path, [*kept, {"actor": {"reference": reference}}]))
+    assert f"line 1: column {column} holds values that look like {kind}" in message
+    assert reference.split("/")[1] not in message and "Smith" not in message and "High" not in message
+
+
+def test_fhir_location_display_is_never_stored(tmp_path):
+    """Only references are read: an address written as a Location's display text goes nowhere."""
+    address = {"reference": "Location/loc-main", "display": "1 High Street, London SW1A 1AA"}
+    path = fhir_with(tmp_path, [{"actor": {"reference": "Patient/0042"}}, {"actor": {"reference": "Practitioner/pr-7"}},
+                                {"actor": address}])
+    db = tmp_path / "clinic.duckdb"
+    loaded(db, path)
+    assert not any("High Street" in value for value in every_value_in_warehouse(db))
+
+
+def test_profile_mapping_an_identifier_named_column_onto_an_id_is_refused(tmp_path):
+    profile = tmp_path / "names.toml"
+    profile.write_text('[columns]\n"Patient Name" = "client_id"\n', encoding="utf-8")
+    export = tmp_path / "names.csv"
+    export.write_text("appointment_id,Patient Name,therapist_id,clinic_id,appointment_date,status\n"
+                      "A1,C1,T1,K1,2026-01-05,attended\n", encoding="utf-8")
+    message = refused(tmp_path / "clinic.duckdb", export, "--mapping", profile)
+    assert "maps column 'Patient Name', which looks like a direct identifier, onto client_id" in message

@@ -83,7 +83,7 @@ STREET_ADDRESS = (_START + r"\d{1,5}[a-z]?,?\s+(?:[\p{L}'\-]+\s+){0,2}(?:" + "|"
                   + r")\.?" + _END)
 TITLES = ("dr", "mr", "mrs", "ms", "miss", "mx", "prof", "professor", "sir", "dame", "rev", "revd")
 TITLED_NAME = r"(?:^|\s)(?:" + "|".join(TITLES) + r")\.?\s+\p{L}[\p{L}'’\-]+"
-_NAME_PART = r"\p{L}[\p{L}'’\-]*\.?"  # a word or an initial
+_NAME_PART = r"\p{L}[\p{L}'’\-]{0,30}\.?"  # a word or an initial
 FULL_NAME = rf"^{_NAME_PART}(?:,?\s+{_NAME_PART}){{1,3}}$"
 # Words no personal name is made of: a therapist_id of `not recorded` or `duty team` is a placeholder.
 NOT_NAME_WORDS = ("not", "no", "none", "unknown", "unrecorded", "recorded", "unassigned", "assigned",
@@ -110,9 +110,10 @@ KINDS = {
 JUDGED_ON_THE_COLUMN = ("plain NHS number", "plain phone number")
 
 
-def normalise(values: pl.Series) -> pl.Series:
+def normalise(values: pl.Series, underscores: bool = True) -> pl.Series:
     """Values as the patterns read them: NFKC, no format characters, percent-decoded, lower case,
-    underscores and white space as single spaces. (Pure; the same length and order.)"""
+    white space (and underscores, unless `underscores` is False) as single spaces. (Pure; the same
+    length and order.)"""
     text = values.cast(pl.String)
     encoded = text.str.contains(r"%[0-9A-Fa-f]{2}").fill_null(False)
     if encoded.any():  # (few values: decoded one by one)
@@ -123,7 +124,7 @@ def normalise(values: pl.Series) -> pl.Series:
     if wide.any():
         rows = wide.arg_true()
         text = text.scatter(rows, text.gather(rows).str.normalize("NFKC").str.replace_all(r"\p{Cf}", ""))
-    return text.str.to_lowercase().str.replace_all(r"[\s_]+", " ").str.strip_chars()
+    return text.str.to_lowercase().str.replace_all(r"[\s_]+" if underscores else r"\s+", " ").str.strip_chars()
 
 
 def nhs_check_digit_valid(digits: pl.Expr) -> pl.Expr:
@@ -138,7 +139,7 @@ def nhs_check_digit_valid(digits: pl.Expr) -> pl.Expr:
 def looks_like(values: pl.Series, person_names: bool = False) -> dict[str, pl.Series]:
     """For each kind of identifier, a boolean mask over `values` (nulls are False). `person_names`:
     also look for personal names (in client_id and therapist_id)."""
-    v = pl.col("v")
+    v, name = pl.col("v"), pl.col("name")
     formatted_nhs = v.str.extract(NHS_FORMATTED, 1).str.replace_all(r"\D", "")
     nhs_in_text = v.str.extract(NHS_IN_TEXT, 1)
     phone = v.str.extract(PHONE, 1)
@@ -150,13 +151,16 @@ def looks_like(values: pl.Series, person_names: bool = False) -> dict[str, pl.Se
         "social security number": v.str.contains(SSN),
         "postcode": v.str.contains(POSTCODE),
         "street address": v.str.contains(STREET_ADDRESS),
-        "personal name": (v.str.contains(TITLED_NAME) | (v.str.contains(FULL_NAME) & v.str.contains(r"\p{L}{2}")
-                                                    & ~v.str.contains(NOT_A_NAME)))
+        # (read with its underscores: `client_alpha` and `F_client_7` are codes, not names)
+        "personal name": (name.str.contains(TITLED_NAME) | (name.str.contains(FULL_NAME)
+                                                            & name.str.contains(r"\p{L}{2}")
+                                                            & ~name.str.contains(NOT_A_NAME)))
         if person_names else pl.lit(False),
         "plain NHS number": v.str.contains(PLAIN_NHS) & nhs_check_digit_valid(v),
         "plain phone number": v.str.contains(PLAIN_PHONE),
     }
-    frame = pl.DataFrame({"v": normalise(values)})
+    frame = pl.DataFrame({"v": normalise(values),
+                          "name": normalise(values, underscores=False) if person_names else values})
     masks = frame.select(rule.fill_null(False).alias(kind) for kind, rule in rules.items())
     return {kind: masks[kind] for kind in masks.columns}
 

@@ -318,6 +318,7 @@ ID_STYLES = st.one_of(
     st.integers(1, 10**9 - 1).map(str),  # numbered clients, up to nine digits
     st.integers(10**10, 10**15).map(str),  # the Kaggle log's PatientId
     st.from_regex(r"\A[a-z]{2,6}-[0-9]{1,4}\Z"),  # appt-1001, loc-main style
+    st.from_regex(r"\A[A-Za-z]{2,8}_[A-Za-z]{2,8}(_[0-9]{1,3})?\Z"),  # client_alpha, F_client_7
 )
 
 

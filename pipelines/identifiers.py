@@ -4,8 +4,8 @@ The column-name guard (read.py) catches an `email` column; this one catches dire
 the values of every column the tool stores (ids, status, session type, dates, scores, discharge
 reason), and in header cells that are not column names (a file whose header line is missing).
 Each distinct value is normalised first: Unicode NFKC (a full-width `＠` is `@`), format characters
-removed, percent-decoded (`John%20Smith`, as in a FHIR reference), lower case, underscores and
-runs of white space as one space. Then, anywhere in the value:
+removed, percent-decoded (`John%20Smith`, as in a FHIR reference), lower case, runs of white
+space (and underscores, but not for names) as one space. Then, anywhere in the value:
 
     e-mail address     name@domain.tld, <name@domain.tld>;, name(at)domain.tld, name at domain dot tld
     phone number       +44 7700 900123, 0044 7700 900123, +1-555-012-3456, (555) 012-3456,
@@ -211,18 +211,24 @@ def refusal_hint(column: str, kind: str) -> str:
     return hint
 
 
-def refuse_identifier_values(path: str, frame: pl.DataFrame, *, header: Iterable[str] = (),
-                             skip: Sequence[str] = (), named_clinicians: bool = False) -> None:
-    """Raise a one-line LoadError naming file, line, column and kind (never the value) if a stored
-    column, or a header cell the reader did not recognise, holds a direct identifier (module doc).
-    `skip`: columns that are pseudonymised before they are stored. `named_clinicians`: names in
-    therapist_id are allowed (docs/loading/identifiers.md#named-clinicians)."""
-    header_cells = pl.DataFrame({"header": [str(h) for h in header]}, schema={"header": pl.String})
-    if header_cells.height:
-        found = identifiers_in(header_cells["header"], candidate_masks(header_cells, ["header"])["header"], False)
+def refuse_identifier_header(path: object, names: Iterable[str]) -> None:
+    """Raise a one-line LoadError if a column name the reader did not recognise holds a direct
+    identifier: a value in the header line (a missing header line, a stray cell) would otherwise be
+    listed in the load report as an ignored or a refused column. The name is not repeated."""
+    cells = pl.DataFrame({"header": [str(name) for name in names]}, schema={"header": pl.String})
+    if cells.height:
+        found = identifiers_in(cells["header"], candidate_masks(cells, ["header"])["header"], person=False)
         if found is not None:
             raise LoadError(f"{path}: line 1: a column name looks like {KINDS[found[0]]}: is the header line "
                             "missing? The first line of a file must name its columns (docs/loading/input.md)")
+
+
+def refuse_identifier_values(path: str, frame: pl.DataFrame, *, skip: Sequence[str] = (),
+                             named_clinicians: bool = False) -> None:
+    """Raise a one-line LoadError naming file, line, column and kind (never the value) if a stored
+    column holds a direct identifier (module doc). `skip`: columns that are pseudonymised before
+    they are stored. `named_clinicians`: names in therapist_id are allowed
+    (docs/loading/identifiers.md#named-clinicians)."""
     columns = [c for c in frame.columns
                if c not in NOT_CHECKED and c not in skip and frame.schema[c] == pl.String]
     masks = candidate_masks(frame, columns)

@@ -25,6 +25,7 @@ import polars as pl
 from pipelines.codes import CODED_COLUMNS
 from pipelines.errors import LoadError
 from pipelines.fhir import read_fhir
+from pipelines.identifiers import refuse_identifier_header
 
 REQUIRED_COLUMNS = ("appointment_id", "client_id", "therapist_id", "clinic_id", "appointment_date", "status")
 OPTIONAL_COLUMNS = (
@@ -507,6 +508,7 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
             identifiers.append(column)
         else:
             ignored.append(column)
+    refuse_identifier_header(path, identifiers + ignored)  # before either list is shown anywhere
     if identifiers and not drop_identifiers:
         raise LoadError(f"{path}: refusing columns that look like direct identifiers: "
                         f"{', '.join(map(_shown, identifiers))} (remove them from the export, or pass "

@@ -254,8 +254,8 @@ def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
     for path in paths:
         on_stage(f"reading {path}")
         source = read_appointment_file(Path(path), profile, drop_identifiers)
-        refuse_identifier_values(source.path, source.frame, header=source.ignored_columns,
-                                 skip=PSEUDONYMISED_COLUMNS if key else (), named_clinicians=named_clinicians)
+        refuse_identifier_values(source.path, source.frame, skip=PSEUDONYMISED_COLUMNS if key else (),
+                                 named_clinicians=named_clinicians)
         if key is not None:
             source.frame = pseudonymise(source.frame, key)
         sources.append(source)

@@ -279,6 +279,15 @@ def test_header_cell_holding_an_identifier_is_refused_without_repeating_it(wareh
     assert "line 1: a column name looks like e-mail addresses" in message and "jane.doe" not in message
 
 
+def test_header_cell_holding_an_identifier_and_a_refused_word_is_not_repeated(warehouse):
+    """`jane.email@example.org` is also refused by its name: the name refusal must not list it."""
+    rows = [{**row, "jane.email@example.org": ""} for row in visits()]
+    for options in ({}, {"drop_identifiers": True}):
+        with pytest.raises(LoadError) as caught:
+            warehouse.load(rows, **options)
+        assert "a column name looks like e-mail addresses" in str(caught.value) and "jane" not in str(caught.value)
+
+
 # --------------------------------------------------------------------------------------------
 # Quarantine reasons never repeat a value
 

@@ -230,11 +230,13 @@ def wide(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
 
 def disclosed_numbers(frame: pl.DataFrame, spec: Shareable) -> pl.DataFrame:
     """The frame with the spec's counts and rates as a chart draws them under disclosure control:
-    counts rounded, rates worked out from the rounded counts, and null where the rule shows `*`
-    (a chart cannot plot a star). Other columns are kept as they are."""
+    counts rounded, rates worked out from the rounded counts, labels worked out from counts (flags) as
+    shown, and null where the rule shows `*` (a chart cannot plot a star). Other columns are kept as
+    they are."""
     out = shareable(frame, spec)
     return frame.with_columns(
         *(out[c].replace(SUPPRESSED, None).cast(pl.Int64) for c in spec.counts),
+        *(out[d].replace(SUPPRESSED, None) for d in spec.derived_labels),
         *(out[r].replace(SUPPRESSED, None).cast(pl.Float64) for r in spec.rates if r not in spec.counts))
 
 
@@ -528,9 +530,12 @@ def therapists_section_html(ctx: Context) -> str:
                                "count shown as * are not drawn; caseloads and dropouts are rounded to 5."
                                if ctx.is_shareable else ""))
                  if shown_funnel.height and limits.height else withheld_all(ctx.is_shareable, "therapist"))
+    if ctx.is_shareable:  # a flag beside a `*` count would narrow it to one value: `*` too, here and in the counts
+        funnel = funnel.with_columns(shareable(funnel, THERAPIST_FLAGS)["flag"])
     by_flag = funnel.group_by("flag").len().sort("flag")
     parts.append("<p>Therapists by flag: " + ", ".join(
-        f"{html.escape(flag)} {ctx.count(n, 'therapist_flags.' + flag)}" for flag, n in by_flag.iter_rows()) + ".</p>")
+        f"{'withheld (*)' if flag == SUPPRESSED else html.escape(flag)} {ctx.count(n, 'therapist_flags.' + flag)}"
+        for flag, n in by_flag.iter_rows()) + ".</p>")
     flagged = funnel.filter(pl.col("flag").is_in(FLAGGED)).sort(
         pl.col("flag").replace_strict({"alarm": 0, "alert": 1}), "therapist_id")
     parts.append("<h3>Flagged therapists</h3>")

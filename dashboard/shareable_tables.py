@@ -7,10 +7,13 @@ from __future__ import annotations
 from pipelines.disclosure import Shareable
 
 DROPOUT = {"rate": ("numerator", "denominator")}
+# a flag is worked out from the exact numerator and denominator against the benchmark: `*` beside a `*` count
+FLAG = {"flag": ("numerator", "denominator")}
 
 SINGLE_SESSION_BY_MONTH = Shareable(keys=("month",), counts=("numerator", "denominator", "open"), rates=DROPOUT)
 
-THERAPIST_FLAGS = Shareable(keys=("therapist_id", "flag"), counts=("numerator", "denominator"), rates=DROPOUT)
+THERAPIST_FLAGS = Shareable(keys=("therapist_id",), counts=("numerator", "denominator"), rates=DROPOUT,
+                            derived_labels=FLAG)
 
 # 'all clinics' is the total of the clinics' rows of the same measure and outcome
 OUTCOMES = Shareable(keys=("measure", "outcome", "clinic"), counts=("numerator", "denominator"),
@@ -19,7 +22,7 @@ OUTCOMES = Shareable(keys=("measure", "outcome", "clinic"), counts=("numerator",
 # numerator is dna again; appointments also holds the unrecorded ones, which the table leaves out:
 # declared as their total anyway, it can only add suppression
 ATTENDANCE_BY_CLINIC = Shareable(
-    keys=("clinic_id", "flag"),
+    keys=("clinic_id",), derived_labels=FLAG,
     counts=("appointments", "attended", "dna", "cancelled_client", "cancelled_clinic", "numerator", "denominator"),
     rates={"rate": ("numerator", "denominator")}, copies={"numerator": "dna"},
     totals={"denominator": ("attended", "dna"),

@@ -9,9 +9,11 @@ closed against every way back to a small count):
   and its parts is `*`, the smallest other non-zero cell is shown as `*` too (complementary
   suppression), across the columns of a row and across the rows of a table with a total row;
 - a rate is derived from the published (rounded) counts, never from the exact ones, so it tells
-  nothing the counts beside it do not; it is `*` when its numerator or denominator is.
+  nothing the counts beside it do not; it is `*` when its numerator or denominator is;
+- a label worked out from exact counts (a therapist's or a clinic's flag) is `*` when any of those
+  counts is: `alarm` beside a `*` dropout count and a rounded caseload narrows the count to one value.
 
-A shareable table keeps only the columns named as keys, counts and rates: anything else (a control
+A shareable table keeps only the columns named as keys, labels, counts and rates: anything else (a control
 limit, a mean) could give an exact small count away, so it is dropped rather than passed through.
 
 CSV downloads, internal or shared, neutralise cells that a spreadsheet would run as a formula
@@ -21,7 +23,7 @@ CSV downloads, internal or shared, neutralise cells that a spreadsheet would run
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -49,6 +51,8 @@ class Shareable:
         by column, of the rows that share its other keys (the "all clinics" row of a breakdown).
     copies: count column -> the count column it repeats (attendance's `numerator` is its `dna`): a
         cell and its copy are shown or hidden together.
+    derived_labels: label column -> the count columns it was worked out from (a flag from the
+        numerator and denominator against a benchmark): shown as it is, or `*` when any of them is.
     """
 
     keys: tuple[str, ...]
@@ -57,6 +61,7 @@ class Shareable:
     totals: dict[str, tuple[str, ...]] = field(default_factory=dict)
     total_row: tuple[str, str] | None = None
     copies: dict[str, str] = field(default_factory=dict)
+    derived_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def disclosed(self) -> tuple[str, ...]:
@@ -95,10 +100,11 @@ def total_groups(rows: list[dict[str, object]], spec: Shareable) -> Iterator[lis
                     yield [(t, column), *((i, column) for i in parts[key])]
 
 
-def suppressed_cells(rows: list[dict[str, object]], spec: Shareable) -> set[Cell]:
-    """The cells shown as `*`: counts of 1–7, then, until nothing changes, one more cell of every
-    total-and-parts group in which exactly one cell is `*` (the smallest other non-zero cell)."""
-    hidden = {(i, c) for i, row in enumerate(rows) for c in spec.disclosed if is_small(row[c])}
+def suppressed_cells(rows: list[dict[str, object]], spec: Shareable, also_hidden: Collection[Cell] = ()) -> set[Cell]:
+    """The cells shown as `*`: counts of 1–7 and `also_hidden` (a figure hidden where another table of the
+    same report shows it), then, until nothing changes, one more cell of every total-and-parts group in
+    which exactly one cell is `*` (the smallest other non-zero cell)."""
+    hidden = {(i, c) for i, row in enumerate(rows) for c in spec.disclosed if is_small(row[c])} | set(also_hidden)
     groups = [g for g in total_groups(rows, spec) if all(rows[i][c] is not None for i, c in g)]
     twins = [((i, copy), (i, source)) for i in range(len(rows)) for copy, source in spec.copies.items()]
     changed = True
@@ -125,10 +131,11 @@ def rate_text(numerator: int, denominator: int) -> str:
     return str(round(numerator / denominator, RATE_DECIMALS))
 
 
-def disclosed_rows(frame: pl.DataFrame, spec: Shareable) -> list[dict[str, str | None]]:
-    """The table's rows under disclosure control, every count and rate as text."""
-    rows = frame.select(*spec.keys, *spec.disclosed).to_dicts()
-    hidden = suppressed_cells(rows, spec)
+def disclosed_rows(frame: pl.DataFrame, spec: Shareable,
+                   also_hidden: Collection[Cell] = ()) -> list[dict[str, str | None]]:
+    """The table's rows under disclosure control, every label, count and rate as text."""
+    rows = frame.select(*spec.keys, *spec.derived_labels, *spec.disclosed).to_dicts()
+    hidden = suppressed_cells(rows, spec, also_hidden)
 
     def count(i: int, column: str) -> str | None:
         n = rows[i][column]
@@ -142,24 +149,32 @@ def disclosed_rows(frame: pl.DataFrame, spec: Shareable) -> list[dict[str, str |
             return None
         return rate_text(int(top), int(bottom))
 
-    return [{**{k: rows[i][k] for k in spec.keys}, **{c: count(i, c) for c in spec.counts},
+    def label(i: int, column: str) -> str | None:
+        value = rows[i][column]
+        from_hidden = any((i, c) in hidden for c in spec.derived_labels[column])
+        return SUPPRESSED if from_hidden else None if value is None else str(value)
+
+    return [{**{k: rows[i][k] for k in spec.keys}, **{d: label(i, d) for d in spec.derived_labels},
+             **{c: count(i, c) for c in spec.counts},
              **{r: rate(i, *pair) for r, pair in spec.rates.items() if r not in spec.counts}}
             for i in range(len(rows))]
 
 
-def shareable(frame: pl.DataFrame, spec: Shareable) -> pl.DataFrame:
-    """The table with disclosure control applied; columns not named in `spec` are dropped."""
-    missing = [c for c in (*spec.keys, *spec.disclosed) if c not in frame.columns]
+def shareable(frame: pl.DataFrame, spec: Shareable, also_hidden: Collection[Cell] = ()) -> pl.DataFrame:
+    """The table with disclosure control applied; columns not named in `spec` are dropped.
+    `also_hidden`: (row number, count column) cells to show as `*` whatever their value."""
+    missing = [c for c in (*spec.keys, *spec.derived_labels, *spec.disclosed) if c not in frame.columns]
     if missing:
         raise ValueError(f"shareable: no column(s) {', '.join(missing)} in the table")
-    related = (*spec.totals, *(p for ps in spec.totals.values() for p in ps), *spec.copies, *spec.copies.values())
+    related = (*spec.totals, *(p for ps in spec.totals.values() for p in ps), *spec.copies, *spec.copies.values(),
+               *(c for cs in spec.derived_labels.values() for c in cs))
     undeclared = [c for c in related if c not in spec.disclosed]
     if undeclared or (spec.total_row and spec.total_row[0] not in spec.keys):
-        raise ValueError(f"shareable: totals and copies must be declared counts, a total row's column a key: "
-                         f"{', '.join(dict.fromkeys(undeclared)) or spec.total_row[0]}")
-    columns = (*spec.keys, *spec.counts, *(r for r in spec.rates if r not in spec.counts))
+        raise ValueError("shareable: totals, copies and labels' counts must be declared counts, a total row's column "
+                         f"a key: {', '.join(dict.fromkeys(undeclared)) or spec.total_row[0]}")
+    columns = (*spec.keys, *spec.derived_labels, *spec.counts, *(r for r in spec.rates if r not in spec.counts))
     schema = {**{k: frame.schema[k] for k in spec.keys}, **{c: pl.String for c in columns if c not in spec.keys}}
-    return pl.DataFrame(disclosed_rows(frame, spec), schema=schema)
+    return pl.DataFrame(disclosed_rows(frame, spec, also_hidden), schema=schema)
 
 
 def formula_safe(frame: pl.DataFrame) -> pl.DataFrame:

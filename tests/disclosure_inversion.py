@@ -2,8 +2,8 @@
 
 Given a shareable table as published, find every table of exact counts consistent with all of it:
 each shown count's rounding range, `*` as any count from 1 up to a known maximum, the rates, the
-totals of a row's columns and a total row. A `*` cell with a single feasible value has been
-recovered. Used by the property test in tests/test_disclosure.py and by bench/disclosure.py, which
+totals of a row's columns and a total row, and labels worked out from the exact counts (flags). A
+`*` cell with a single feasible value has been recovered. Used by the property test in tests/test_disclosure.py and by bench/disclosure.py, which
 counts the recoverable rows of the sample data's shareable tables.
 
 The attacker here knows how the code publishes a rate: a candidate numerator and denominator are
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipelines.disclosure import ROUND_TO, SMALL_COUNT_MAX, SUPPRESSED
 
@@ -38,12 +38,15 @@ def possible_counts(shown: str | None, most: int) -> range:
 class Layout:
     """What the attacker knows of the table's shape. `parts`: the count columns that are free;
     `total`: a column that is the sum of the parts, or None; `rates`: rate -> (numerator,
-    denominator); `total_row`: the index of a row that sums every other row, or None."""
+    denominator); `total_row`: the index of a row that sums every other row, or None; `labels`:
+    label column -> how a row's label is worked out from its exact counts (a flag against a benchmark
+    the attacker is taken to know exactly)."""
 
     parts: tuple[str, ...]
     total: str | None
     rates: dict[str, tuple[str, str]]
     total_row: int | None = None
+    labels: dict[str, Callable[[dict[str, int]], str]] = field(default_factory=dict)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -59,7 +62,7 @@ def _row_fits(values: dict[str, int], row: dict[str, str | None], layout: Layout
     for rate, (numerator, denominator) in layout.rates.items():
         if row[rate] != SUPPRESSED and rate_shown(values[numerator], values[denominator]) != row[rate]:
             return False
-    return True
+    return all(row[label] == SUPPRESSED or label_of(values) == row[label] for label, label_of in layout.labels.items())
 
 
 def _candidates(row: dict[str, str | None], layout: Layout, rate_shown: RateShown, most: int) -> list[tuple[int, ...]]:

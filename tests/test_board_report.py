@@ -297,6 +297,35 @@ def test_shareable_report_shows_no_small_count_and_no_rate_that_gives_one_back(w
                for o in ("reliable_improvement", "recovery", "reliable_recovery", "reliable_deterioration"))
 
 
+def dropouts_and_courses(therapist: str, dropouts: int, courses: int) -> list[dict[str, object]]:
+    """A therapist's single-session dropouts and planned three-session courses, each a closed episode."""
+    rows = [appointment(f"{therapist}d{n}", "2025-01-06", client=f"{therapist}D{n}", therapist=therapist)
+            for n in range(dropouts)]
+    for n in range(courses):
+        for week in range(3):
+            date = (dt.date(2025, 2, 3) + dt.timedelta(weeks=week)).isoformat()
+            rows.append(appointment(f"{therapist}c{n}s{week}", date, client=f"{therapist}C{n}", therapist=therapist,
+                                    discharge_date="2025-02-17" if week == 2 else None,
+                                    discharge_reason="planned" if week == 2 else None))
+    return rows
+
+
+def test_flag_beside_a_suppressed_count_is_suppressed_in_the_report(warehouse: Warehouse, tmp_path: Path) -> None:
+    # T1: 7 dropouts of 13 closed episodes, against T2's 10 of 100: alarm. Shown beside `*` dropouts and 15
+    # closed episodes, alarm could only be 7 of 13 (or nearly): the flag is `*`, and the flagged table and
+    # the count of therapists by flag do not give it back either
+    warehouse.load(dropouts_and_courses("T1", 7, 6) + dropouts_and_courses("T2", 10, 90))
+    internal = section(write_report(warehouse.path, tmp_path / "internal.html"), "therapists")
+    assert "<td class=\"key\">T1</td><td class=\"key\">alarm</td>" in internal
+    assert Marked(internal).metrics["therapist_flags.alarm"] == [("count", "1")]
+    text = section(write_report(warehouse.path, tmp_path / "shareable.html", "--shareable"), "therapists")
+    prose = re.sub(r"<svg.*?</svg>", "", text, flags=re.S)  # the funnel's legend names every flag
+    assert ">T1<" not in text and "alarm" not in prose and "alert" not in prose
+    assert "No therapist is above the 95% limit." in text
+    shown = Marked(text).metrics
+    assert shown["therapist_flags.*"] == [("count", "*")] and shown["therapist_flags.none"] == [("count", "*")]
+
+
 def test_shareable_report_never_shows_a_total_and_all_but_one_of_its_parts(warehouse: Warehouse,
                                                                            tmp_path: Path) -> None:
     # 40 rows loaded and 3 quarantined (an unknown status): 45 read beside 40 loaded would give the 3 back

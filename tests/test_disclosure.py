@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import re
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from disclosure_inversion import Layout, feasible_values
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from pipelines.disclosure import SMALL_COUNT_MAX, SUPPRESSED, Shareable, formula_safe, safe_csv, shareable
 
@@ -195,6 +196,72 @@ def test_no_suppressed_count_can_be_recovered_from_a_shareable_table(case):
         if published[i][column] == SUPPRESSED:
             assert len(values) >= 2, f"row {i} {column} = {exact[i][column]} recovered from {published}"
         if 1 <= exact[i][column] <= SMALL_COUNT_MAX:  # even knowing the count is small, it is not determined
+            assert len(values & set(range(1, SMALL_COUNT_MAX + 1))) >= 2, (i, column, published)
+
+
+# --- flags: labels worked out from the exact counts ---------------------------------------------------
+
+ALARM, ALERT = 3.09, 1.96  # z of the 99.8% and 95% limits
+
+
+def flag_of(numerator: int, denominator: int, benchmark: float, min_caseload: int = 10) -> str:
+    """A therapist's flag as sql/reports/therapist_funnel.sql works it out from the exact counts; a
+    dropout count above the closed episodes is no table at all."""
+    if numerator > denominator:
+        return "impossible"
+    if denominator < min_caseload:
+        return "insufficient"
+    spread = math.sqrt(benchmark * (1 - benchmark) / denominator)
+    rate = numerator / denominator
+    return "alarm" if rate > benchmark + ALARM * spread else "alert" if rate > benchmark + ALERT * spread else "none"
+
+
+def funnel(numerators: list[int], denominators: list[int], benchmark: float) -> pl.DataFrame:
+    return table(therapist_id=[f"T{i + 1}" for i in range(len(numerators))],
+                 flag=[flag_of(n, d, benchmark) for n, d in zip(numerators, denominators, strict=True)],
+                 numerator=numerators, denominator=denominators,
+                 rate=[n / d for n, d in zip(numerators, denominators, strict=True)])
+
+
+def test_flag_beside_a_suppressed_count_is_suppressed():
+    # the reviewer's case: T1's 7 dropouts of 13 against 180 of 1000 were published as `alarm,*,15`, and
+    # every table of exact counts that gives that flag has 7 dropouts
+    from dashboard.shareable_tables import THERAPIST_FLAGS
+
+    exact = funnel([7, 180], [13, 1000], benchmark=187 / 1013)
+    assert exact["flag"].to_list() == ["alarm", "none"]
+    assert shareable(exact, THERAPIST_FLAGS).write_csv().splitlines() == [
+        "therapist_id,flag,numerator,denominator,rate", "T1,*,*,15,*", "T2,none,180,1000,0.18"]
+
+
+def test_clinic_flag_beside_a_suppressed_no_show_count_is_suppressed():
+    from dashboard.shareable_tables import ATTENDANCE_BY_CLINIC
+
+    out = shareable(table(clinic_id=["K1", "K2"], flag=["alarm", "none"], appointments=[30, 40], attended=[24, 40],
+                          dna=[6, 0], cancelled_client=[0, 0], cancelled_clinic=[0, 0], numerator=[6, 0],
+                          denominator=[30, 40]), ATTENDANCE_BY_CLINIC)
+    assert out.select("clinic_id", "flag", "dna", "rate").rows() == [("K1", "*", "*", "*"), ("K2", "none", "0", "0.0")]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, MOST), st.integers(1, MOST)), min_size=1, max_size=3),
+       st.sampled_from([0.05, 0.18, 0.3, 0.5]))
+@example([(7, 13)], 0.18)  # the reviewer's T1 against T2's 180 of 1000
+def test_no_suppressed_count_can_be_recovered_from_a_shared_flag(rows, benchmark):
+    from dashboard.shareable_tables import DROPOUT, THERAPIST_FLAGS
+
+    rows = [(min(n, d), d) for n, d in rows]
+    frame = funnel([n for n, _ in rows], [d for _, d in rows], benchmark)
+    published = shareable(frame, THERAPIST_FLAGS).to_dicts()
+    layout = Layout(parts=("numerator", "denominator"), total=None, rates=DROPOUT,
+                    labels={"flag": lambda v: flag_of(v["numerator"], v["denominator"], benchmark)})
+    feasible = feasible_values(published, layout, rate_shown, MOST)
+    for (i, column), values in feasible.items():
+        exact = frame[column][i]
+        assert exact in values, "the attacker's model must allow the true table"
+        if published[i][column] == SUPPRESSED:
+            assert len(values) >= 2, f"T{i + 1} {column} = {exact} recovered from {published}"
+        if 1 <= exact <= SMALL_COUNT_MAX:
             assert len(values & set(range(1, SMALL_COUNT_MAX + 1))) >= 2, (i, column, published)
 
 

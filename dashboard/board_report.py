@@ -12,7 +12,8 @@ pipelines/disclosure.py) to every number it shows, in tables, in its sentences a
 counts of 1–7 show as `*`, other counts round to the nearest 5, a total and all but one of its parts
 are never all shown, and every rate is worked out from the rounded counts (`*` when either is); a
 figure and the breakdown of it (the overall dropout and its first session types, the episodes and
-their open and closed parts) are disclosed together, as one table with its total row. A chart
+their open and closed parts) are disclosed together, as one table with its total row, and a figure
+quoted in several places (the closed episodes, the quarantined rows) is `*` in all if in any. A chart
 leaves out the points whose rate (or mean) is withheld, and its marks carry no descriptions that
 would repeat the numbers; the discharge curve, whose every step gives a day's exact discharges
 away, is internal only. Neither version lists clients.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ from pipelines.disclosure import (
     ROUND_TO,
     SMALL_COUNT_MAX,
     SUPPRESSED,
+    Cell,
     Shareable,
     shareable,
 )
@@ -91,10 +93,12 @@ def _rate_text(value: object) -> str:
     return f"{float(value):.1%}"
 
 
-def shown(frame: pl.DataFrame, spec: Shareable, is_shareable: bool) -> list[dict[str, str]]:
+def shown(frame: pl.DataFrame, spec: Shareable, is_shareable: bool,
+          hidden: Collection[Cell] = ()) -> list[dict[str, str]]:
     """The rows of a table of counts as text: exact, or with disclosure control applied by the
-    one rule in pipelines/disclosure.py. Only the spec's keys, counts and rates are kept."""
-    table = shareable(frame, spec) if is_shareable else frame.select(*spec.keys, *spec.counts, *spec.rates)
+    one rule in pipelines/disclosure.py (`hidden` cells `*` too: a figure hidden where another table
+    shows it). Only the spec's keys, counts and rates are kept."""
+    table = shareable(frame, spec, hidden) if is_shareable else frame.select(*spec.keys, *spec.counts, *spec.rates)
     return [
         {**{k: "not recorded" if row[k] is None else str(row[k]) for k in spec.keys},
          **{c: _count_text(row[c]) for c in spec.counts},
@@ -113,11 +117,13 @@ def count_html(n: int, is_shareable: bool, metric: str | None = None) -> str:
     return _span("count", row["n"], metric)
 
 
-def rate_html(numerator: int, denominator: int, is_shareable: bool, metric: str | None = None) -> str:
-    """A rate with its numerator and denominator: `25.0% (5 of 20)`, each part disclosed."""
+def rate_html(numerator: int, denominator: int, is_shareable: bool, metric: str | None = None,
+              hidden: Collection[Cell] = ()) -> str:
+    """A rate with its numerator and denominator: `25.0% (5 of 20)`, each part disclosed (and the
+    `hidden` ones, (0, "numerator") or (0, "denominator"), `*`)."""
     frame = frames.with_rate(pl.DataFrame({"n": [int(numerator)], "d": [int(denominator)]},
                                           schema={"n": pl.Int64, "d": pl.Int64}), "n", "d")
-    [row] = shown(frame, RATE, is_shareable)
+    [row] = shown(frame, RATE, is_shareable, hidden)
     return figure_html(row, metric=metric)
 
 
@@ -170,12 +176,13 @@ def with_total_row(frame: pl.DataFrame, key: str, total: dict[str, object]) -> p
 
 def table_html(frame: pl.DataFrame, columns: Sequence[Column], is_shareable: bool,
                metric: Callable[[dict[str, str]], str] | None = None, rates: dict[str, tuple[str, str]] | None = None,
-               spec: Shareable | None = None, keep: Callable[[dict[str, str]], bool] | None = None) -> str:
+               spec: Shareable | None = None, keep: Callable[[dict[str, str]], bool] | None = None,
+               hidden: Collection[Cell] = ()) -> str:
     """A table of keys, counts and rates, disclosure-controlled in the shareable version by `spec`
     (by default table_spec of the columns and `rates`). All the spec's rows are disclosed together;
     those `keep` picks are listed (by default all but a total row). `metric` names a row for data-metric."""
     spec = spec or table_spec(columns, rates)
-    listed = [row for row in shown(frame, spec, is_shareable)
+    listed = [row for row in shown(frame, spec, is_shareable, hidden)
               if (keep(row) if keep else not is_total(row, spec))]
     head = "".join(f'<th class="{c.kind}">{html.escape(c.heading)}</th>' for c in columns)
     body = "".join(
@@ -186,9 +193,18 @@ def table_html(frame: pl.DataFrame, columns: Sequence[Column], is_shareable: boo
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def total_shown(frame: pl.DataFrame, spec: Shareable, is_shareable: bool) -> dict[str, str]:
+def total_shown(frame: pl.DataFrame, spec: Shareable, is_shareable: bool,
+                hidden: Collection[Cell] = ()) -> dict[str, str]:
     """The TOTAL row of a table as disclosed together with its parts."""
-    return next(row for row in shown(frame, spec, is_shareable) if is_total(row, spec))
+    return next(row for row in shown(frame, spec, is_shareable, hidden) if is_total(row, spec))
+
+
+def hidden_anywhere(showings: Sequence[tuple[pl.DataFrame, Shareable, Cell]]) -> bool:
+    """Whether a figure that several tables of the report show (each at its cell) is `*` in any of
+    them. It is then given to each as `hidden`: one figure is disclosed once, `*` wherever it
+    appears, or a table that hid it beside its parts would be undone by another that shows it."""
+    return any(shareable(frame, spec)[column][row] == SUPPRESSED
+               for frame, spec, (row, column) in showings)
 
 
 # --- charts ---------------------------------------------------------------------------------------
@@ -228,12 +244,12 @@ def wide(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     return chart.properties(width=CHART_WIDTH)
 
 
-def disclosed_numbers(frame: pl.DataFrame, spec: Shareable) -> pl.DataFrame:
+def disclosed_numbers(frame: pl.DataFrame, spec: Shareable, hidden: Collection[Cell] = ()) -> pl.DataFrame:
     """The frame with the spec's counts and rates as a chart draws them under disclosure control:
     counts rounded, rates worked out from the rounded counts, labels worked out from counts (flags) as
     shown, and null where the rule shows `*` (a chart cannot plot a star). Other columns are kept as
     they are."""
-    out = shareable(frame, spec)
+    out = shareable(frame, spec, hidden)
     return frame.with_columns(
         *(out[c].replace(SUPPRESSED, None).cast(pl.Int64) for c in spec.counts),
         *(out[d].replace(SUPPRESSED, None) for d in spec.derived_labels),
@@ -246,7 +262,7 @@ def resting_on_enough(frame: pl.DataFrame, denominator: str) -> pl.DataFrame:
 
 
 def chart_data(frame: pl.DataFrame, is_shareable: bool, spec: Shareable, withheld: Sequence[str] = (),
-               rated_only: bool = True) -> pl.DataFrame:
+               rated_only: bool = True, hidden: Collection[Cell] = ()) -> pl.DataFrame:
     """What a chart may draw: everything internally; in the shareable version the spec's counts and
     rates as disclosed (disclosed_numbers), only rows whose denominator is shown (so 8 or more),
     only rows whose rate is shown unless not `rated_only` (a mean score drawn beside the rate), and
@@ -255,7 +271,7 @@ def chart_data(frame: pl.DataFrame, is_shareable: bool, spec: Shareable, withhel
     frame = frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
     if not is_shareable:
         return frame
-    kept = disclosed_numbers(frame, spec)
+    kept = disclosed_numbers(frame, spec, hidden)
     for rate, (_, denominator) in spec.rates.items():
         kept = kept.filter(pl.col(denominator) > 0)
         if rated_only:
@@ -277,6 +293,39 @@ def withheld_all(is_shareable: bool, what: str) -> str:
 
 
 EPISODE_COUNTS = ("total", "open", "closed", "not_started")  # the episode_counts report: the total, then its parts
+EPISODE_DISCLOSURE = Shareable(keys=(), counts=EPISODE_COUNTS, totals={"total": EPISODE_COUNTS[1:]})
+TYPE_COLUMNS = [Column("first_session_type", "first session type"), Column("rate", "dropout", "rate"),
+                Column("numerator", "dropouts", "count"), Column("denominator", "closed episodes", "count")]
+TYPE_DISCLOSURE = table_spec(TYPE_COLUMNS, DROPOUT, total_row="first_session_type")
+# the closed episodes, where each table that quotes them holds them (a TOTAL row is the first row)
+CLOSED_IN_EPISODES: Cell = (0, "closed")
+CLOSED_IN_TOTAL_ROW: Cell = (0, "denominator")
+
+
+def episode_table(counts: dict[str, int]) -> pl.DataFrame:
+    return pl.DataFrame([counts]).select(EPISODE_COUNTS)
+
+
+def overall_dropout(single: pl.DataFrame) -> dict[str, int]:
+    """The single-session report's overall row as the total of a breakdown: dropouts of closed episodes."""
+    overall = single.filter(pl.col("breakdown") == "overall").row(0, named=True)
+    return {"numerator": overall["dropout"], "denominator": overall["closed"], "open": overall["open"]}
+
+
+def dropout_by_type(single: pl.DataFrame) -> pl.DataFrame:
+    """The single-session dropout by first session type, under its TOTAL row (the overall dropout)."""
+    return with_total_row(frames.single_session_breakdown(single, "first_session_type", "first_session_type")
+                          .with_columns(pl.col("first_session_type").fill_null("not recorded")),
+                          "first_session_type", overall_dropout(single)).pipe(frames.with_rate, "numerator",
+                                                                               "denominator")
+
+
+def closed_hidden_anywhere(counts: dict[str, int], single: pl.DataFrame) -> bool:
+    """Whether the closed episodes are `*` in the overview (beside the other episode counts) or under
+    the first session types (beside the dropouts by type): then they are `*` in every sentence and
+    table that quotes them."""
+    return hidden_anywhere([(episode_table(counts), EPISODE_DISCLOSURE, CLOSED_IN_EPISODES),
+                            (dropout_by_type(single), TYPE_DISCLOSURE, CLOSED_IN_TOTAL_ROW)])
 
 
 @dataclass(frozen=True)
@@ -288,6 +337,7 @@ class Context:
     is_shareable: bool
     settings: dict[str, Any]
     counts: dict[str, int]  # the episode_counts report of the scope: total, not_started, open, closed
+    closed_hidden: bool = False  # closed episodes are `*` somewhere in the shareable report, so everywhere
 
     @property
     def has_episodes(self) -> bool:
@@ -303,15 +353,20 @@ class Context:
     def episodes(self) -> dict[str, str]:
         """The selection's episode counts as shown: the total and its parts (open, closed, not
         started), disclosed together, for every sentence that quotes them."""
-        spec = Shareable(keys=(), counts=EPISODE_COUNTS, totals={"total": EPISODE_COUNTS[1:]})
-        [row] = shown(pl.DataFrame([self.counts]).select(EPISODE_COUNTS), spec, self.is_shareable)
+        [row] = shown(episode_table(self.counts), EPISODE_DISCLOSURE, self.is_shareable,
+                      self.closed_in(CLOSED_IN_EPISODES))
         return row
+
+    def closed_in(self, cell: Cell) -> tuple[Cell, ...]:
+        """The `hidden` cells of a table whose `cell` holds the closed episodes."""
+        return (cell,) if self.closed_hidden else ()
 
     def episodes_html(self, part: str, metric: str) -> str:
         return _span("count", self.episodes[part], metric)
 
-    def rate(self, numerator: int, denominator: int, metric: str | None = None) -> str:
-        return rate_html(numerator, denominator, self.is_shareable, metric)
+    def rate(self, numerator: int, denominator: int, metric: str | None = None,
+             hidden: Collection[Cell] = ()) -> str:
+        return rate_html(numerator, denominator, self.is_shareable, metric, hidden)
 
     def median(self, curve: pl.DataFrame, metric: str | None = None) -> str:
         """Median days to discharge (from a kaplan_meier curve); the shareable version withholds
@@ -362,40 +417,40 @@ def overview_section(ctx: Context) -> str:
 def first_session_section(ctx: Context) -> str:
     single = ctx.run("single_session")
     overall = single.filter(pl.col("breakdown") == "overall").row(0, named=True)
-    total = {"numerator": overall["dropout"], "denominator": overall["closed"], "open": overall["open"]}
-    # the overall dropout is the total of the first session types (and of the months): disclosed with them
-    types = with_total_row(frames.single_session_breakdown(single, "first_session_type", "first_session_type")
-                           .with_columns(pl.col("first_session_type").fill_null("not recorded")),
-                           "first_session_type", total).pipe(frames.with_rate, "numerator", "denominator")
-    type_columns = [Column("first_session_type", "first session type"), Column("rate", "dropout", "rate"),
-                    Column("numerator", "dropouts", "count"), Column("denominator", "closed episodes", "count")]
-    type_spec = table_spec(type_columns, DROPOUT, total_row="first_session_type")
-    dropout = figure_html(total_shown(types, type_spec, ctx.is_shareable), metric="single_session.dropout")
+    # the overall dropout is the total of the first session types (and of the months): disclosed with them,
+    # and its closed episodes as everywhere else in the report
+    types, hidden = dropout_by_type(single), ctx.closed_in(CLOSED_IN_TOTAL_ROW)
+    dropout = figure_html(total_shown(types, TYPE_DISCLOSURE, ctx.is_shareable, hidden),
+                          metric="single_session.dropout")
+    ended_after_one = ctx.rate(overall["ended_after_one"], overall["closed"], "single_session.ended_after_one",
+                               ctx.closed_in((0, "denominator")))
     parts = [
         "<p>Closed episodes that ended after one attended session without a planned ending or an onward "
         "referral, as a share of all closed episodes.</p>",
         f"<p>Single-session dropout: {dropout}."
         f" Ended after one session, any reason: "
-        f"{ctx.rate(overall['ended_after_one'], overall['closed'], 'single_session.ended_after_one')}.</p>",
+        f"{ended_after_one}.</p>",
     ]
     if not overall["closed"]:
         return "".join(parts) + empty("No closed episodes in this selection, so there is no dropout to show.")
-    months = with_total_row(frames.dropout_by_month(single), "month", total).pipe(frames.with_rate, "numerator",
-                                                                                 "denominator")
+    months = with_total_row(frames.dropout_by_month(single), "month", overall_dropout(single)).pipe(
+        frames.with_rate, "numerator", "denominator")
     months = chart_data(months, ctx.is_shareable, Shareable(
-        keys=("month",), counts=("numerator", "denominator", "open"), rates=DROPOUT, total_row=("month", TOTAL)))
+        keys=("month",), counts=("numerator", "denominator", "open"), rates=DROPOUT, total_row=("month", TOTAL)),
+        hidden=hidden)
     months = months.filter(pl.col("month") != TOTAL)
     parts.append("<h3>By cohort month</h3>")
     parts.append(svg_figure("dropout_by_month", wide(charts.dropout_trend(months)), ctx.is_shareable,
                             "Hollow points are months still incomplete: at least 10% of their episodes are open, so "
                             "their rate will move as those episodes end.") if months.filter(
         pl.col("rate").is_not_null()).height else withheld_all(ctx.is_shareable, "cohort month"))
-    drawn = chart_data(types, ctx.is_shareable, type_spec).filter(pl.col("first_session_type") != TOTAL)
+    drawn = chart_data(types, ctx.is_shareable, TYPE_DISCLOSURE, hidden=hidden).filter(
+        pl.col("first_session_type") != TOTAL)
     parts.append("<h3>By first session type</h3>")
     parts.append(svg_figure("dropout_by_first_session_type", charts.rate_bars(drawn, "first_session_type",
                                                                               "First session"), ctx.is_shareable)
                  if drawn.height else withheld_all(ctx.is_shareable, "first session type"))
-    parts.append(table_html(types, type_columns, ctx.is_shareable, spec=type_spec))
+    parts.append(table_html(types, TYPE_COLUMNS, ctx.is_shareable, spec=TYPE_DISCLOSURE, hidden=hidden))
     return "".join(parts)
 
 
@@ -563,6 +618,7 @@ def data_quality_section(ctx: Context) -> str:
     latest_id = ctx.settings["latest_load_id"] if loads is None else loads["load_id"].max()
     reasons = ctx.run("quarantine_reasons", load_id=latest_id).select("reason", "rows")  # never a row's values
     reason_spec = table_spec([Column("reason", "reason"), Column("rows", "rows", "count")])
+    reasons_hidden: tuple[Cell, ...] = ()
     if loads is not None and latest_id is not None:
         latest = loads.filter(pl.col("load_id") == latest_id)
         counts = ("rows_read", "rows_loaded", "rows_quarantined", "duplicates_merged", "rows_replacing_earlier")
@@ -576,7 +632,13 @@ def data_quality_section(ctx: Context) -> str:
                         Column("duplicates_merged", "merged", "count"),
                         Column("rows_replacing_earlier", "replacing earlier", "count")]
         file_spec = table_spec(file_columns, totals={"rows_read": counts[1:4]}, total_row="source_file")
-        total = total_shown(files, file_spec, ctx.is_shareable)
+        reasons = with_total_row(reasons, "reason", {"rows": totals["rows_quarantined"]})
+        reason_spec = table_spec([Column("reason", "reason"), Column("rows", "rows", "count")], total_row="reason")
+        # the quarantined rows are the total of the files' and of the reasons' rows: one figure, `*` in both or neither
+        quarantined = (((0, "rows_quarantined"),), ((0, "rows"),))
+        files_hidden, reasons_hidden = quarantined if ctx.is_shareable and hidden_anywhere(
+            [(files, file_spec, quarantined[0][0]), (reasons, reason_spec, quarantined[1][0])]) else ((), ())
+        total = total_shown(files, file_spec, ctx.is_shareable, files_hidden)
         parts.append(
             f"<h3>Latest load ({latest_id}, {latest['loaded_at'][0]:%Y-%m-%d %H:%M})</h3>"
             f"<p>Rows read {_span('count', total['rows_read'], 'load.rows_read')} = loaded "
@@ -585,12 +647,11 @@ def data_quality_section(ctx: Context) -> str:
             f"{_span('count', total['duplicates_merged'], 'load.duplicates_merged')}: "
             + ("<strong>reconciles</strong>, per file and in total" if reconciles
                else "<strong>does not reconcile</strong>") + ".</p>")
-        parts.append(table_html(files, file_columns, ctx.is_shareable, spec=file_spec))
-        reasons = with_total_row(reasons, "reason", {"rows": totals["rows_quarantined"]})
-        reason_spec = table_spec([Column("reason", "reason"), Column("rows", "rows", "count")], total_row="reason")
+        parts.append(table_html(files, file_columns, ctx.is_shareable, spec=file_spec, hidden=files_hidden))
     parts.append("<h3>Quarantined rows by reason</h3>")
     parts.append(empty("Nothing was quarantined in the latest load.") if not reasons["rows"].sum() else table_html(
-        reasons, [Column("reason", "reason"), Column("rows", "rows", "count")], ctx.is_shareable, spec=reason_spec))
+        reasons, [Column("reason", "reason"), Column("rows", "rows", "count")], ctx.is_shareable, spec=reason_spec,
+        hidden=reasons_hidden))
     parts.append("<h3>Data issues by field</h3>")
     issues = ctx.run("data_issue_summary")
     parts.append(empty("No field problems on the loaded appointments.") if issues.is_empty() else table_html(
@@ -669,7 +730,9 @@ def board_report_html(reader: MetricsReader, scope: Scope = Scope(), *, shareabl
     """The board report for the episodes the scope selects, as the reader may see them, as one
     HTML page: internal (exact numbers) or shareable (disclosure control, docs/security.md#disclosure-control)."""
     settings = reader.settings()
-    ctx = Context(reader, scope, shareable, settings, counts=reader.run("episode_counts", scope).row(0, named=True))
+    counts = reader.run("episode_counts", scope).row(0, named=True)
+    ctx = Context(reader, scope, shareable, settings, counts,
+                  closed_hidden=shareable and closed_hidden_anywhere(counts, reader.run("single_session", scope)))
     generated = (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
     version = (
         '<p class="version shareable"><strong>Shareable version.</strong> Disclosure control applied (NHS '

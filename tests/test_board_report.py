@@ -326,6 +326,42 @@ def test_flag_beside_a_suppressed_count_is_suppressed_in_the_report(warehouse: W
     assert shown["therapist_flags.*"] == [("count", "*")] and shown["therapist_flags.none"] == [("count", "*")]
 
 
+def test_one_figure_shows_the_same_text_everywhere_in_the_report(warehouse: Warehouse, tmp_path: Path) -> None:
+    # the reviewer's case: 27 episodes, 13 open, 13 closed, 1 not started. The overview hides the closed 13
+    # beside the 1 not started; the first-session section printed them again as 15, which gave the 1 back
+    rows = [row for n in range(10) for row in dropouts_and_courses(f"D{n}", 1, 0)]
+    rows += [row for n in range(3) for row in dropouts_and_courses(f"P{n}", 0, 1)]
+    rows += [appointment(f"o{n}", "2026-06-20", client=f"O{n}") for n in range(13)]
+    rows += [appointment("n0", "2026-06-25", status="dna", client="N0")]
+    warehouse.load(rows)
+    internal = Marked(write_report(warehouse.path, tmp_path / "internal.html")).metrics
+    assert [internal[f"episodes.{k}"] for k in ("total", "open", "closed", "not_started")] == [
+        [("count", "27")], [("count", "13")], [("count", "13")], [("count", "1")]]
+    shown = Marked(write_report(warehouse.path, tmp_path / "shareable.html", "--shareable")).metrics
+    assert shown["episodes.closed"] == [("count", "*")] and shown["episodes.not_started"] == [("count", "*")]
+    closed = {"overview": shown["episodes.closed"][0], "discharged": shown["time_to_discharge.events"][0],
+              "dropout": shown["single_session.dropout"][2], "ended": shown["single_session.ended_after_one"][2]}
+    assert set(closed.values()) == {("count", "*")}, closed
+    assert shown["time_to_discharge.censored"] == shown["episodes.open"]
+    assert shown["single_session.ended_after_one"][0] == ("rate", "*")
+
+
+def test_quarantined_rows_hidden_beside_the_files_are_hidden_beside_the_reasons(warehouse: Warehouse,
+                                                                                tmp_path: Path) -> None:
+    # 30 loaded, 10 quarantined for one reason, 3 duplicates merged: the 3 hides the 10 beside the rows read, and
+    # the reasons table must not list the same 10 again (45 read - 30 loaded - 10 would give the 3 back)
+    rows = [appointment(f"a{n}", "2025-01-06", client=f"C{n}") for n in range(30)]
+    rows += rows[:3] + [appointment(f"b{n}", "2025-01-06", status="maybe", client=f"Q{n}") for n in range(10)]
+    warehouse.load(rows)
+    internal = Marked(write_report(warehouse.path, tmp_path / "internal.html")).metrics
+    assert internal["load.duplicates_merged"] == [("count", "3")] and internal["load.rows_quarantined"] == [
+        ("count", "10")]
+    text = write_report(warehouse.path, tmp_path / "shareable.html", "--shareable")
+    assert Marked(text).metrics["load.rows_quarantined"] == [("count", "*")]
+    reasons = section(text, "data_quality").split("Quarantined rows by reason")[1].split("</table>")[0]
+    assert re.findall(r'<td class="count">([^<]*)</td>', reasons) == ["*"]
+
+
 def test_shareable_report_never_shows_a_total_and_all_but_one_of_its_parts(warehouse: Warehouse,
                                                                            tmp_path: Path) -> None:
     # 40 rows loaded and 3 quarantined (an unknown status): 45 read beside 40 loaded would give the 3 back

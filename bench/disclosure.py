@@ -83,7 +83,7 @@ def tables(reader: MetricsReader) -> dict[str, tuple[pl.DataFrame, Shareable]]:
     months = frames.single_session_breakdown(single, "month", "month").select(
         "month", "numerator", "denominator", "rate", "open")
     therapists = reader.run("therapist_funnel", scope, min_caseload=int(reader.settings()["min_caseload"]))
-    outcomes = frames.outcome_rates(reader.run("outcomes", scope)).sort("measure", "outcome", "clinic")
+    outcomes = frames.outcome_rates(reader.run("outcomes", scope)).sort("measure", "outcome", "is_all_clinics", "clinic")
     clinics = reader.run("attendance_by_clinic", scope)
     return {
         "therapist flags": (therapists, shareable_tables.THERAPIST_FLAGS),
@@ -125,18 +125,18 @@ def recoverable_rows(published: pl.DataFrame, spec: Shareable, publish: Publish)
 def recoverable_groups(frame: pl.DataFrame, published: pl.DataFrame, spec: Shareable, publish: Publish) -> int:
     """Rows of a table with a total row (outcomes: 'all clinics') whose `*` count the total row and the
     other rows of its group give back exactly, reading `*` as 1–7."""
-    label_column, label = spec.total_row
-    others = [k for k in spec.keys if k != label_column]
+    marker = spec.total_row[1]
+    others = [k for k in spec.keys if k not in spec.total_row]
     [(rate, (numerator, denominator))] = spec.rates.items()
     layout = Layout(parts=(numerator, denominator), total=None, rates=spec.rates, total_row=0)
     exact = frame.with_row_index("row")
     shown = published.with_row_index("row")
     found = 0
     for _, group in shown.group_by(others, maintain_order=True):
-        group = group.sort(pl.col(label_column) != label)  # the total row first
-        if group[label_column][0] != label or group.height < 2:
+        group = group.sort(pl.col(marker).not_())  # the total row first
+        if not group[marker][0] or group.height < 2:
             continue
-        truth = exact.filter(pl.col("row").is_in(group["row"].implode())).sort(pl.col(label_column) != label)
+        truth = exact.filter(pl.col("row").is_in(group["row"].implode())).sort(pl.col(marker).not_())
         rows = group.select(numerator, denominator, rate).to_dicts()
         hits = {i for i, column, value in recovered_cells(rows, layout, rate_shown_by(publish), SMALL_COUNT_MAX)
                 if truth[column][i] == value}
@@ -189,7 +189,7 @@ def main() -> None:
                 print(f"{name}: {recoverable_rows(published, spec, publish)} of {published.height} rows give a "
                       "suppressed count back")
                 if spec.total_row:
-                    print(f"{name}, with the {spec.total_row[1]!r} row beside the others: "
+                    print(f"{name}, with the total row ({spec.total_row[1]}) beside the others: "
                           f"{recoverable_groups(frame, published, spec, publish)} rows give a suppressed count back")
             report = board_report.board_report_html(reader, Scope(), shareable=True)
         finally:

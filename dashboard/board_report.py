@@ -65,7 +65,8 @@ SHAREABLE_RULE = (f"counts of 1–{SMALL_COUNT_MAX} are shown as {SUPPRESSED}, o
                   f"shown as {SUPPRESSED}), every rate is worked out from the rounded counts and is {SUPPRESSED} "
                   f"when either count is, mean scores resting on fewer than {MIN_RATE_DENOMINATOR} episodes are "
                   "withheld, and charts leave withheld points out")
-TOTAL = "all"  # the label of a total row that is disclosed with its parts and then shown apart from them
+TOTAL = "all"  # how a total row's key is written where it is shown: a label only, the row is known by TOTAL_ROW
+TOTAL_ROW = "is_total"  # the boolean column marking the total row of a table disclosed with its parts
 NO_EPISODES = "No episodes match this selection."
 CURVE_INTERNAL_ONLY = ("The curve is drawn in the internal version only: each step of it is one day's discharges as a "
                        "share of the episodes still in care, exactly, which would give small numbers back.")
@@ -99,8 +100,17 @@ def shown(frame: pl.DataFrame, spec: Shareable, is_shareable: bool,
     one rule in pipelines/disclosure.py (`hidden` cells `*` too: a figure hidden where another table
     shows it). Only the spec's keys, counts and rates are kept."""
     table = shareable(frame, spec, hidden) if is_shareable else frame.select(*spec.keys, *spec.counts, *spec.rates)
+    marker = spec.total_row[1] if spec.total_row else None
+
+    def key_text(row: dict[str, Any], key: str) -> str | bool:
+        if key == marker:
+            return row[key] is True
+        if row[key] is None:
+            return TOTAL if marker and row[marker] is True else "not recorded"
+        return str(row[key])
+
     return [
-        {**{k: "not recorded" if row[k] is None else str(row[k]) for k in spec.keys},
+        {**{k: key_text(row, k) for k in spec.keys},
          **{c: _count_text(row[c]) for c in spec.counts},
          **{r: _rate_text(row[r]) for r in spec.rates}}
         for row in table.iter_rows(named=True)
@@ -154,24 +164,25 @@ class Column:
 def table_spec(columns: Sequence[Column], rates: dict[str, tuple[str, str]] | None = None,
                totals: dict[str, tuple[str, ...]] | None = None, total_row: str | None = None) -> Shareable:
     """The disclosure spec of a table: its key, count and rate columns (rate -> (numerator,
-    denominator) in `rates`), which counts add up, and the key column whose TOTAL row sums the others."""
-    return Shareable(keys=tuple(c.name for c in columns if c.kind == "key"),
+    denominator) in `rates`), which counts add up, and the key column whose total row (with_total_row)
+    sums the others."""
+    return Shareable(keys=(*(c.name for c in columns if c.kind == "key"), *((TOTAL_ROW,) if total_row else ())),
                      counts=tuple(c.name for c in columns if c.kind == "count"),
                      rates={c.name: (rates or {})[c.name] for c in columns if c.kind == "rate"},
-                     totals=totals or {}, total_row=(total_row, TOTAL) if total_row else None)
+                     totals=totals or {}, total_row=(total_row, TOTAL_ROW) if total_row else None)
 
 
-def is_total(row: dict[str, str], spec: Shareable) -> bool:
-    return spec.total_row is not None and row[spec.total_row[0]] == spec.total_row[1]
+def is_total(row: dict[str, Any], spec: Shareable) -> bool:
+    return spec.total_row is not None and row[spec.total_row[1]] is True
 
 
-def with_total_row(frame: pl.DataFrame, key: str, total: dict[str, object]) -> pl.DataFrame:
-    """The frame with a TOTAL row on top (its key column labelled TOTAL, its counts from `total`), so
-    that a figure and its breakdown are disclosed together; other columns of the total row are empty."""
-    frame = frame.with_columns(pl.col(key).cast(pl.String))
-    row = pl.DataFrame([{key: TOTAL, **total}]).cast({c: frame.schema[c] for c in total if c in frame.schema},
-                                                     strict=False)
-    return pl.concat([row, frame], how="diagonal_relaxed")
+def with_total_row(frame: pl.DataFrame, total: dict[str, object]) -> pl.DataFrame:
+    """The frame with a total row on top (marked true in TOTAL_ROW, false on every other row, its
+    counts from `total`), so that a figure and its breakdown are disclosed together; other columns
+    of the total row, its key among them, are empty. No value of the key can pass for the total."""
+    row = pl.DataFrame([{TOTAL_ROW: True, **total}]).cast({c: frame.schema[c] for c in total if c in frame.schema},
+                                                          strict=False)
+    return pl.concat([row, frame.with_columns(pl.lit(False).alias(TOTAL_ROW))], how="diagonal_relaxed")
 
 
 def table_html(frame: pl.DataFrame, columns: Sequence[Column], is_shareable: bool,
@@ -195,7 +206,7 @@ def table_html(frame: pl.DataFrame, columns: Sequence[Column], is_shareable: boo
 
 def total_shown(frame: pl.DataFrame, spec: Shareable, is_shareable: bool,
                 hidden: Collection[Cell] = ()) -> dict[str, str]:
-    """The TOTAL row of a table as disclosed together with its parts."""
+    """The total row of a table as disclosed together with its parts."""
     return next(row for row in shown(frame, spec, is_shareable, hidden) if is_total(row, spec))
 
 
@@ -297,7 +308,7 @@ EPISODE_DISCLOSURE = Shareable(keys=(), counts=EPISODE_COUNTS, totals={"total": 
 TYPE_COLUMNS = [Column("first_session_type", "first session type"), Column("rate", "dropout", "rate"),
                 Column("numerator", "dropouts", "count"), Column("denominator", "closed episodes", "count")]
 TYPE_DISCLOSURE = table_spec(TYPE_COLUMNS, DROPOUT, total_row="first_session_type")
-# the closed episodes, where each table that quotes them holds them (a TOTAL row is the first row)
+# the closed episodes, where each table that quotes them holds them (a total row is the first row)
 CLOSED_IN_EPISODES: Cell = (0, "closed")
 CLOSED_IN_TOTAL_ROW: Cell = (0, "denominator")
 
@@ -313,10 +324,10 @@ def overall_dropout(single: pl.DataFrame) -> dict[str, int]:
 
 
 def dropout_by_type(single: pl.DataFrame) -> pl.DataFrame:
-    """The single-session dropout by first session type, under its TOTAL row (the overall dropout)."""
+    """The single-session dropout by first session type, under its total row (the overall dropout)."""
     return with_total_row(frames.single_session_breakdown(single, "first_session_type", "first_session_type")
                           .with_columns(pl.col("first_session_type").fill_null("not recorded")),
-                          "first_session_type", overall_dropout(single)).pipe(frames.with_rate, "numerator",
+                          overall_dropout(single)).pipe(frames.with_rate, "numerator",
                                                                                "denominator")
 
 
@@ -433,19 +444,20 @@ def first_session_section(ctx: Context) -> str:
     ]
     if not overall["closed"]:
         return "".join(parts) + empty("No closed episodes in this selection, so there is no dropout to show.")
-    months = with_total_row(frames.dropout_by_month(single), "month", overall_dropout(single)).pipe(
+    months = with_total_row(frames.dropout_by_month(single), overall_dropout(single)).pipe(
         frames.with_rate, "numerator", "denominator")
     months = chart_data(months, ctx.is_shareable, Shareable(
-        keys=("month",), counts=("numerator", "denominator", "open"), rates=DROPOUT, total_row=("month", TOTAL)),
+        keys=("month", TOTAL_ROW), counts=("numerator", "denominator", "open"), rates=DROPOUT,
+        total_row=("month", TOTAL_ROW)),
         hidden=hidden)
-    months = months.filter(pl.col("month") != TOTAL)
+    months = months.filter(~pl.col(TOTAL_ROW))
     parts.append("<h3>By cohort month</h3>")
     parts.append(svg_figure("dropout_by_month", wide(charts.dropout_trend(months)), ctx.is_shareable,
                             "Hollow points are months still incomplete: at least 10% of their episodes are open, so "
                             "their rate will move as those episodes end.") if months.filter(
         pl.col("rate").is_not_null()).height else withheld_all(ctx.is_shareable, "cohort month"))
     drawn = chart_data(types, ctx.is_shareable, TYPE_DISCLOSURE, hidden=hidden).filter(
-        pl.col("first_session_type") != TOTAL)
+        ~pl.col(TOTAL_ROW))
     parts.append("<h3>By first session type</h3>")
     parts.append(svg_figure("dropout_by_first_session_type", charts.rate_bars(drawn, "first_session_type",
                                                                               "First session"), ctx.is_shareable)
@@ -470,7 +482,7 @@ def no_hope_section(ctx: Context) -> str:
             ctx.is_shareable, metric=lambda row: f"outcomes.{row['measure']}.{row['outcome'].replace(' ', '_')}",
             spec=spec, keep=lambda row: is_total(row, spec)))
         drawn = chart_data(long, ctx.is_shareable, spec).filter(pl.col("denominator") > 0)
-        parts.append(svg_figure("outcomes", charts.outcome_bars(drawn), ctx.is_shareable,
+        parts.append(svg_figure("outcomes", charts.outcome_bars(frames.outcome_bars_data(drawn)), ctx.is_shareable,
                                 "By measure and clinic; 'all clinics' is the whole selection.")
                      if drawn.height else withheld_all(ctx.is_shareable, "outcome rate"))
     parts.append("<h3>First-session alliance (SRS)</h3>")
@@ -479,11 +491,11 @@ def no_hope_section(ctx: Context) -> str:
         parts.append(empty("No Session Rating Scale scores were recorded at first sessions in this selection."))
         return "".join(parts)
     # the histogram's bars add up to the episodes rated: disclosed together
-    alliance = with_total_row(alliance, "srs", {"episodes": alliance["episodes"].sum()})
-    spec = Shareable(keys=("srs",), counts=("episodes",), total_row=("srs", TOTAL))
+    alliance = with_total_row(alliance, {"episodes": alliance["episodes"].sum()})
+    spec = Shareable(keys=("srs", TOTAL_ROW), counts=("episodes",), total_row=("srs", TOTAL_ROW))
     rated = _span("count", total_shown(alliance, spec, ctx.is_shareable)["episodes"], "first_session_alliance.episodes")
     parts.append(f"<p>{rated} episodes rated their first session (0–40; under 36 suggests a strained alliance).</p>")
-    drawn = (chart_data(alliance, ctx.is_shareable, spec).filter(pl.col("srs") != TOTAL).drop_nulls("episodes")
+    drawn = (chart_data(alliance, ctx.is_shareable, spec).filter(~pl.col(TOTAL_ROW)).drop_nulls("episodes")
              .with_columns(pl.col("srs").cast(pl.Int64)))
     parts.append(svg_figure("first_session_alliance", charts.count_histogram(
         drawn, "srs", "SRS at session 1"), ctx.is_shareable) if drawn.height
@@ -544,7 +556,7 @@ def safety_section(ctx: Context) -> str:
     by_clinic = gaps.group_by("clinic_id").agg(
         (~pl.col("returned_later")).sum().alias("unresolved"), pl.col("returned_later").sum().alias("returned_later"),
     ).sort("clinic_id").with_columns((pl.col("unresolved") + pl.col("returned_later")).alias("gaps"))
-    by_clinic = with_total_row(by_clinic, "clinic_id", {"gaps": gaps.height, "unresolved": int(
+    by_clinic = with_total_row(by_clinic, {"gaps": gaps.height, "unresolved": int(
         (~gaps["returned_later"]).sum()), "returned_later": int(gaps["returned_later"].sum())})
     columns = [Column("clinic_id", "clinic"), Column("unresolved", "unresolved", "count"),
                Column("returned_later", "returned later", "count")]
@@ -626,13 +638,13 @@ def data_quality_section(ctx: Context) -> str:
         reconciles = latest["reconciles"].all() and totals["rows_read"] == (
             totals["rows_loaded"] + totals["rows_quarantined"] + totals["duplicates_merged"])
         # rows read = loaded + quarantined + merged, file by file and in all; the reasons split the quarantined
-        files = with_total_row(latest, "source_file", totals)
+        files = with_total_row(latest, totals)
         file_columns = [Column("source_file", "file"), Column("rows_read", "read", "count"),
                         Column("rows_loaded", "loaded", "count"), Column("rows_quarantined", "quarantined", "count"),
                         Column("duplicates_merged", "merged", "count"),
                         Column("rows_replacing_earlier", "replacing earlier", "count")]
         file_spec = table_spec(file_columns, totals={"rows_read": counts[1:4]}, total_row="source_file")
-        reasons = with_total_row(reasons, "reason", {"rows": totals["rows_quarantined"]})
+        reasons = with_total_row(reasons, {"rows": totals["rows_quarantined"]})
         reason_spec = table_spec([Column("reason", "reason"), Column("rows", "rows", "count")], total_row="reason")
         # the quarantined rows are the total of the files' and of the reasons' rows: one figure, `*` in both or neither
         quarantined = (((0, "rows_quarantined"),), ((0, "rows"),))

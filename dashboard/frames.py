@@ -50,16 +50,26 @@ OUTCOMES = {  # outcome label -> (numerator column, denominator column) of the o
 }
 
 
+ALL_CLINICS = "all clinics"  # how the total row's clinic is drawn: a label for the eye, never a key
+
+
 def outcome_rates(outcomes: pl.DataFrame) -> pl.DataFrame:
-    """The outcomes report in long form for charts.outcome_bars: one row per measure, clinic
-    ("all clinics" for the total) and outcome, with numerator, denominator and rate."""
+    """The outcomes report in long form: one row per measure, clinic and outcome, with numerator,
+    denominator and rate; the total over the clinics is marked is_all_clinics, its clinic empty (a
+    clinic whose id is "all clinics" is a clinic like any other)."""
     return pl.concat([
         outcomes.select(
-            "measure", pl.col("clinic_id").fill_null("all clinics").alias("clinic"),
+            "measure", pl.col("clinic_id").alias("clinic"), "is_all_clinics",
             pl.lit(label).alias("outcome"), pl.col(num).alias("numerator"), pl.col(den).alias("denominator"))
         for label, (num, den) in OUTCOMES.items()
     ]).with_columns(pl.when(pl.col("denominator") > 0).then(pl.col("numerator") / pl.col("denominator"))
                     .alias("rate"))
+
+
+def outcome_bars_data(rates: pl.DataFrame) -> pl.DataFrame:
+    """outcome_rates as charts.outcome_bars draws them: the total row's clinic labelled ALL_CLINICS."""
+    return rates.with_columns(pl.when(pl.col("is_all_clinics")).then(pl.lit(ALL_CLINICS)).otherwise(pl.col("clinic"))
+                              .alias("clinic"))
 
 
 def dose_response_curve(dose_response: pl.DataFrame) -> pl.DataFrame:

@@ -15,9 +15,9 @@ SINGLE_SESSION_BY_MONTH = Shareable(keys=("month",), counts=("numerator", "denom
 THERAPIST_FLAGS = Shareable(keys=("therapist_id",), counts=("numerator", "denominator"), rates=DROPOUT,
                             derived_labels=FLAG)
 
-# 'all clinics' is the total of the clinics' rows of the same measure and outcome
-OUTCOMES = Shareable(keys=("measure", "outcome", "clinic"), counts=("numerator", "denominator"),
-                     rates={"rate": ("numerator", "denominator")}, total_row=("clinic", "all clinics"))
+# the row marked is_all_clinics (its clinic empty) is the total of the clinics' rows of the same measure and outcome
+OUTCOMES = Shareable(keys=("measure", "outcome", "clinic", "is_all_clinics"), counts=("numerator", "denominator"),
+                     rates={"rate": ("numerator", "denominator")}, total_row=("clinic", "is_all_clinics"))
 
 # numerator is dna again; appointments also holds the unrecorded ones, which the table leaves out:
 # declared as their total anyway, it can only add suppression

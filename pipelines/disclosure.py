@@ -47,8 +47,10 @@ class Shareable:
     totals: count column -> the count columns it is the sum of, in the same row. A total that is
         at least the sum of its named parts (a part left unshown) may be declared too: it only
         adds suppression.
-    total_row: (key column, label): a row whose key column holds the label is the total, column
-        by column, of the rows that share its other keys (the "all clinics" row of a breakdown).
+    total_row: (key column, marker column): a row whose marker column (a boolean key) is true is the
+        total, column by column, of the rows that share its keys other than these two (the "all
+        clinics" row of a breakdown by clinic). A marker, not a label in the key column: a clinic
+        whose id is `all clinics` is one of the parts, never taken for the total.
     copies: count column -> the count column it repeats (attendance's `numerator` is its `dna`): a
         cell and its copy are shown or hidden together.
     derived_labels: label column -> the count columns it was worked out from (a flag from the
@@ -87,12 +89,11 @@ def total_groups(rows: list[dict[str, object]], spec: Shareable) -> Iterator[lis
             yield [(i, total), *((i, p) for p in parts)]
     if spec.total_row is None:
         return
-    label_column, label = spec.total_row
-    others = [k for k in spec.keys if k != label_column]
+    others = [k for k in spec.keys if k not in spec.total_row]
     totals: dict[tuple[object, ...], list[int]] = defaultdict(list)
     parts: dict[tuple[object, ...], list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
-        (totals if row[label_column] == label else parts)[tuple(row[k] for k in others)].append(i)
+        (totals if row[spec.total_row[1]] is True else parts)[tuple(row[k] for k in others)].append(i)
     for key, total_rows in totals.items():
         for t in total_rows:
             for column in spec.disclosed:
@@ -169,9 +170,10 @@ def shareable(frame: pl.DataFrame, spec: Shareable, also_hidden: Collection[Cell
     related = (*spec.totals, *(p for ps in spec.totals.values() for p in ps), *spec.copies, *spec.copies.values(),
                *(c for cs in spec.derived_labels.values() for c in cs))
     undeclared = [c for c in related if c not in spec.disclosed]
-    if undeclared or (spec.total_row and spec.total_row[0] not in spec.keys):
-        raise ValueError("shareable: totals, copies and labels' counts must be declared counts, a total row's column "
-                         f"a key: {', '.join(dict.fromkeys(undeclared)) or spec.total_row[0]}")
+    unkeyed = [c for c in spec.total_row or () if c not in spec.keys]
+    if undeclared or unkeyed:
+        raise ValueError("shareable: totals, copies and labels' counts must be declared counts, a total row's columns "
+                         f"keys: {', '.join(dict.fromkeys(undeclared + unkeyed))}")
     columns = (*spec.keys, *spec.derived_labels, *spec.counts, *(r for r in spec.rates if r not in spec.counts))
     schema = {**{k: frame.schema[k] for k in spec.keys}, **{c: pl.String for c in columns if c not in spec.keys}}
     return pl.DataFrame(disclosed_rows(frame, spec, also_hidden), schema=schema)

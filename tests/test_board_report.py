@@ -6,6 +6,7 @@ the dashboard's download."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -360,6 +361,22 @@ def test_quarantined_rows_hidden_beside_the_files_are_hidden_beside_the_reasons(
     assert Marked(text).metrics["load.rows_quarantined"] == [("count", "*")]
     reasons = section(text, "data_quality").split("Quarantined rows by reason")[1].split("</table>")[0]
     assert re.findall(r'<td class="count">([^<]*)</td>', reasons) == ["*"]
+
+
+@pytest.mark.parametrize("clinic", ["all", "all clinics"])
+def test_a_clinic_named_like_the_total_is_listed_and_the_total_is_right(warehouse: Warehouse, tmp_path: Path,
+                                                                       clinic: str) -> None:
+    # the report's total rows were the rows whose key read "all": a clinic of that id vanished from the safety
+    # table and was taken for the total beside the real one
+    rows = [appointment(f"{c}{n}", "2025-01-06", client=f"{c}C{n}", clinic=c, phq9=15, phq9_item9=1)
+            for c, gaps in ((clinic, 10), ("K2", 15)) for n in range(gaps)]
+    warehouse.load(rows)
+    for options in ((), ("--shareable",)):
+        text = write_report(warehouse.path, tmp_path / "report.html", *options)
+        safety = section(text, "safety")
+        listed = re.findall(r'<tr><td class="key">([^<]*)</td><td class="count">([^<]*)</td>', safety)
+        assert listed == sorted([(html.escape(clinic), "10"), ("K2", "15")]), (options, listed)
+        assert Marked(text).metrics["risk_followup_gaps"] == [("count", "25")]
 
 
 def test_shareable_report_never_shows_a_total_and_all_but_one_of_its_parts(warehouse: Warehouse,

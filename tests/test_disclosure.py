@@ -95,16 +95,34 @@ def test_complementary_suppression_hides_the_smallest_other_non_zero_part():
 
 
 def test_total_row_and_all_but_one_row_are_never_all_shown():
-    outcomes = Shareable(keys=("measure", "clinic"), counts=("numerator", "denominator"),
-                         rates={"rate": ("numerator", "denominator")}, total_row=("clinic", "all clinics"))
-    out = shareable(table(measure=["PHQ-9"] * 4 + ["GAD-7"] * 2,
-                          clinic=["all clinics", "K1", "K2", "K3", "all clinics", "K1"],
+    outcomes = Shareable(keys=("measure", "clinic", "total"), counts=("numerator", "denominator"),
+                         rates={"rate": ("numerator", "denominator")}, total_row=("clinic", "total"))
+    out = shareable(table(measure=["PHQ-9"] * 4 + ["GAD-7"] * 2, clinic=[None, "K1", "K2", "K3", None, "K1"],
+                          total=[True, False, False, False, True, False],
                           numerator=[53, 1, 40, 12, 9, 9], denominator=[90, 9, 60, 21, 30, 30]), outcomes)
     assert out.rows() == [
-        ("PHQ-9", "all clinics", "55", "90", "0.6111"), ("PHQ-9", "K1", "*", "10", "*"),
-        ("PHQ-9", "K2", "40", "60", "0.6667"), ("PHQ-9", "K3", "*", "20", "*"),
+        ("PHQ-9", None, True, "55", "90", "0.6111"), ("PHQ-9", "K1", False, "*", "10", "*"),
+        ("PHQ-9", "K2", False, "40", "60", "0.6667"), ("PHQ-9", "K3", False, "*", "20", "*"),
         # one clinic only: its row is the total, no count of it is suppressed
-        ("GAD-7", "all clinics", "10", "30", "0.3333"), ("GAD-7", "K1", "10", "30", "0.3333")]
+        ("GAD-7", None, True, "10", "30", "0.3333"), ("GAD-7", "K1", False, "10", "30", "0.3333")]
+
+
+@pytest.mark.parametrize("clinic", ["all", "all clinics"])
+def test_a_clinic_named_like_the_total_is_one_of_the_parts(clinic):
+    # the Outcomes CSV's total row was the row whose clinic read "all clinics": a clinic of that name was taken
+    # for a second total, and nothing in the CSV told the two apart
+    from dashboard import frames
+    from dashboard.shareable_tables import OUTCOMES
+
+    report = table(measure=["phq9"] * 3, clinic_id=[None, clinic, "K2"], is_all_clinics=[True, False, False],
+                   **{c: n for c, n in zip(("reliable_improvement", "paired", "recovery", "paired_in_clinical_range",
+                                            "reliable_recovery", "reliable_deterioration"),
+                                           ([43, 3, 40], [60, 10, 50], [0, 0, 0], [60, 10, 50], [0, 0, 0], [0, 0, 0]),
+                                           strict=True)})
+    out = shareable(frames.outcome_rates(report).filter(pl.col("outcome") == "reliable improvement"), OUTCOMES)
+    assert out.filter(pl.col("clinic") == clinic).height == 1  # the clinic's row, and not the total's too
+    assert out.select("clinic", "is_all_clinics", "numerator", "denominator").rows() == [
+        (None, True, "45", "60"), (clinic, False, "*", "10"), ("K2", False, "*", "50")]
 
 
 def test_rows_with_nothing_to_suppress_are_left_as_rounded():
@@ -172,15 +190,15 @@ def small_tables(draw) -> tuple[pl.DataFrame, Shareable, Layout]:
     if with_total_row:
         keys.insert(0, "all")
         values = {p: [sum(v), *v] for p, v in values.items()}
-    frame = pl.DataFrame({"row": keys, **values})
+    frame = pl.DataFrame({"row": keys, "is_total": [with_total_row and i == 0 for i in range(len(keys))], **values})
     if with_total:
         frame = frame.with_columns(pl.sum_horizontal(*parts).alias("total"))
     denominator = "total" if with_total else parts[-1]
     layout = Layout(parts=parts, total="total" if with_total else None, rates={"rate": (parts[0], denominator)},
                     total_row=0 if with_total_row else None)
-    spec = Shareable(keys=("row",), counts=layout.columns, rates=layout.rates,
+    spec = Shareable(keys=("row", "is_total"), counts=layout.columns, rates=layout.rates,
                      totals={"total": parts} if with_total else {},
-                     total_row=("row", "all") if with_total_row else None)
+                     total_row=("row", "is_total") if with_total_row else None)
     return frame, spec, layout
 
 

@@ -18,7 +18,8 @@ if layout.has_episodes():
         st.info("No outcome scores were recorded at attended sessions in this selection.")
     else:
         long = frames.outcome_rates(outcomes)
-        st.altair_chart(charts.outcome_bars(long.filter(pl.col("denominator") > 0)), width="content")
+        st.altair_chart(charts.outcome_bars(frames.outcome_bars_data(long.filter(pl.col("denominator") > 0))),
+                        width="content")
 
         st.subheader("Early change")
         st.caption("Among episodes with two or more scores: the change from the first to the second score "
@@ -31,7 +32,7 @@ if layout.has_episodes():
             "mean_early_change": st.column_config.NumberColumn(format="%.2f"),
             "rate": st.column_config.NumberColumn("share reliable after two scores", format="percent")})
 
-        table = long.sort("measure", "outcome", "clinic")
+        table = long.sort("measure", "outcome", pl.col("is_all_clinics").not_(), "clinic")
         st.subheader("All rates")
         st.dataframe(table, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
         layout.downloads(table, "outcomes", shareable_tables.OUTCOMES)

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import polars as pl  # noqa: E402
-from disclosure_inversion import Layout, possible_counts, recovered_cells  # noqa: E402
+from disclosure_inversion import Layout, flag_of, possible_counts, recovered_cells  # noqa: E402
 
 from dashboard import frames, shareable_tables  # noqa: E402
 from pipelines.disclosure import SMALL_COUNT_MAX, SUPPRESSED, Shareable  # noqa: E402
@@ -56,7 +56,8 @@ def old_publisher(rule: types.ModuleType) -> Publish:
         counts = tuple(dict.fromkeys((*spec.counts, *denominators.values())))
         exact = frame.with_columns(pl.when(pl.col(d) > 0).then(pl.col(n) / pl.col(d)).alias(r)
                                    for r, (n, d) in spec.rates.items())
-        return rule.shareable(exact, rule.Shareable(keys=spec.keys, counts=counts, rates=denominators))
+        keys = (*spec.keys, *spec.derived_labels)  # a flag was a label like any other, shown as it was
+        return rule.shareable(exact, rule.Shareable(keys=keys, counts=counts, rates=denominators))
     return publish
 
 
@@ -83,7 +84,8 @@ def tables(reader: MetricsReader) -> dict[str, tuple[pl.DataFrame, Shareable]]:
     months = frames.single_session_breakdown(single, "month", "month").select(
         "month", "numerator", "denominator", "rate", "open")
     therapists = reader.run("therapist_funnel", scope, min_caseload=int(reader.settings()["min_caseload"]))
-    outcomes = frames.outcome_rates(reader.run("outcomes", scope)).sort("measure", "outcome", "is_all_clinics", "clinic")
+    outcomes = frames.outcome_rates(reader.run("outcomes", scope)).sort("measure", "outcome", "is_all_clinics",
+                                                                         "clinic")
     clinics = reader.run("attendance_by_clinic", scope)
     return {
         "therapist flags": (therapists, shareable_tables.THERAPIST_FLAGS),
@@ -120,6 +122,18 @@ def recoverable_rows(published: pl.DataFrame, spec: Shareable, publish: Publish)
                 found += 1
                 break
     return found
+
+
+def recoverable_by_flag(frame: pl.DataFrame, published: pl.DataFrame, publish: Publish, min_caseload: int) -> int:
+    """Therapist rows with a `*` count that the row's flag gives back, against the benchmark (taken
+    as known: the report prints it), reading `*` as 1–7."""
+    benchmark = float(frame["p0"][0])
+    layout = Layout(parts=("numerator", "denominator"), total=None, rates=shareable_tables.DROPOUT,
+                    labels={"flag": lambda v: flag_of(v["numerator"], v["denominator"], benchmark, min_caseload)})
+    rate_shown = rate_shown_by(publish)
+    return sum(bool(recovered_cells([row], layout, rate_shown, SMALL_COUNT_MAX))
+               for row in published.select("flag", "numerator", "denominator", "rate").to_dicts()
+               if SUPPRESSED in (row["numerator"], row["denominator"]) and row["flag"] != SUPPRESSED)
 
 
 def recoverable_groups(frame: pl.DataFrame, published: pl.DataFrame, spec: Shareable, publish: Publish) -> int:
@@ -188,6 +202,11 @@ def main() -> None:
                 published = publish(frame, spec)
                 print(f"{name}: {recoverable_rows(published, spec, publish)} of {published.height} rows give a "
                       "suppressed count back")
+                if spec is shareable_tables.THERAPIST_FLAGS:
+                    min_caseload = int(reader.settings()["min_caseload"])
+                    print(f"{name}, with each flag against the benchmark: "
+                          f"{recoverable_by_flag(frame, published, publish, min_caseload)} of {published.height} "
+                          "rows give a suppressed count back")
                 if spec.total_row:
                     print(f"{name}, with the total row ({spec.total_row[1]}) beside the others: "
                           f"{recoverable_groups(frame, published, spec, publish)} rows give a suppressed count back")

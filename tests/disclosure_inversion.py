@@ -3,8 +3,9 @@
 Given a shareable table as published, find every table of exact counts consistent with all of it:
 each shown count's rounding range, `*` as any count from 1 up to a known maximum, the rates, the
 totals of a row's columns and a total row, and labels worked out from the exact counts (flags). A
-`*` cell with a single feasible value has been recovered. Used by the property test in tests/test_disclosure.py and by bench/disclosure.py, which
-counts the recoverable rows of the sample data's shareable tables.
+`*` cell with a single feasible value has been recovered. Used by the property tests in
+tests/test_disclosure.py and by bench/disclosure.py, which counts the recoverable rows of the
+sample data's shareable tables.
 
 The attacker here knows how the code publishes a rate: a candidate numerator and denominator are
 kept only when the code, given them alone, would publish the rate shown (`rate_shown`).
@@ -13,6 +14,7 @@ kept only when the code, given them alone, would publish the rate shown (`rate_s
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -121,3 +123,18 @@ def recovered_cells(published: Sequence[dict[str, str | None]], layout: Layout, 
     found = feasible_values(published, layout, rate_shown, most)
     return sorted((i, column, next(iter(values))) for (i, column), values in found.items()
                   if published[i][column] == SUPPRESSED and len(values) == 1)
+
+
+ALARM, ALERT = 3.09, 1.96  # z of the 99.8% and 95% limits
+
+
+def flag_of(numerator: int, denominator: int, benchmark: float, min_caseload: int = 10) -> str:
+    """A therapist's flag as sql/reports/therapist_funnel.sql works it out from the exact counts; a
+    dropout count above the closed episodes is no table at all."""
+    if numerator > denominator:
+        return "impossible"
+    if denominator < min_caseload:
+        return "insufficient"
+    spread = math.sqrt(benchmark * (1 - benchmark) / denominator)
+    rate = numerator / denominator
+    return "alarm" if rate > benchmark + ALARM * spread else "alert" if rate > benchmark + ALERT * spread else "none"

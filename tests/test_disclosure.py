@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import io
-import math
 import re
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from disclosure_inversion import Layout, feasible_values
+from disclosure_inversion import Layout, feasible_values, flag_of
 from hypothesis import example, given, settings, strategies as st
 
 from pipelines.disclosure import SMALL_COUNT_MAX, SUPPRESSED, Shareable, formula_safe, safe_csv, shareable
@@ -219,20 +218,6 @@ def test_no_suppressed_count_can_be_recovered_from_a_shareable_table(case):
 
 # --- flags: labels worked out from the exact counts ---------------------------------------------------
 
-ALARM, ALERT = 3.09, 1.96  # z of the 99.8% and 95% limits
-
-
-def flag_of(numerator: int, denominator: int, benchmark: float, min_caseload: int = 10) -> str:
-    """A therapist's flag as sql/reports/therapist_funnel.sql works it out from the exact counts; a
-    dropout count above the closed episodes is no table at all."""
-    if numerator > denominator:
-        return "impossible"
-    if denominator < min_caseload:
-        return "insufficient"
-    spread = math.sqrt(benchmark * (1 - benchmark) / denominator)
-    rate = numerator / denominator
-    return "alarm" if rate > benchmark + ALARM * spread else "alert" if rate > benchmark + ALERT * spread else "none"
-
 
 def funnel(numerators: list[int], denominators: list[int], benchmark: float) -> pl.DataFrame:
     return table(therapist_id=[f"T{i + 1}" for i in range(len(numerators))],
@@ -351,4 +336,4 @@ def test_no_shareable_table_of_the_sample_data_gives_a_count_back():
                           cwd=root, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stdout.splitlines() if "give" in line]
-    assert len(lines) == 6 and all(re.search(r": 0 (of \d+ )?(rows|rates)", line) for line in lines), done.stdout
+    assert len(lines) == 7 and all(re.search(r": 0 (of \d+ )?(rows|rates)", line) for line in lines), done.stdout

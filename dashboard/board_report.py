@@ -325,10 +325,9 @@ def overall_dropout(single: pl.DataFrame) -> dict[str, int]:
 
 def dropout_by_type(single: pl.DataFrame) -> pl.DataFrame:
     """The single-session dropout by first session type, under its total row (the overall dropout)."""
-    return with_total_row(frames.single_session_breakdown(single, "first_session_type", "first_session_type")
-                          .with_columns(pl.col("first_session_type").fill_null("not recorded")),
-                          overall_dropout(single)).pipe(frames.with_rate, "numerator",
-                                                                               "denominator")
+    types = frames.single_session_breakdown(single, "first_session_type", "first_session_type").with_columns(
+        pl.col("first_session_type").fill_null("not recorded"))
+    return with_total_row(types, overall_dropout(single)).pipe(frames.with_rate, "numerator", "denominator")
 
 
 def closed_hidden_anywhere(counts: dict[str, int], single: pl.DataFrame) -> bool:

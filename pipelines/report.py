@@ -7,6 +7,7 @@ import json
 import math
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
@@ -80,13 +81,31 @@ def single_session_section(reader: MetricsReader, scope: Scope) -> dict[str, Any
 
 
 def therapists_section(reader: MetricsReader, scope: Scope, min_caseload: int | None = None) -> list[dict[str, Any]]:
-    funnel = reader.run("therapist_funnel", scope, min_caseload=min_caseload)
+    return therapist_rows(reader.run("therapist_funnel", scope, min_caseload=min_caseload))
+
+
+def therapist_rows(funnel: pl.DataFrame) -> list[dict[str, Any]]:
+    """One object per therapist: the raw funnel and the case-mix adjusted flag
+    (docs/metrics/therapist-funnel.md#case-mix-adjusted-flag)."""
     return [
         {"therapist_id": r["therapist_id"], "numerator": int(r["numerator"]), "denominator": int(r["denominator"]),
          "rate": _float(r["rate"]), "limit95": _float(r["limit95"]), "limit998": _float(r["limit998"]),
-         "flag": r["flag"], "p0": _float(r["p0"])}
+         "flag": r["flag"], "p0": _float(r["p0"]), "expected": _float(r["expected"]), "ratio": _float(r["ratio"]),
+         "z": _float(r["z"]), "adjusted_z": _float(r["adjusted_z"]), "adjusted_flag": r["adjusted_flag"]}
         for r in funnel.iter_rows(named=True)
     ]
+
+
+def therapist_adjustment(reader: MetricsReader, scope: Scope, funnel: pl.DataFrame) -> dict[str, Any]:
+    """The overdispersion estimate, the same on every row of the funnel. It is made over the
+    benchmark population, which the therapist filter does not change: when that filter lists
+    nobody, the estimate is read without it; with no closed episode at all, nobody is eligible."""
+    if not funnel.height and scope.therapists is not None:
+        funnel = reader.run("therapist_funnel", replace(scope, therapists=None))
+    if not funnel.height:
+        return {"eligible": 0, "phi": None, "tau2": 0.0}
+    first = funnel.row(0, named=True)
+    return {"eligible": int(first["eligible"]), "phi": _float(first["phi"]), "tau2": _float(first["tau2"])}
 
 
 def outcomes_section(reader: MetricsReader, scope: Scope) -> dict[str, Any]:
@@ -132,6 +151,7 @@ def plateaus_section(reader: MetricsReader, scope: Scope, settings: dict[str, An
 def time_to_discharge_section(reader: MetricsReader, scope: Scope) -> dict[str, Any]:
     curve = reader.run("kaplan_meier", scope, by_clinic=False)
     counts = reader.run("episode_counts", scope).row(0, named=True)
+    funnel = reader.run("therapist_funnel", scope)
     return {
         "events": int(counts["closed"]),
         "censored": int(counts["open"]),
@@ -162,11 +182,13 @@ def metrics_report(reader: MetricsReader, scope: Scope = Scope(), rows: Rows = r
     """The metrics report as JSON-ready values (`rows`: see Rows)."""
     settings = reader.settings()
     counts = reader.run("episode_counts", scope).row(0, named=True)
+    funnel = reader.run("therapist_funnel", scope)
     return {
         "extract_date": _date(settings["extract_date"]),
         "episodes": {k: int(counts[k]) for k in ("total", "not_started", "open", "closed")},
         "single_session": single_session_section(reader, scope),
-        "therapists": therapists_section(reader, scope),
+        "therapists": therapist_rows(funnel),
+        "therapist_adjustment": therapist_adjustment(reader, scope, funnel),
         "outcomes": outcomes_section(reader, scope),
         "plateaus": plateaus_section(reader, scope, settings, rows),
         "time_to_discharge": time_to_discharge_section(reader, scope),

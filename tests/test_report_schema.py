@@ -130,6 +130,7 @@ def test_cli_json_with_nothing_in_scope_prints_empty_lists(sample_like_warehouse
     assert printed.returncode == 0, printed.stderr
     empty = json.loads(printed.stdout)
     assert empty["plateaus"]["episodes"] == empty["risk_followup_gaps"] == empty["long_engagement"] == []
+    assert empty["therapist_adjustment"] == {"eligible": 0, "phi": None, "tau2": 0.0}
     assert empty == json.loads(json.dumps(report(sample_like_warehouse, Scope(clinics=("no such clinic",)))))
 
 
@@ -187,6 +188,10 @@ def broken(report_: dict, change) -> dict:
     pytest.param(lambda r: r["therapists"][0].update(therapist_id=103), id="numeric-therapist-id"),
     pytest.param(lambda r: r["therapists"][0].pop("limit95"), id="therapist-without-limit"),
     pytest.param(lambda r: r["therapists"][0].update(flag="warning"), id="unknown-flag"),
+    pytest.param(lambda r: r["therapists"][0].pop("adjusted_flag"), id="therapist-without-adjusted-flag"),
+    pytest.param(lambda r: r["therapists"][0].update(expected="2.4"), id="expected-as-string"),
+    pytest.param(lambda r: r.pop("therapist_adjustment"), id="missing-therapist-adjustment"),
+    pytest.param(lambda r: r["therapist_adjustment"].update(eligible=3, phi=1.2), id="phi-with-fewer-than-10-eligible"),
     pytest.param(lambda r: r["long_engagement"][0].update(episode_id=1), id="numeric-episode-id"),
     pytest.param(lambda r: r["long_engagement"][0].update(status="not_started"), id="not-started-listed"),
     pytest.param(lambda r: r["risk_followup_gaps"][0].update(risk_date="2026-1-5"), id="unpadded-date"),

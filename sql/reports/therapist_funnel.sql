@@ -5,13 +5,117 @@
 --   limit95, limit998   p0 + z·sqrt(p0·(1−p0)/denominator), z = 1.96 and 3.09
 --   flag      insufficient (denominator < min caseload), alarm (rate > limit998),
 --             alert (rate > limit95) or none
-WITH benchmark AS (
+-- The case-mix adjusted flag (docs/metrics/therapist-funnel.md#case-mix-adjusted-flag):
+--   expected  E = Σ p_s over the therapist's closed episodes, p_s the dropout rate of the episode's
+--             case-mix stratum in the benchmark population; V = Σ p_s·(1 − p_s)
+--   ratio     numerator / E (null when E = 0);  z  (numerator − E) / √V (null when V = 0)
+--   eligible, phi, tau2   the overdispersion estimate, the same on every row: over the benchmark
+--             population's therapists with at least min caseload closed episodes and V > 0
+--             (eligible = I of them); I < 10: phi null and tau2 0; else z Winsorised at
+--             k = ⌊0.1·I⌋ from each end, phi = mean of the Winsorised z², and with w = E²/V
+--             tau2 = (I·phi − (I − 1)) / (Σw − Σw²/Σw) when I·phi > I − 1, else 0
+--   adjusted_z     (ratio − 1) / √(V/E² + tau2) (null when V = 0)
+--   adjusted_flag  insufficient (denominator < min caseload), alarm (adjusted_z > 3.09),
+--                  alert (adjusted_z > 1.96) or none (also when adjusted_z is null)
+WITH settings_in_use AS (
+    SELECT coalesce($min_caseload, st.min_caseload) AS min_caseload
+    FROM settings AS st
+),
+
+benchmark_episodes AS (
     SELECT
-        count(*) FILTER (WHERE s.is_single_session_dropout) AS numerator,
-        count(*) FILTER (WHERE s.is_closed) AS denominator
+        s.therapist_id,
+        s.is_single_session_dropout,
+        s.case_mix_type,
+        s.baseline_band,
+        s.client_history
     FROM single_session AS s
-    WHERE in_scope(s.clinic_id, s.therapist_id, s.first_session_type, s.first_attended_date,
-                   $clinics, NULL, $from_date, $to_date, $session_types)
+    WHERE s.is_closed
+        AND in_scope(s.clinic_id, s.therapist_id, s.first_session_type, s.first_attended_date,
+                     $clinics, NULL, $from_date, $to_date, $session_types)
+),
+
+benchmark AS (
+    SELECT
+        count(*) FILTER (WHERE is_single_session_dropout) AS numerator,
+        count(*) AS denominator
+    FROM benchmark_episodes
+),
+
+strata AS (
+    SELECT
+        case_mix_type,
+        baseline_band,
+        client_history,
+        count(*) FILTER (WHERE is_single_session_dropout) / count(*) AS p_s
+    FROM benchmark_episodes
+    GROUP BY ALL
+),
+
+-- observed, expected and variance for every therapist of the benchmark population: the listed
+-- ones read their own row, and the overdispersion estimate reads them all
+indirect AS (
+    SELECT
+        b.therapist_id,
+        count(*) FILTER (WHERE b.is_single_session_dropout) AS observed,
+        count(*) AS closed,
+        sum(st.p_s) AS expected,
+        sum(st.p_s * (1 - st.p_s)) AS variance
+    FROM benchmark_episodes AS b
+    JOIN strata AS st USING (case_mix_type, baseline_band, client_history)
+    GROUP BY b.therapist_id
+),
+
+eligible AS (
+    SELECT
+        i.observed,
+        i.expected,
+        i.variance,
+        (i.observed - i.expected) / sqrt(i.variance) AS z,
+        i.expected * i.expected / i.variance AS w,
+        row_number() OVER (ORDER BY (i.observed - i.expected) / sqrt(i.variance)) AS z_rank,
+        count(*) OVER () AS eligible,
+        floor(0.1 * count(*) OVER ())::INTEGER AS k
+    FROM indirect AS i
+    CROSS JOIN settings_in_use AS u
+    WHERE i.closed >= u.min_caseload AND i.variance > 0
+),
+
+-- Winsorisation: every z below the (k+1)-th smallest becomes that value, every z above the
+-- (k+1)-th largest becomes that one
+winsorised AS (
+    SELECT
+        e.eligible,
+        e.w,
+        least(greatest(e.z, lims.low), lims.high) AS z
+    FROM eligible AS e
+    CROSS JOIN (
+        SELECT
+            max(z) FILTER (WHERE z_rank = k + 1) AS low,
+            max(z) FILTER (WHERE z_rank = eligible - k) AS high
+        FROM eligible
+    ) AS lims
+),
+
+dispersion AS (
+    SELECT
+        coalesce(max(eligible), 0) AS eligible,
+        CASE WHEN count(*) >= 10 THEN avg(z * z) END AS phi,
+        sum(w) AS sum_w,
+        sum(w * w) AS sum_w2
+    FROM winsorised
+),
+
+adjustment AS (
+    SELECT
+        eligible,
+        phi,
+        CASE
+            WHEN phi IS NOT NULL AND eligible * phi > eligible - 1
+                THEN (eligible * phi - (eligible - 1)) / (sum_w - sum_w2 / sum_w)
+            ELSE 0.0
+        END AS tau2
+    FROM dispersion
 ),
 
 therapists AS (
@@ -33,10 +137,23 @@ limits AS (
         t.denominator,
         t.numerator / t.denominator AS rate,
         b.numerator / b.denominator AS p0,
-        coalesce($min_caseload, st.min_caseload) AS min_caseload
+        u.min_caseload,
+        i.expected,
+        i.variance,
+        CASE WHEN i.expected > 0 THEN t.numerator / i.expected END AS ratio,
+        CASE WHEN i.variance > 0 THEN (t.numerator - i.expected) / sqrt(i.variance) END AS z,
+        CASE
+            WHEN i.variance > 0
+                THEN (t.numerator / i.expected - 1) / sqrt(i.variance / (i.expected * i.expected) + a.tau2)
+        END AS adjusted_z,
+        a.eligible,
+        a.phi,
+        a.tau2
     FROM therapists AS t
+    JOIN indirect AS i USING (therapist_id)
     CROSS JOIN benchmark AS b
-    CROSS JOIN settings AS st
+    CROSS JOIN settings_in_use AS u
+    CROSS JOIN adjustment AS a
 )
 
 SELECT
@@ -52,6 +169,19 @@ SELECT
         WHEN rate > p0 + 3.09 * sqrt(p0 * (1 - p0) / denominator) THEN 'alarm'
         WHEN rate > p0 + 1.96 * sqrt(p0 * (1 - p0) / denominator) THEN 'alert'
         ELSE 'none'
-    END AS flag
+    END AS flag,
+    expected,
+    ratio,
+    z,
+    adjusted_z,
+    CASE
+        WHEN denominator < min_caseload THEN 'insufficient'
+        WHEN adjusted_z > 3.09 THEN 'alarm'
+        WHEN adjusted_z > 1.96 THEN 'alert'
+        ELSE 'none'
+    END AS adjusted_flag,
+    eligible,
+    phi,
+    tau2
 FROM limits
 ORDER BY therapist_id

@@ -62,7 +62,8 @@ MACROS = ("macros/in_scope", "macros/scoped_episodes")
 # refuse the older file with a one-line error (connect), and `clinic-outcomes rebuild` brings it
 # up to date from the loads it holds. 1: every build before the version was recorded.
 # 2: episodes.past_appointments (the Attendance page), dose_response without episode ids.
-SCHEMA_VERSION = 2
+# 3: single_session's case-mix stratum (the therapist funnel's adjusted flag reads it).
+SCHEMA_VERSION = 3
 
 # appointments.client_id is stored uncompressed. DuckDB's default for text (DICT_FSST) decodes
 # every row of a block that holds one wanted row, so counting the ~80,000 appointments of one

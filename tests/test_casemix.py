@@ -177,6 +177,24 @@ def test_metrics_cli_json_carries_the_adjusted_keys_and_validates(service, servi
     assert result["therapists"] == service_report["therapists"]
 
 
+def test_metrics_on_a_warehouse_built_before_the_case_mix_columns_names_the_rebuild(tmp_path):
+    # A build of layout 2 has no stratum columns: the funnel cannot be read from it, so a reader
+    # refuses it in one line instead of failing inside the query.
+    older = Warehouse(tmp_path)
+    older.load(caseload("T01", 10, 2, session_type="assessment", phq9=22), extract_date=EXTRACT)
+    con = duckdb.connect(str(older.path))
+    try:
+        con.execute("UPDATE settings SET schema_version = 2, tool_version = '0.9'")
+        for column in ("case_mix_type", "baseline_band", "client_history"):
+            con.execute(f"ALTER TABLE single_session DROP COLUMN {column}")
+    finally:
+        con.close()
+    result = run_cli("metrics", "--db", str(older.path), "--format", "json")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"clinic-outcomes rebuild --db {older.path}" in result.stderr
+
+
 # === the stratum rules ==============================================================================
 
 

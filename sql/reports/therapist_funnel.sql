@@ -66,7 +66,7 @@ indirect AS (
     GROUP BY b.therapist_id
 ),
 
-eligible AS (
+eligible_therapists AS (
     SELECT
         i.observed,
         i.expected,
@@ -88,12 +88,12 @@ winsorised AS (
         e.eligible,
         e.w,
         least(greatest(e.z, lims.low), lims.high) AS z
-    FROM eligible AS e
+    FROM eligible_therapists AS e
     CROSS JOIN (
         SELECT
             max(z) FILTER (WHERE z_rank = k + 1) AS low,
             max(z) FILTER (WHERE z_rank = eligible - k) AS high
-        FROM eligible
+        FROM eligible_therapists
     ) AS lims
 ),
 
@@ -118,16 +118,15 @@ adjustment AS (
     FROM dispersion
 ),
 
+-- the therapists listed: the therapist filter picks them from the benchmark population, whose
+-- counts they keep (one scan of single_session, not two)
 therapists AS (
     SELECT
-        s.therapist_id,
-        count(*) FILTER (WHERE s.is_single_session_dropout) AS numerator,
-        count(*) FILTER (WHERE s.is_closed) AS denominator
-    FROM single_session AS s
-    WHERE in_scope(s.clinic_id, s.therapist_id, s.first_session_type, s.first_attended_date,
-                   $clinics, $therapists, $from_date, $to_date, $session_types)
-    GROUP BY s.therapist_id
-    HAVING count(*) FILTER (WHERE s.is_closed) > 0
+        therapist_id,
+        observed AS numerator,
+        closed AS denominator
+    FROM indirect
+    WHERE $therapists IS NULL OR list_contains($therapists, therapist_id)
 ),
 
 limits AS (

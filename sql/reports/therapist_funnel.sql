@@ -22,24 +22,28 @@ WITH settings_in_use AS (
     FROM settings AS st
 ),
 
-benchmark_episodes AS (
+-- the benchmark population's closed episodes counted per therapist and stratum: every later
+-- step reads these few thousand rows, not the episodes
+therapist_strata AS (
     SELECT
         s.therapist_id,
-        s.is_single_session_dropout,
         s.case_mix_type,
         s.baseline_band,
-        s.client_history
+        s.client_history,
+        count(*) FILTER (WHERE s.is_single_session_dropout) AS dropouts,
+        count(*) AS closed
     FROM single_session AS s
     WHERE s.is_closed
         AND in_scope(s.clinic_id, s.therapist_id, s.first_session_type, s.first_attended_date,
                      $clinics, NULL, $from_date, $to_date, $session_types)
+    GROUP BY ALL
 ),
 
 benchmark AS (
     SELECT
-        count(*) FILTER (WHERE is_single_session_dropout) AS numerator,
-        count(*) AS denominator
-    FROM benchmark_episodes
+        sum(dropouts)::BIGINT AS numerator,
+        sum(closed)::BIGINT AS denominator
+    FROM therapist_strata
 ),
 
 strata AS (
@@ -47,8 +51,8 @@ strata AS (
         case_mix_type,
         baseline_band,
         client_history,
-        count(*) FILTER (WHERE is_single_session_dropout) / count(*) AS p_s
-    FROM benchmark_episodes
+        sum(dropouts)::BIGINT / sum(closed)::BIGINT AS p_s
+    FROM therapist_strata
     GROUP BY ALL
 ),
 
@@ -56,18 +60,21 @@ strata AS (
 -- ones read their own row, and the overdispersion estimate reads them all
 indirect AS (
     SELECT
-        b.therapist_id,
-        count(*) FILTER (WHERE b.is_single_session_dropout) AS observed,
-        count(*) AS closed,
-        sum(st.p_s) AS expected,
-        sum(st.p_s * (1 - st.p_s)) AS variance
-    FROM benchmark_episodes AS b
+        t.therapist_id,
+        sum(t.dropouts)::BIGINT AS observed,
+        sum(t.closed)::BIGINT AS closed,
+        -- floating-point sums in a fixed order: the same report, bit for bit, on every run
+        sum(t.closed * st.p_s ORDER BY t.case_mix_type, t.baseline_band, t.client_history) AS expected,
+        sum(t.closed * st.p_s * (1 - st.p_s) ORDER BY t.case_mix_type, t.baseline_band, t.client_history)
+            AS variance
+    FROM therapist_strata AS t
     JOIN strata AS st USING (case_mix_type, baseline_band, client_history)
-    GROUP BY b.therapist_id
+    GROUP BY t.therapist_id
 ),
 
 eligible_therapists AS (
     SELECT
+        i.therapist_id,
         i.observed,
         i.expected,
         i.variance,
@@ -85,6 +92,7 @@ eligible_therapists AS (
 -- (k+1)-th largest becomes that one
 winsorised AS (
     SELECT
+        e.therapist_id,
         e.eligible,
         e.w,
         least(greatest(e.z, lims.low), lims.high) AS z
@@ -100,9 +108,9 @@ winsorised AS (
 dispersion AS (
     SELECT
         coalesce(max(eligible), 0) AS eligible,
-        CASE WHEN count(*) >= 10 THEN avg(z * z) END AS phi,
-        sum(w) AS sum_w,
-        sum(w * w) AS sum_w2
+        CASE WHEN count(*) >= 10 THEN avg(z * z ORDER BY therapist_id) END AS phi,
+        sum(w ORDER BY therapist_id) AS sum_w,
+        sum(w * w ORDER BY therapist_id) AS sum_w2
     FROM winsorised
 ),
 

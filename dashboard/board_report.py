@@ -38,7 +38,7 @@ from pipelines import __version__
 from pipelines.disclosure import (
     MIN_RATE_DENOMINATOR,
     ROUND_TO,
-    SMALL_COUNT_MAX,
+    RULE,
     SUPPRESSED,
     Cell,
     Shareable,
@@ -60,11 +60,8 @@ SECTIONS = {
     "therapists": "Therapists: single-session dropout funnel",
     "data_quality": "Data quality",
 }
-SHAREABLE_RULE = (f"counts of 1–{SMALL_COUNT_MAX} are shown as {SUPPRESSED}, other counts are rounded to the "
-                  f"nearest {ROUND_TO}, a total and all but one of its parts are never all shown (one more part is "
-                  f"shown as {SUPPRESSED}), every rate is worked out from the rounded counts and is {SUPPRESSED} "
-                  f"when either count is, mean scores resting on fewer than {MIN_RATE_DENOMINATOR} episodes are "
-                  "withheld, and charts leave withheld points out")
+SHAREABLE_RULE = (f"{RULE}; mean scores resting on fewer than {MIN_RATE_DENOMINATOR} episodes are withheld, and "
+                  "charts leave withheld points out")
 TOTAL = "all"  # how a total row's key is written where it is shown: a label only, the row is known by TOTAL_ROW
 TOTAL_ROW = "is_total"  # the boolean column marking the total row of a table disclosed with its parts
 NO_EPISODES = "No episodes match this selection."

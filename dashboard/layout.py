@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.literal import literal
 from dashboard.board_report import board_report_html
-from pipelines.disclosure import Shareable, safe_csv, shareable
+from pipelines.disclosure import RULE, Shareable, safe_csv, shareable
 from pipelines.queries import Scope
 
 DISCLAIMER = ("This dashboard monitors services. It is not a clinical decision tool, and it shows "
@@ -56,9 +56,7 @@ def capped(table: pl.DataFrame, what: str) -> pl.DataFrame:
     return table
 
 
-SHAREABLE_HELP = ("With disclosure control for sharing outside the clinic (docs/security.md#disclosure-control): "
-                  "counts of 1–7 show as *, other counts are rounded to the nearest 5, a total and all but one of "
-                  "its parts are never all shown, and rates are worked out from the rounded counts.")
+SHAREABLE_HELP = f"With disclosure control for sharing outside the clinic (docs/security.md#disclosure-control): {RULE}."
 
 
 def downloads(frame: pl.DataFrame, name: str, share: Shareable | None = None) -> None:

@@ -33,6 +33,10 @@ SMALL_COUNT_MAX = 7  # counts 1..7 are suppressed
 ROUND_TO = 5
 MIN_RATE_DENOMINATOR = SMALL_COUNT_MAX + 1  # a denominator below this is itself `*`, so is its rate
 RATE_DECIMALS = 4
+# The rule in one sentence, for the pages and reports that state it beside a shareable table.
+RULE = (f"counts of 1–{SMALL_COUNT_MAX} are shown as {SUPPRESSED}, other counts are rounded to the nearest {ROUND_TO}, "
+        f"a total and all but one of its parts are never all shown (one more part is shown as {SUPPRESSED}), and "
+        f"every rate is worked out from the rounded counts and is {SUPPRESSED} when either count is")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 Cell = tuple[int, str]  # (row number, count column)

@@ -148,10 +148,9 @@ def plateaus_section(reader: MetricsReader, scope: Scope, settings: dict[str, An
     }
 
 
-def time_to_discharge_section(reader: MetricsReader, scope: Scope) -> dict[str, Any]:
+def time_to_discharge_section(reader: MetricsReader, scope: Scope, counts: dict[str, Any]) -> dict[str, Any]:
+    """`counts`: the scope's row of episode_counts, which the report has read already."""
     curve = reader.run("kaplan_meier", scope, by_clinic=False)
-    counts = reader.run("episode_counts", scope).row(0, named=True)
-    funnel = reader.run("therapist_funnel", scope)
     return {
         "events": int(counts["closed"]),
         "censored": int(counts["open"]),
@@ -191,7 +190,7 @@ def metrics_report(reader: MetricsReader, scope: Scope = Scope(), rows: Rows = r
         "therapist_adjustment": therapist_adjustment(reader, scope, funnel),
         "outcomes": outcomes_section(reader, scope),
         "plateaus": plateaus_section(reader, scope, settings, rows),
-        "time_to_discharge": time_to_discharge_section(reader, scope),
+        "time_to_discharge": time_to_discharge_section(reader, scope, counts),
         "risk_followup_gaps": risk_gaps_section(reader, scope, rows),
         "long_engagement": long_engagement_section(reader, scope, rows),
         "build": {"build_id": settings["build_id"], "built_at": settings["built_at"].isoformat(timespec="seconds")},

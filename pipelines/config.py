@@ -33,8 +33,11 @@ class Settings:
     risk_followup_days: int = 14
     long_engagement_sessions: int = 20
     long_engagement_days: int = 365
+    # The therapist CUSUM watches for this odds ratio of single-session dropout and signals at this threshold.
+    cusum_odds_ratio: float = 2.0
+    cusum_threshold: float = 6.0
 
-    def as_dict(self) -> dict[str, int | str]:
+    def as_dict(self) -> dict[str, int | float | str]:
         return asdict(self)
 
 
@@ -52,6 +55,12 @@ SETTING_RANGES = {
     "long_engagement_sessions": COUNT,
     "long_engagement_days": DAYS,
 }
+# The decimal settings: (lowest, highest), the lowest itself excluded. An odds ratio of 1 watches for
+# nothing (every weight is 0) and a threshold of 0 signals at once.
+DECIMAL_RANGES = {
+    "cusum_odds_ratio": (1.0, 100.0),
+    "cusum_threshold": (0.0, 1_000.0),
+}
 
 SETTING_DOCS = {
     "episode_gap_days": "days after an episode's latest attended session after which a new derived episode starts",
@@ -62,6 +71,8 @@ SETTING_DOCS = {
     "risk_followup_days": "days after a risk-flagged session within which an attended session is expected",
     "long_engagement_sessions": "attended sessions from which an episode is a long engagement",
     "long_engagement_days": "days in care from which an episode is a long engagement",
+    "cusum_odds_ratio": "the rise in the odds of single-session dropout the therapist CUSUM watches for",
+    "cusum_threshold": "the CUSUM value at which a therapist's chart signals",
 }
 
 
@@ -79,9 +90,18 @@ def load_settings(path: Path | None) -> Settings:
     for key, value in data.items():
         if key not in known:
             raise LoadError(f"{path}: unknown setting '{key}' (known: {', '.join(known)})")
-        expected = int if known[key].type == "int" else str
+        kind = known[key].type
+        if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # `cusum_threshold = 5` means 5.0
+        expected = {"int": int, "float": float}.get(kind, str)
         if not isinstance(value, expected) or isinstance(value, bool):
-            raise LoadError(f"{path}: setting '{key}' must be {'a whole number' if expected is int else 'a string'}")
+            raise LoadError(f"{path}: setting '{key}' must be "
+                            f"{ {int: 'a whole number', float: 'a number'}.get(expected, 'a string') }")
+        if key in DECIMAL_RANGES:
+            low, high = DECIMAL_RANGES[key]
+            if not low < value <= high:
+                raise LoadError(f"{path}: setting '{key}' is {value:g}; it must be more than {low:g} "
+                                f"and at most {high:g} (docs/loading/settings.md#what-the-file-may-hold)")
         allowed = SETTING_RANGES.get(key)
         if allowed is not None and value not in allowed:
             raise LoadError(f"{path}: setting '{key}' is {value:,}; it must be from {allowed.start:,} "

@@ -63,7 +63,8 @@ MACROS = ("macros/in_scope", "macros/scoped_episodes")
 # up to date from the loads it holds. 1: every build before the version was recorded.
 # 2: episodes.past_appointments (the Attendance page), dose_response without episode ids.
 # 3: single_session's case-mix stratum (the therapist funnel's adjusted flag reads it).
-SCHEMA_VERSION = 3
+# 4: the settings row's CUSUM odds ratio and threshold (the therapist CUSUM reads them).
+SCHEMA_VERSION = 4
 
 # appointments.client_id is stored uncompressed. DuckDB's default for text (DICT_FSST) decodes
 # every row of a block that holds one wanted row, so counting the ~80,000 appointments of one
@@ -442,6 +443,10 @@ def _rebuild(building: Path, previous: Path, settings: Settings | None, on_stage
                          settings=settings, episodes=episodes)
 
 
+# How the settings row stores each kind of setting.
+_SQL_TYPES = {int: "INTEGER", float: "DOUBLE", str: "VARCHAR"}
+
+
 def _models(con: duckdb.DuckDBPyConnection, settings: Settings, extract_date: dt.date | None,
             extract_date_source: str, latest_load_id: int, on_stage: Stage) -> str:
     """The settings row, then every model and macro; returns the new build's id."""
@@ -449,7 +454,7 @@ def _models(con: duckdb.DuckDBPyConnection, settings: Settings, extract_date: dt
     con.execute("CREATE TABLE settings AS SELECT ?::DATE AS extract_date, ? AS extract_date_source, "
                 "? AS build_id, now()::TIMESTAMP AS built_at, ? AS tool_version, ?::INTEGER AS schema_version, "
                 "?::INTEGER AS latest_load_id, "
-                + ", ".join(f"?::{'INTEGER' if isinstance(v, int) else 'VARCHAR'} AS {k}"
+                + ", ".join(f"?::{_SQL_TYPES[type(v)]} AS {k}"
                             for k, v in settings.as_dict().items()),
                 [extract_date, extract_date_source, build_id, __version__, SCHEMA_VERSION, latest_load_id,
                  *settings.as_dict().values()])

@@ -128,3 +128,32 @@ def count_histogram(frame: pl.DataFrame, x: str, title: str, count: str = "episo
         y=alt.Y(f"{count}:Q", title=count.replace("_", " ")),
         tooltip=[alt.Tooltip(f"{x}:O", title=title), alt.Tooltip(f"{count}:Q")],
     ).properties(height=240)
+
+
+def cusum_chart(path: pl.DataFrame) -> alt.LayerChart:
+    """One therapist's CUSUM against the first session date of each closed episode, in episode
+    order, with the signal threshold and a marked, dated point at each episode that crossed it.
+    Input: therapist_cusum rows of one therapist (episode_number, first_attended_date, cusum,
+    threshold, crossed, is_single_session_dropout, expected, client_id, episode_id)."""
+    base = alt.Chart(path).encode(x=alt.X("first_attended_date:T", title="First session of each closed episode"))
+    line = base.mark_line(color="#4c78a8", interpolate="step-after").encode(
+        y=alt.Y("cusum:Q", title="CUSUM (excess single-session dropout)"), order="episode_number:Q")
+    episodes = base.mark_circle(size=28, color="#4c78a8").encode(
+        y="cusum:Q",
+        tooltip=[alt.Tooltip("episode_number:Q", title="episode"),
+                 alt.Tooltip("first_attended_date:T", title="first session"),
+                 alt.Tooltip("client_id:N", title="client"), alt.Tooltip("episode_id:N", title="episode id"),
+                 alt.Tooltip("is_single_session_dropout:N", title="dropped out after one session"),
+                 alt.Tooltip("expected:Q", format=PERCENT, title="expected chance of that"),
+                 alt.Tooltip("cusum:Q", format=".2f", title="CUSUM")])
+    threshold = alt.Chart(path.head(1)).mark_rule(color="#d62728", strokeDash=[4, 3]).encode(
+        y="threshold:Q", tooltip=[alt.Tooltip("threshold:Q", format=".2f", title="signal threshold")])
+    crossings = path.filter(pl.col("crossed"))
+    signals = alt.Chart(crossings).mark_point(shape="triangle-up", size=160, filled=True, color="#d62728").encode(
+        x="first_attended_date:T", y="cusum:Q",
+        tooltip=[alt.Tooltip("first_attended_date:T", title="signal on"),
+                 alt.Tooltip("episode_number:Q", title="at episode"),
+                 alt.Tooltip("cusum:Q", format=".2f", title="CUSUM")])
+    labels = alt.Chart(crossings).mark_text(dy=-14, color="#a31515").encode(
+        x="first_attended_date:T", y="cusum:Q", text=alt.Text("first_attended_date:T", format="%Y-%m-%d"))
+    return alt.layer(line, episodes, threshold, signals, labels).properties(height=300)

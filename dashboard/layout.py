@@ -59,10 +59,12 @@ def capped(table: pl.DataFrame, what: str) -> pl.DataFrame:
 SHAREABLE_HELP = f"With disclosure control for sharing outside the clinic (docs/security.md#disclosure-control): {RULE}."
 
 
-def downloads(frame: pl.DataFrame, name: str, share: Shareable | None = None) -> None:
+def downloads(frame: pl.DataFrame, name: str, share: Shareable | None = None,
+              internal_only: str = "Row-level data: internal only, no shareable version.") -> None:
     """Downloads of exactly the rows shown: internal CSV and Parquet, and, for a table of counts
     (`share` says which columns are counts and rates), a shareable CSV with disclosure control
-    (docs/security.md#disclosure-control). Row-level tables have no shareable version. Every CSV is formula-safe."""
+    (docs/security.md#disclosure-control). Other tables have no shareable version, and say why
+    (`internal_only`). Every CSV is formula-safe."""
     columns = st.columns(3)
     columns[0].download_button("Internal CSV", safe_csv(frame), file_name=f"{name}.csv", mime="text/csv",
                                key=f"csv_{name}", icon=":material/download:",
@@ -73,7 +75,7 @@ def downloads(frame: pl.DataFrame, name: str, share: Shareable | None = None) ->
                                mime="application/octet-stream", key=f"parquet_{name}", icon=":material/download:",
                                help="Exact numbers, for use inside the clinic.")
     if share is None:
-        columns[2].caption("Row-level data: internal only, no shareable version.")
+        columns[2].caption(internal_only)
     else:
         columns[2].download_button(
             "Shareable CSV", safe_csv(shareable(frame, share)), file_name=f"{name}_shareable.csv",

@@ -7,7 +7,7 @@ import dataclasses
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout, shareable_tables
+from dashboard import charts, cusum_panel, data, layout, shareable_tables
 from dashboard.literal import literal
 
 st.title("Therapists")
@@ -55,3 +55,5 @@ if layout.has_episodes():
             layout.downloads(episodes, f"episodes_{chosen}")
         else:
             st.caption("Select a point or a row to see that therapist's episodes.")
+
+    cusum_panel.show(scope)

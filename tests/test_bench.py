@@ -95,3 +95,12 @@ def test_validated_appointments_reach_duckdb_in_one_chunk_per_column_and_leave_t
     assert rows.schema["status"] == pl.String  # DuckDB's table takes text, not polars' Enum
     assert rows.to_dicts()[1] == {"appointment_id": "A1", "status": "dna", "load_id": 3}
     assert validation.appointments.is_empty()
+
+
+def test_cusum_design_calculation_prints_a_line_per_dropout_rate():
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "cusum.py"), "--runs", "40", "--threshold", "3"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| 0.")]
+    assert [row.split(" | ")[0] for row in rows] == ["| 0.1", "| 0.2", "| 0.35"]
+    assert "threshold 3," in done.stdout

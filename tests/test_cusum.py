@@ -234,8 +234,8 @@ def test_a_therapist_whose_clients_drop_out_at_the_expected_rate_never_signals()
 
 def test_therapists_with_no_excess_rarely_signal_on_long_seeded_runs():
     # ten therapists, 1,000 episodes each at the service's rate of 0.2 (seeds 0-9): with the default
-    # odds ratio and threshold a run this long signals by chance about one time in fifteen
-    # (bench/cusum.py), so one in ten here is expected; a CUSUM that drifted up without excess would
+    # odds ratio and threshold a run this long signals by chance about one time in thirteen
+    # (bench/cusum.py), so about one of the ten here; a CUSUM that drifted up without excess would
     # signal in most of them
     service = [row for t in range(10) for row in bernoulli_run(t, f"N{t}", 1_000, lambda k: 0.2)]
     rows = cusum_report(service, latest_only=True)

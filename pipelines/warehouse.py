@@ -55,7 +55,7 @@ MODELS = (
 EPHEMERAL = ("marts/session_scores",)
 # Macros stored in the warehouse for the report queries in sql/reports/ (in_scope first: the
 # other uses it).
-MACROS = ("macros/in_scope", "macros/scoped_episodes")
+MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion")
 
 # The layout readers and later loads rely on. Raise it whenever a change to a model or a source
 # table would break a report, the dashboard or a later load on a file built before: readers then
@@ -63,7 +63,8 @@ MACROS = ("macros/in_scope", "macros/scoped_episodes")
 # up to date from the loads it holds. 1: every build before the version was recorded.
 # 2: episodes.past_appointments (the Attendance page), dose_response without episode ids.
 # 3: single_session's case-mix stratum (the therapist funnel's adjusted flag reads it).
-# 4: the settings row's CUSUM odds ratio and threshold (the therapist CUSUM reads them).
+# 4: the settings row's CUSUM odds ratio and threshold (the therapist CUSUM reads them), and the
+#    overdispersion macros (the therapist and attendance funnels' adjusted flags call them).
 SCHEMA_VERSION = 4
 
 # appointments.client_id is stored uncompressed. DuckDB's default for text (DICT_FSST) decodes

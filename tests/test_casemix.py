@@ -280,7 +280,8 @@ def one_stratum_funnel(caseloads: list[tuple[int, int]], min_caseload: int = 10)
     treatment, moderate, new), one therapist per (closed, dropouts) pair."""
     con = duckdb.connect()
     try:
-        con.execute(model_sql("macros/in_scope"))
+        for macro in ("macros/in_scope", "macros/overdispersion"):  # as a build stores them
+            con.execute(model_sql(macro))
         con.execute("CREATE TABLE settings AS SELECT ?::INTEGER AS min_caseload", [min_caseload])
         con.execute("""CREATE TABLE single_session (
             therapist_id VARCHAR, clinic_id VARCHAR, first_session_type VARCHAR, first_attended_date DATE,

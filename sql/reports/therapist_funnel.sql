@@ -72,57 +72,20 @@ indirect AS (
     GROUP BY t.therapist_id
 ),
 
-eligible_therapists AS (
+-- the overdispersion estimate (sql/macros/overdispersion.sql) over the therapists with at least
+-- min caseload closed episodes and V > 0, each list in therapist order
+dispersion AS (
     SELECT
-        i.therapist_id,
-        i.observed,
-        i.expected,
-        i.variance,
-        (i.observed - i.expected) / sqrt(i.variance) AS z,
-        i.expected * i.expected / i.variance AS w,
-        row_number() OVER (ORDER BY (i.observed - i.expected) / sqrt(i.variance)) AS z_rank,
-        count(*) OVER () AS eligible,
-        floor(0.1 * count(*) OVER ())::INTEGER AS k
+        count(*) AS eligible,
+        winsorised_phi(list((i.observed - i.expected) / sqrt(i.variance) ORDER BY i.therapist_id)) AS phi,
+        list(i.expected * i.expected / i.variance ORDER BY i.therapist_id) AS weights
     FROM indirect AS i
     CROSS JOIN settings_in_use AS u
     WHERE i.closed >= u.min_caseload AND i.variance > 0
 ),
 
--- Winsorisation: every z below the (k+1)-th smallest becomes that value, every z above the
--- (k+1)-th largest becomes that one
-winsorised AS (
-    SELECT
-        e.therapist_id,
-        e.eligible,
-        e.w,
-        least(greatest(e.z, lims.low), lims.high) AS z
-    FROM eligible_therapists AS e
-    CROSS JOIN (
-        SELECT
-            max(z) FILTER (WHERE z_rank = k + 1) AS low,
-            max(z) FILTER (WHERE z_rank = eligible - k) AS high
-        FROM eligible_therapists
-    ) AS lims
-),
-
-dispersion AS (
-    SELECT
-        coalesce(max(eligible), 0) AS eligible,
-        CASE WHEN count(*) >= 10 THEN avg(z * z ORDER BY therapist_id) END AS phi,
-        sum(w ORDER BY therapist_id) AS sum_w,
-        sum(w * w ORDER BY therapist_id) AS sum_w2
-    FROM winsorised
-),
-
 adjustment AS (
-    SELECT
-        eligible,
-        phi,
-        CASE
-            WHEN phi IS NOT NULL AND eligible * phi > eligible - 1
-                THEN (eligible * phi - (eligible - 1)) / (sum_w - sum_w2 / sum_w)
-            ELSE 0.0
-        END AS tau2
+    SELECT eligible, phi, random_effects_tau2(phi, weights) AS tau2
     FROM dispersion
 ),
 

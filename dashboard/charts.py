@@ -81,6 +81,21 @@ def funnel_plot(units: pl.DataFrame, limits: pl.DataFrame, *, unit: str = "thera
     return alt.layer(curve_layer, benchmark, points).resolve_scale(color="independent").properties(height=380)
 
 
+# The overdispersion allowance's columns and the funnel columns they stand in for
+WIDENED = {"adjusted_limit95": "limit95", "adjusted_limit998": "limit998", "adjusted_flag": "flag"}
+
+
+def widened_funnel_plot(units: pl.DataFrame, limits: pl.DataFrame, **titles: str) -> alt.LayerChart:
+    """funnel_plot with the overdispersion allowance (docs/metrics/attendance.md#overdispersion):
+    the limit curves widened by the variation between units, each point coloured by its adjusted
+    flag. Inputs as funnel_plot's plus adjusted_limit95 and adjusted_limit998 (both frames) and
+    adjusted_flag (units); `titles` as funnel_plot's keywords."""
+    def widened(frame: pl.DataFrame) -> pl.DataFrame:
+        present = {adjusted: raw for adjusted, raw in WIDENED.items() if adjusted in frame.columns}
+        return frame.drop(present.values()).rename(present)
+    return funnel_plot(widened(units), widened(limits), **titles)
+
+
 def outcome_bars(outcomes: pl.DataFrame) -> alt.Chart:
     """Outcome rates by measure and outcome (and clinic, as columns of bars).
 

@@ -9,6 +9,8 @@ from pipelines.disclosure import Shareable
 DROPOUT = {"rate": ("numerator", "denominator")}
 # a flag is worked out from the exact numerator and denominator against the benchmark: `*` beside a `*` count
 FLAG = {"flag": ("numerator", "denominator")}
+# the clinic funnel's flag with the overdispersion allowance: the same counts against wider limits
+CLINIC_FLAGS = {**FLAG, "adjusted_flag": ("numerator", "denominator")}
 
 SINGLE_SESSION_BY_MONTH = Shareable(keys=("month",), counts=("numerator", "denominator", "open"), rates=DROPOUT)
 
@@ -22,7 +24,7 @@ OUTCOMES = Shareable(keys=("measure", "outcome", "clinic", "is_all_clinics"), co
 # numerator is dna again; appointments also holds the unrecorded ones, which the table leaves out:
 # declared as their total anyway, it can only add suppression
 ATTENDANCE_BY_CLINIC = Shareable(
-    keys=("clinic_id",), derived_labels=FLAG,
+    keys=("clinic_id",), derived_labels=CLINIC_FLAGS,
     counts=("appointments", "attended", "dna", "cancelled_client", "cancelled_clinic", "numerator", "denominator"),
     rates={"rate": ("numerator", "denominator")}, copies={"numerator": "dna"},
     totals={"denominator": ("attended", "dna"),

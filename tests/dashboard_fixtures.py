@@ -72,6 +72,22 @@ def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
+def dashboard_on(db: Path, monkeypatch: pytest.MonkeyPatch, page: str = "overview"):
+    """The dashboard (AppTest) on a warehouse, showing one page, checked to have run cleanly."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.data import DB_ENV
+
+    monkeypatch.setenv(DB_ENV, str(db))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    if page != "overview":
+        at.switch_page(f"views/{page}.py")
+        at.run()
+    assert not at.exception and not at.error
+    return at
+
+
 # Ids that are hostile Markdown, HTML and Streamlit directives (docs/security.md#values-from-the-data-are-text):
 # a page that rendered them would fetch the pixel, show a live link, colour text or draw a formula.
 PIXEL_URL = "http://127.0.0.1:9/x.png"

@@ -134,8 +134,8 @@ def test_a_count_and_its_copy_are_hidden_together():
     # numerator column that repeats it
     from dashboard.shareable_tables import ATTENDANCE_BY_CLINIC
 
-    out = shareable(table(clinic_id=["K1"], flag=["none"], appointments=[30], attended=[3], dna=[20],
-                          cancelled_client=[4], cancelled_clinic=[3], numerator=[20], denominator=[23]),
+    out = shareable(table(clinic_id=["K1"], flag=["none"], adjusted_flag=["none"], appointments=[30], attended=[3],
+                          dna=[20], cancelled_client=[4], cancelled_clinic=[3], numerator=[20], denominator=[23]),
                     ATTENDANCE_BY_CLINIC)
     row = out.row(0, named=True)
     shown = (row["attended"], row["dna"], row["numerator"], row["denominator"], row["rate"])
@@ -240,10 +240,23 @@ def test_flag_beside_a_suppressed_count_is_suppressed():
 def test_clinic_flag_beside_a_suppressed_no_show_count_is_suppressed():
     from dashboard.shareable_tables import ATTENDANCE_BY_CLINIC
 
-    out = shareable(table(clinic_id=["K1", "K2"], flag=["alarm", "none"], appointments=[30, 40], attended=[24, 40],
+    out = shareable(table(clinic_id=["K1", "K2"], flag=["alarm", "none"], adjusted_flag=["alert", "none"],
+                          appointments=[30, 40], attended=[24, 40],
                           dna=[6, 0], cancelled_client=[0, 0], cancelled_clinic=[0, 0], numerator=[6, 0],
                           denominator=[30, 40]), ATTENDANCE_BY_CLINIC)
     assert out.select("clinic_id", "flag", "dna", "rate").rows() == [("K1", "*", "*", "*"), ("K2", "none", "0", "0.0")]
+
+
+def test_clinic_adjusted_flag_beside_a_suppressed_no_show_count_is_suppressed():
+    # the flag with the overdispersion allowance is worked out from the same exact counts: shown
+    # beside a `*` it would narrow them as the raw flag would
+    from dashboard.shareable_tables import ATTENDANCE_BY_CLINIC
+
+    out = shareable(table(clinic_id=["K1", "K2"], flag=["alarm", "none"], adjusted_flag=["alert", "none"],
+                          appointments=[30, 40], attended=[24, 40], dna=[6, 0], cancelled_client=[0, 0],
+                          cancelled_clinic=[0, 0], numerator=[6, 0], denominator=[30, 40]), ATTENDANCE_BY_CLINIC)
+    assert out.select("clinic_id", "flag", "adjusted_flag", "dna").rows() == [("K1", "*", "*", "*"),
+                                                                            ("K2", "none", "none", "0")]
 
 
 @settings(max_examples=100, deadline=None)

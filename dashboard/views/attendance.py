@@ -48,21 +48,34 @@ else:
     default_caseload = int(data.build()["min_caseload"])
     clinics = data.run("attendance_by_clinic", scope)
     limits = data.run("attendance_funnel_limits", scope)
+    estimate = clinics.select("eligible", "phi", "tau2").row(0, named=True) if clinics.height else None
+    widen = st.toggle("Allow for variation between clinics", value=bool(estimate and estimate["phi"] is not None),
+                      key="widen_clinic_limits",
+                      help="Widens the limits by how much more the clinics' no-show rates differ than chance "
+                           "alone would make them (docs/metrics/attendance.md#overdispersion).")
+    if estimate is not None:
+        st.caption(layout.variation_between("clinics", estimate["eligible"], estimate["phi"], estimate["tau2"],
+                                            f"with {default_caseload} or more attended or missed appointments",
+                                            widen))
     if limits.is_empty():
         st.info("No appointment in this selection was attended or missed, so there is no no-show rate.")
     else:
-        st.altair_chart(charts.funnel_plot(clinics.filter(pl.col("denominator") > 0), limits, unit="clinic",
-                                           caseload_title="Appointments attended or missed",
-                                           rate_title="No-show rate"), width="stretch")
+        draw = charts.widened_funnel_plot if widen else charts.funnel_plot
+        st.altair_chart(draw(clinics.filter(pl.col("denominator") > 0), limits, unit="clinic",
+                             caseload_title="Appointments attended or missed", rate_title="No-show rate"),
+                        width="stretch")
         st.caption("Each point is a clinic. A small clinic's rate swings by chance, so it is judged against "
                    "wide limits, never ranked on its rate alone; clinics with fewer than "
                    f"{default_caseload} attended or missed appointments are not flagged (insufficient).")
     table = clinics.select("clinic_id", "appointments", "attended", "dna", "cancelled_client", "cancelled_clinic",
-                           "numerator", "denominator", "rate", "flag")
-    flagged_first = table.sort(pl.col("flag").replace_strict(
-        {"alarm": 0, "alert": 1, "none": 2, "insufficient": 3}), "clinic_id")
+                           "numerator", "denominator", "rate", "flag", "adjusted_flag")
+    severity = {"alarm": 0, "alert": 1, "none": 2, "insufficient": 3}
+    flagged_first = table.sort(pl.col("adjusted_flag" if widen else "flag").replace_strict(severity),
+                               pl.col("flag").replace_strict(severity), "clinic_id")
     st.dataframe(layout.capped(flagged_first, "clinics"), hide_index=True,
                  column_config={"rate": st.column_config.NumberColumn("no-show rate", format="percent"),
                                 "numerator": st.column_config.NumberColumn("no-shows"),
-                                "denominator": st.column_config.NumberColumn("attended or missed")})
+                                "denominator": st.column_config.NumberColumn("attended or missed"),
+                                "flag": st.column_config.TextColumn("flag (chance alone)"),
+                                "adjusted_flag": st.column_config.TextColumn("flag (allowing for variation)")})
     layout.downloads(flagged_first, "attendance_by_clinic", shareable_tables.ATTENDANCE_BY_CLINIC)

@@ -5,15 +5,20 @@
 -- then give the same value, bit for bit, on every run.
 --
 -- winsorised_phi(zs): the dispersion φ, null when fewer than 10 units are eligible. With I units
--- and k = ⌊0.1·I⌋, winsorised(z, zs) raises a z below the (k+1)-th smallest to that value and
--- lowers a z above the (k+1)-th largest to that one (Winsorisation); φ is the mean of the
--- Winsorised z².
-CREATE OR REPLACE MACRO winsorised(z, zs) AS
-    least(greatest(z, list_sort(zs)[floor(0.1 * len(zs))::INTEGER + 1]),
-          list_sort(zs)[len(zs) - floor(0.1 * len(zs))::INTEGER]);
-
-CREATE OR REPLACE MACRO winsorised_phi(zs) AS
-    CASE WHEN len(zs) >= 10 THEN list_avg(list_transform(zs, lambda z: winsorised(z, zs) * winsorised(z, zs))) END;
+-- and k = ⌊0.1·I⌋, a z below the (k+1)-th smallest is raised to that value and a z above the
+-- (k+1)-th largest lowered to that one (Winsorisation); φ is the mean of the Winsorised z².
+-- The two bounds are columns of a subquery: written inside the lambda, they were sorted again for
+-- every element (26 ms for 300 units, 4 ms so).
+CREATE OR REPLACE MACRO winsorised_phi(zs) AS (
+    SELECT CASE WHEN len(zs) >= 10 THEN
+        list_avg(list_transform(zs, lambda z: least(greatest(z, low), high) * least(greatest(z, low), high)))
+    END
+    FROM (
+        SELECT
+            list_sort(zs)[floor(0.1 * len(zs))::INTEGER + 1] AS low,
+            list_sort(zs)[len(zs) - floor(0.1 * len(zs))::INTEGER] AS high
+    )
+);
 
 -- random_effects_tau2(phi, ws): the between-unit variance τ² from φ and the units' weights
 -- w = 1/s² (s² a unit's variance on the plotted scale): with I = len(ws),

@@ -152,7 +152,8 @@ def cusum_chart(path: pl.DataFrame) -> alt.LayerChart:
     threshold, crossed, is_single_session_dropout, expected, client_id, episode_id)."""
     base = alt.Chart(path).encode(x=alt.X("first_attended_date:T", title="First session of each closed episode"))
     line = base.mark_line(color="#4c78a8", interpolate="step-after").encode(
-        y=alt.Y("cusum:Q", title="CUSUM (excess single-session dropout)"), order="episode_number:Q")
+        y=alt.Y("cusum:Q", title="CUSUM (excess single-session dropout)"), order="episode_number:Q",
+        tooltip=[alt.Tooltip("episode_number:Q", title="episode"), alt.Tooltip("cusum:Q", format=".2f", title="CUSUM")])
     episodes = base.mark_circle(size=28, color="#4c78a8").encode(
         y="cusum:Q",
         tooltip=[alt.Tooltip("episode_number:Q", title="episode"),
@@ -170,5 +171,6 @@ def cusum_chart(path: pl.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("episode_number:Q", title="at episode"),
                  alt.Tooltip("cusum:Q", format=".2f", title="CUSUM")])
     labels = alt.Chart(crossings).mark_text(dy=-14, color="#a31515").encode(
-        x="first_attended_date:T", y="cusum:Q", text=alt.Text("first_attended_date:T", format="%Y-%m-%d"))
+        x="first_attended_date:T", y="cusum:Q", text=alt.Text("first_attended_date:T", format="%Y-%m-%d"),
+        tooltip=[alt.Tooltip("first_attended_date:T", title="signal on")])
     return alt.layer(line, episodes, threshold, signals, labels).properties(height=300)

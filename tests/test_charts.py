@@ -53,6 +53,32 @@ def funnel_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
     return therapists, limits
 
 
+def widened_funnel_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The funnel frames with limits widened by τ² = 0.01 and the flags they give."""
+    units, limits = funnel_frames()
+
+    def widened(frame: pl.DataFrame, size: str) -> pl.DataFrame:
+        spread = (pl.col("p0") * (1 - pl.col("p0")) / pl.col(size) + 0.01).sqrt()
+        return frame.with_columns((pl.col("p0") + 1.96 * spread).alias("adjusted_limit95"),
+                                  (pl.col("p0") + 3.09 * spread).alias("adjusted_limit998"))
+
+    return (widened(units, "denominator").with_columns(
+        adjusted_flag=pl.Series(["none", "alert", "alert", "insufficient"])), widened(limits, "caseload"))
+
+
+def cusum_frame() -> pl.DataFrame:
+    """One therapist's CUSUM over six episodes, crossing a threshold of 1 at the fourth."""
+    scores = [0.3, 0.6, 0.2, 1.1, 1.4, 0.9]
+    return pl.DataFrame({
+        "episode_number": list(range(1, 7)),
+        "first_attended_date": [dt.date(2025, 1, d) for d in range(1, 7)],
+        "client_id": [f"C{k}" for k in range(6)], "episode_id": ["1"] * 6,
+        "is_single_session_dropout": [True, True, False, True, True, False],
+        "expected": [0.2] * 6, "cusum": scores, "threshold": [1.0] * 6,
+        "crossed": [False, False, False, True, False, False],
+    })
+
+
 def outcomes_frame() -> pl.DataFrame:
     rows = []
     for measure in ("phq9", "gad7"):
@@ -320,6 +346,8 @@ BUILDERS = {
     "dropout_trend": lambda: charts.dropout_trend(months_frame()),
     "rate_bars": lambda: charts.rate_bars(bars_frame(), "clinic", "Clinic"),
     "funnel_plot": lambda: charts.funnel_plot(*funnel_frames()),
+    "widened_funnel_plot": lambda: charts.widened_funnel_plot(*widened_funnel_frames()),
+    "cusum_chart": lambda: charts.cusum_chart(cusum_frame()),
     "outcome_bars": lambda: charts.outcome_bars(outcomes_frame()),
     "dose_response": lambda: charts.dose_response(dose_frame(), "phq9"),
     "survival_curves": lambda: charts.survival_curves(survival_frame()),
@@ -361,6 +389,8 @@ def test_every_builder_accepts_an_empty_frame(name: str) -> None:
         "dropout_trend": lambda: charts.dropout_trend(months_frame().clear()),
         "rate_bars": lambda: charts.rate_bars(bars_frame().clear(), "clinic", "Clinic"),
         "funnel_plot": lambda: charts.funnel_plot(funnel_frames()[0].clear(), funnel_frames()[1].clear()),
+        "widened_funnel_plot": lambda: charts.widened_funnel_plot(*(f.clear() for f in widened_funnel_frames())),
+        "cusum_chart": lambda: charts.cusum_chart(cusum_frame().clear()),
         "outcome_bars": lambda: charts.outcome_bars(outcomes_frame().clear()),
         "dose_response": lambda: charts.dose_response(dose_frame().clear(), "phq9"),
         "survival_curves": lambda: charts.survival_curves(survival_frame().clear()),
@@ -375,3 +405,13 @@ def test_dates_in_a_frame_serialise() -> None:
     frame = months_frame().with_columns(pl.Series("month", [dt.date(2026, m, 1) for m in (1, 2, 3)]))
     spec = charts.dropout_trend(frame).to_dict()
     assert [row["month"] for row in rows_of(spec, the_unit(spec, "point"))][0].startswith("2026-01-01")
+
+
+def test_cusum_chart_marks_and_dates_each_crossing_only() -> None:
+    spec = charts.cusum_chart(cusum_frame()).to_dict()
+    triangles = [u for u in units(spec) if mark_of(u).get("shape") == "triangle-up"]
+    labels = [u for u in units(spec) if mark_type(u) == "text"]
+    assert [row["episode_number"] for row in rows_of(spec, triangles[0])] == [4]
+    assert [row["first_attended_date"][:10] for row in rows_of(spec, labels[0])] == ["2025-01-04"]
+    rule = next(u for u in units(spec) if mark_type(u) == "rule")
+    assert rule["encoding"]["y"]["field"] == "threshold"

@@ -109,7 +109,7 @@ def test_pages_show_their_numbers(on_sample: Path) -> None:
 
 def test_chart_specs_reach_the_page(on_sample: Path) -> None:
     at = go(run(app()), "therapists")
-    [funnel] = charts(at)
+    funnel = charts(at)[0]  # the raw funnel first; the CUSUM chart is below it
     assert [layer["mark"]["type"] for layer in funnel["layer"]] == ["line", "rule", "circle"]
     assert funnel["resolve"]["scale"]["color"] == "independent"
 

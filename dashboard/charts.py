@@ -174,3 +174,74 @@ def cusum_chart(path: pl.DataFrame) -> alt.LayerChart:
         x="first_attended_date:T", y="cusum:Q", text=alt.Text("first_attended_date:T", format="%Y-%m-%d"),
         tooltip=[alt.Tooltip("first_attended_date:T", title="signal on")])
     return alt.layer(line, episodes, threshold, signals, labels).properties(height=300)
+
+
+LIMIT_LEVELS = alt.Scale(domain=["95%", "99.8%"], range=["#f2a541", "#d62728"])
+FLAG_SHAPES = alt.Scale(domain=["none", "alert", "alarm", "insufficient"],
+                        range=["circle", "triangle-up", "diamond", "circle"])
+
+
+def adjusted_funnel_plot(units: pl.DataFrame, limits: pl.DataFrame) -> alt.LayerChart:
+    """Ratio observed ÷ expected against expected, one point per therapist, with the line at 1 (as
+    expected) and the 95% and 99.8% guide curves above and below it
+    (docs/metrics/therapist-funnel.md#the-adjusted-funnel-plot).
+    Inputs: funnel rows (therapist_id, numerator, denominator, expected, ratio, adjusted_z, adjusted_flag);
+    guide curve rows (expected, lower998, lower95, upper95, upper998). Points are coloured and shaped by
+    the adjusted flag, `insufficient` ones muted; the click selection is named therapist, as on the raw funnel."""
+    drawn = units.filter(pl.col("ratio").is_not_null())
+    # A ratio is never below 0, and curves far above the highest point only squash the plot: both are cut.
+    ceiling = max(2.0, 1.1 * float(drawn["ratio"].max() or 0.0))
+    curves = limits.unpivot(index=["expected"], on=["lower998", "lower95", "upper95", "upper998"],
+                            variable_name="curve", value_name="value").with_columns(
+        level=pl.when(pl.col("curve").str.ends_with("998")).then(pl.lit("99.8%")).otherwise(pl.lit("95%")))
+    curve_layer = alt.Chart(curves).transform_filter(
+        (alt.datum.value >= 0) & (alt.datum.value <= ceiling)
+    ).mark_line(strokeDash=[4, 3]).encode(
+        x=alt.X("expected:Q", title="Expected dropouts (E)"),
+        y=alt.Y("value:Q", title="Observed ÷ expected (O/E)", scale=alt.Scale(domain=[0, ceiling])),
+        color=alt.Color("level:N", title="Limits", scale=LIMIT_LEVELS),
+        detail="curve:N",
+        tooltip=[alt.Tooltip("expected:Q", format=".1f", title="expected"), alt.Tooltip("level:N", title="limit"),
+                 alt.Tooltip("value:Q", format=".2f", title="O/E")],
+    )
+    as_expected = alt.Chart(pl.DataFrame({"ratio": [1.0]})).mark_rule(color="#555").encode(
+        y="ratio:Q", tooltip=[alt.Tooltip("ratio:Q", title="as expected")])
+    selection = alt.selection_point(name="therapist", fields=["therapist_id"], on="click")
+    points = alt.Chart(drawn).mark_point(size=90, filled=True).encode(
+        x="expected:Q",
+        y="ratio:Q",
+        color=alt.Color("adjusted_flag:N", scale=FLAG_COLOURS, title="Adjusted flag"),
+        # the shape repeats the colour for readers who cannot tell the colours apart; one legend says both
+        shape=alt.Shape("adjusted_flag:N", scale=FLAG_SHAPES, legend=None),
+        opacity=alt.condition(alt.datum.adjusted_flag == "insufficient", alt.value(0.35), alt.value(0.9)),
+        tooltip=[alt.Tooltip("therapist_id:N", title="therapist"),
+                 alt.Tooltip("numerator:Q", title="observed (O)"),
+                 alt.Tooltip("expected:Q", format=".1f", title="expected (E)"),
+                 alt.Tooltip("ratio:Q", format=".2f", title="O/E"),
+                 alt.Tooltip("adjusted_z:Q", format=".2f", title="adjusted z"),
+                 alt.Tooltip("adjusted_flag:N", title="adjusted flag"),
+                 alt.Tooltip("denominator:Q", title="closed episodes")],
+    ).add_params(selection)
+    return alt.layer(curve_layer, as_expected, points).resolve_scale(color="independent").properties(height=380)
+
+
+def case_mix_bars(case_mix: pl.DataFrame) -> alt.Chart:
+    """Each case-mix stratum's share of a therapist's closed episodes beside its share of the service's,
+    in the report's order. Input: stratum, closed, share, service_closed, service_share, p_s, expected."""
+    bars = case_mix.unpivot(index=["stratum", "closed", "service_closed", "p_s", "expected"],
+                            on=["share", "service_share"], variable_name="whose", value_name="value")
+    whose = {"share": "this therapist", "service_share": "the service"}
+    bars = bars.with_columns(pl.col("whose").replace_strict(whose))
+    return alt.Chart(bars).mark_bar().encode(
+        y=alt.Y("stratum:N", title="Case-mix stratum", sort=None, axis=alt.Axis(labelLimit=320)),
+        yOffset=alt.YOffset("whose:N", sort=list(whose.values())),
+        x=alt.X("value:Q", title="Share of closed episodes", axis=alt.Axis(format="%")),
+        color=alt.Color("whose:N", title=None, scale=alt.Scale(domain=list(whose.values()),
+                                                               range=["#d62728", "#4c78a8"])),
+        tooltip=[alt.Tooltip("stratum:N"), alt.Tooltip("whose:N", title="share of"),
+                 alt.Tooltip("value:Q", format=PERCENT, title="share"),
+                 alt.Tooltip("closed:Q", title="therapist's closed episodes"),
+                 alt.Tooltip("service_closed:Q", title="service's closed episodes"),
+                 alt.Tooltip("p_s:Q", format=PERCENT, title="service dropout rate"),
+                 alt.Tooltip("expected:Q", format=".2f", title="expected dropouts")],
+    ).properties(height=alt.Step(12))

@@ -93,3 +93,15 @@ def headline_periods(scope: Scope, extract_date: dt.date) -> tuple[Scope, Scope]
     previous = dataclasses.replace(scope, from_date=start - dt.timedelta(days=length),
                                    to_date=start - dt.timedelta(days=1))
     return current, previous
+
+
+FLAG_ORDER = {"alarm": 0, "alert": 1, "none": 2, "insufficient": 3}
+
+
+def therapist_flags(funnel: pl.DataFrame) -> pl.DataFrame:
+    """The Therapists page's flags table: both flags side by side with what each rests on, the
+    therapists flagged by either first (the worse of their two flags, then the adjusted one, then the id)."""
+    raw, adjusted = (pl.col(c).replace_strict(FLAG_ORDER) for c in ("flag", "adjusted_flag"))
+    return funnel.sort(pl.min_horizontal(raw, adjusted), adjusted, "therapist_id").select(
+        "therapist_id", "flag", "adjusted_flag", "numerator", "denominator", "rate", "expected", "ratio", "z",
+        "adjusted_z")

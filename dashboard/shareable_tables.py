@@ -9,13 +9,15 @@ from pipelines.disclosure import Shareable
 DROPOUT = {"rate": ("numerator", "denominator")}
 # a flag is worked out from the exact numerator and denominator against the benchmark: `*` beside a `*` count
 FLAG = {"flag": ("numerator", "denominator")}
-# the clinic funnel's flag with the overdispersion allowance: the same counts against wider limits
-CLINIC_FLAGS = {**FLAG, "adjusted_flag": ("numerator", "denominator")}
+# both funnel flags: the adjusted flag (overdispersion allowance, and for therapists the case mix) is worked
+# out from the same counts. A therapist's expected count, ratio and z scores are left out of the shareable
+# table: ratio × expected gives the exact numerator back, and E, O/E and z come from exact counts.
+BOTH_FLAGS = {**FLAG, "adjusted_flag": ("numerator", "denominator")}
 
 SINGLE_SESSION_BY_MONTH = Shareable(keys=("month",), counts=("numerator", "denominator", "open"), rates=DROPOUT)
 
 THERAPIST_FLAGS = Shareable(keys=("therapist_id",), counts=("numerator", "denominator"), rates=DROPOUT,
-                            derived_labels=FLAG)
+                            derived_labels=BOTH_FLAGS)
 
 # the row marked is_all_clinics (its clinic empty) is the total of the clinics' rows of the same measure and outcome
 OUTCOMES = Shareable(keys=("measure", "outcome", "clinic", "is_all_clinics"), counts=("numerator", "denominator"),
@@ -24,7 +26,7 @@ OUTCOMES = Shareable(keys=("measure", "outcome", "clinic", "is_all_clinics"), co
 # numerator is dna again; appointments also holds the unrecorded ones, which the table leaves out:
 # declared as their total anyway, it can only add suppression
 ATTENDANCE_BY_CLINIC = Shareable(
-    keys=("clinic_id",), derived_labels=CLINIC_FLAGS,
+    keys=("clinic_id",), derived_labels=BOTH_FLAGS,
     counts=("appointments", "attended", "dna", "cancelled_client", "cancelled_clinic", "numerator", "denominator"),
     rates={"rate": ("numerator", "denominator")}, copies={"numerator": "dna"},
     totals={"denominator": ("attended", "dna"),

@@ -18,6 +18,7 @@ from dashboard.data import DB_ENV
 from dashboard.gate import ACCESS_ENV
 from dashboard.literal import literal
 from pipelines.generate import EXTRACT_DATE
+from conftest import EXTRACT, Warehouse, appointment
 from pipelines.queries import MetricsReader
 from pipelines.warehouse import connect
 
@@ -109,9 +110,11 @@ def test_pages_show_their_numbers(on_sample: Path) -> None:
 
 def test_chart_specs_reach_the_page(on_sample: Path) -> None:
     at = go(run(app()), "therapists")
-    funnel = charts(at)[0]  # the raw funnel first; the CUSUM chart is below it
+    adjusted, funnel, case_mix, cusum = charts(at)
     assert [layer["mark"]["type"] for layer in funnel["layer"]] == ["line", "rule", "circle"]
     assert funnel["resolve"]["scale"]["color"] == "independent"
+    assert [layer["mark"]["type"] for layer in adjusted["layer"]] == ["line", "rule", "point"]
+    assert case_mix["mark"]["type"] == "bar"
 
     go(at, "endings")
     survival = charts(at)[0]
@@ -381,3 +384,95 @@ def test_hostile_ids_reach_markdown_only_escaped_on_every_page(hostile_db: Path,
     reached = {"explore": HOSTILE_CLIENTS, "therapists": HOSTILE_THERAPISTS}.get(page, ())
     assert not reached or any(literal(value) in shown for value in reached), page
     assert not restricted or all(literal(clinic) in shown for clinic in HOSTILE_CLINICS), page
+
+
+# --- the Therapists page: both funnels, both flags, the case mix (docs/dashboard.md#therapists) ----------
+
+
+def curve_values(at: AppTest, chart: int, curve: str) -> list[float]:
+    """The values of one guide curve in the data a chart sent to the page (Arrow, beside its spec)."""
+    datasets = [pl.read_ipc_stream(dataset.data.data) for dataset in at.get("vega_lite_chart")[chart].proto.datasets]
+    return [value for frame in datasets if "curve" in frame.columns
+            for value in frame.filter(pl.col("curve") == curve)["value"]]
+
+
+def test_therapists_adjusted_funnel_draws_upper_and_lower_limits(on_sample: Path) -> None:
+    at = go(run(app()), "therapists")
+    adjusted = charts(at)[0]
+    assert adjusted["layer"][2]["encoding"]["y"]["field"] == "ratio"
+    assert adjusted["layer"][2]["encoding"]["x"]["field"] == "expected"
+    for curve in ("lower998", "lower95", "upper95", "upper998"):
+        assert curve_values(at, 0, curve), curve
+    # beyond E of a few dropouts the lower limits are above 0: an exemplary therapist can be below them
+    assert max(curve_values(at, 0, "lower95")) > 0
+
+
+def test_therapists_overdispersion_toggle_takes_tau2_out_of_the_adjusted_z(on_sample: Path) -> None:
+    at = go(run(app()), "therapists")
+    on = at.dataframe[0].value
+    assert "limits widened by τ² = 0.044" in at.caption[1].value
+    assert (on["adjusted_z"] - on["z"]).abs().max() > 0.1
+    at.toggle(key="overdispersion").set_value(False)
+    run(at)
+    off = at.dataframe[0].value
+    assert "the allowance is off" in at.caption[1].value
+    assert (off["adjusted_z"] - off["z"]).abs().max() < 1e-9
+    narrower = curve_values(at, 0, "upper95")
+    at.toggle(key="overdispersion").set_value(True)
+    wider = curve_values(run(at), 0, "upper95")
+    assert all(narrow < wide for narrow, wide in zip(narrower, wider, strict=True))
+
+
+def test_therapists_flags_table_shows_both_flags_flagged_first(on_sample: Path) -> None:
+    at = go(run(app()), "therapists")
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["therapist_id", "flag", "adjusted_flag", "numerator", "denominator", "rate",
+                                   "expected", "ratio", "z", "adjusted_z"]
+    worst = [min(order[f], order[a]) for order in [{"alarm": 0, "alert": 1, "none": 2, "insufficient": 3}]
+             for f, a in zip(table["flag"], table["adjusted_flag"], strict=True)]
+    assert worst == sorted(worst) and worst[0] == 0  # the sample has alarms
+    select_row(at, "flags")  # a row still lists that therapist's episodes
+    assert at.subheader[1].value == f"Episodes of {literal(table['therapist_id'][0])}"
+
+
+def test_therapists_case_mix_panel_explains_the_first_flagged_therapist(on_sample: Path) -> None:
+    at = go(run(app()), "therapists")
+    table = at.dataframe[0].value
+    explained = at.selectbox(key="explain_therapist")
+    assert explained.label == "Explain a therapist's flag"
+    assert explained.value == table["therapist_id"][0] and table["flag"][0] == "alarm"
+    first = table.iloc[0]
+    [case_mix] = [frame.value for frame in at.dataframe if "service_share" in frame.value.columns]
+    assert case_mix["expected"].sum() == pytest.approx(first["expected"], rel=1e-12)
+    assert (f"{literal(first['therapist_id'])}'s {first['denominator']:,} closed episodes" in at.markdown[-1].value
+            and f"about {first['expected']:.1f} would have dropped out after one session; {first['numerator']:,} did"
+            in at.markdown[-1].value)
+    last = table["therapist_id"].iloc[-1]
+    explained.set_value(last)
+    run(at)
+    assert literal(last) in at.markdown[-1].value
+
+
+def test_therapists_page_without_a_closed_episode_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    warehouse = Warehouse(tmp_path)  # one session each, a month before the extract: nothing has ended
+    warehouse.load([appointment(f"A{k}", "2026-06-01", client=f"C{k}") for k in range(3)])
+    monkeypatch.setenv(DB_ENV, str(warehouse.path))
+    at = run(app("therapists"))
+    assert "No therapist has a closed episode in this selection." in infos(at)
+    assert not charts(at) and not at.dataframe and not at.error
+
+
+def test_therapists_page_with_one_therapist_gives_no_overdispersion_estimate(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [appointment(f"A{k}", "2026-01-05", client=f"C{k}", therapist="T1", episode_id="1",
+                        discharge_date="2026-01-05", discharge_reason="dropout" if k < 4 else "planned")
+            for k in range(12)]
+    warehouse = Warehouse(tmp_path)
+    warehouse.load(rows, extract_date=EXTRACT)
+    monkeypatch.setenv(DB_ENV, str(warehouse.path))
+    at = run(app("therapists"))
+    assert at.caption[1].value == ("Fewer than 10 therapists have enough closed episodes to judge how much "
+                                   "therapists differ (1 here): no estimate, limits not widened.")
+    assert len(charts(at)) == 3 and not at.error
+    assert at.selectbox(key="explain_therapist").value == "T1"
+    assert "about 4.0 would have dropped out after one session; 4 did." in at.markdown[-1].value

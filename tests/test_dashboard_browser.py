@@ -37,7 +37,7 @@ MARKS = {
     "overview": [{"line", "symbol"}],
     "first_sessions": [{"line", "symbol"}, {"rect"}, {"rect"}, {"rect"}],
     "attendance": [{"line", "rule", "symbol"}],
-    "therapists": [{"line", "rule", "symbol"}],
+    "therapists": [{"line", "rule", "symbol"}, {"line", "rule", "symbol"}, {"rect"}],  # adjusted, raw, case mix
     "outcomes": [{"rect"}],
     "plateaus": [{"line", "symbol"}],
     "endings": [{"line"}, {"rect"}],
@@ -211,7 +211,7 @@ def test_a_link_to_a_page_is_the_first_visit(tab: Tab) -> None:
                                         "First session type"]
     clinics = tab.page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(has_text="Clinics")
     assert "K01" in clinics.inner_text()
-    assert tab.wait_for_marks(1) == [{"line", "rule", "symbol"}]
+    assert tab.wait_for_marks(len(MARKS["therapists"])) == MARKS["therapists"]
     tab.assert_clean()
 
 
@@ -249,6 +249,32 @@ def test_every_page_renders(tab: Tab, name: str) -> None:
     shot = SCREENSHOTS / f"{name}.png"
     tab.screenshot_whole_page(shot)
     assert shot.stat().st_size > 10_000
+
+
+def test_therapists_page_draws_the_adjusted_funnel_and_the_case_mix_panel(tab: Tab) -> None:
+    """The adjusted funnel (with its lower limits), the raw funnel beside it and the case-mix panel
+    draw with no error, with the overdispersion allowance on and off; screenshots of both."""
+    tab.open("/therapists")
+    adjusted, raw, case_mix = tab.wait_for_marks(len(MARKS["therapists"]))
+    assert {"line", "rule", "symbol"} <= adjusted and {"line", "rule", "symbol"} <= raw and "rect" in case_mix
+    charts = tab.page.locator('[data-testid="stVegaLiteChart"]')
+    # four guide curves on the adjusted funnel: lower and upper, 95% and 99.8%
+    assert charts.nth(0).locator("g.mark-line.role-mark path").count() == 4
+    assert charts.nth(2).locator("g.mark-rect.role-mark path").count() > 0
+    assert tab.page.get_by_text("would have dropped out after one session").count() == 1
+    assert tab.page.get_by_text("limits widened by τ²").count() == 1
+    tab.wait_idle()
+    tab.assert_clean()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot_whole_page(SCREENSHOTS / "therapists_adjusted_funnel.png")
+
+    tab.page.get_by_text("Allow for differences between therapists").click()
+    tab.page.get_by_text("the allowance is off").wait_for(timeout=30_000)
+    tab.wait_idle()
+    assert [len(found) for found in tab.wait_for_marks(len(MARKS["therapists"]))] == [3, 3, 1]
+    tab.assert_clean()
+    tab.screenshot_whole_page(SCREENSHOTS / "therapists_allowance_off.png")
+    assert (SCREENSHOTS / "therapists_allowance_off.png").stat().st_size > 10_000
 
 
 def test_a_clinic_filter_changes_the_overview(tab: Tab) -> None:
@@ -304,7 +330,9 @@ def drill_down(tab: Tab, path: str, heading: str) -> str:
     left of the first cell, below the 35-pixel header row), and return the heading that appears."""
     tab.open(path)
     tab.page.wait_for_selector('[data-testid="stDataFrame"]')
-    box = tab.page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    table = tab.page.locator('[data-testid="stDataFrame"]').first
+    table.scroll_into_view_if_needed()  # a mouse click lands only inside the window
+    box = table.bounding_box()
     tab.page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
     shown = tab.page.locator("h3", has_text=heading)
     shown.wait_for(timeout=30_000)

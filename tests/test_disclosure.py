@@ -219,11 +219,16 @@ def test_no_suppressed_count_can_be_recovered_from_a_shareable_table(case):
 # --- flags: labels worked out from the exact counts ---------------------------------------------------
 
 
-def funnel(numerators: list[int], denominators: list[int], benchmark: float) -> pl.DataFrame:
-    return table(therapist_id=[f"T{i + 1}" for i in range(len(numerators))],
-                 flag=[flag_of(n, d, benchmark) for n, d in zip(numerators, denominators, strict=True)],
-                 numerator=numerators, denominator=denominators,
-                 rate=[n / d for n, d in zip(numerators, denominators, strict=True)])
+def funnel(numerators: list[int], denominators: list[int], benchmark: float,
+           adjusted_flags: list[str] | None = None) -> pl.DataFrame:
+    """The Therapists page's flags table; the adjusted flag, which reads a case mix these rows do not
+    have, is the raw one unless given."""
+    flags = [flag_of(n, d, benchmark) for n, d in zip(numerators, denominators, strict=True)]
+    return table(therapist_id=[f"T{i + 1}" for i in range(len(numerators))], flag=flags,
+                 adjusted_flag=adjusted_flags or flags, numerator=numerators, denominator=denominators,
+                 rate=[n / d for n, d in zip(numerators, denominators, strict=True)],
+                 expected=[d * benchmark for d in denominators],
+                 ratio=[n / (d * benchmark) for n, d in zip(numerators, denominators, strict=True)])
 
 
 def test_flag_beside_a_suppressed_count_is_suppressed():
@@ -234,7 +239,26 @@ def test_flag_beside_a_suppressed_count_is_suppressed():
     exact = funnel([7, 180], [13, 1000], benchmark=187 / 1013)
     assert exact["flag"].to_list() == ["alarm", "none"]
     assert shareable(exact, THERAPIST_FLAGS).write_csv().splitlines() == [
-        "therapist_id,flag,numerator,denominator,rate", "T1,*,*,15,*", "T2,none,180,1000,0.18"]
+        "therapist_id,flag,adjusted_flag,numerator,denominator,rate", "T1,*,*,*,15,*", "T2,none,none,180,1000,0.18"]
+
+
+def test_adjusted_flag_beside_a_suppressed_count_is_suppressed():
+    # the adjusted flag also reads the exact dropouts: `alert` beside `*` would narrow them as the raw flag does
+    from dashboard.shareable_tables import THERAPIST_FLAGS
+
+    exact = funnel([7, 180], [13, 1000], benchmark=187 / 1013, adjusted_flags=["alert", "none"])
+    shared = shareable(exact, THERAPIST_FLAGS)
+    assert shared.select("therapist_id", "adjusted_flag", "numerator").rows() == [("T1", "*", "*"),
+                                                                                 ("T2", "none", "180")]
+
+
+def test_shareable_therapist_flags_leave_out_expected_and_ratio():
+    # ratio × expected is the exact dropout count, whatever the rounding of the counts beside them
+    from dashboard.shareable_tables import THERAPIST_FLAGS
+
+    exact = funnel([7, 180], [13, 1000], benchmark=187 / 1013)
+    assert exact["ratio"][0] * exact["expected"][0] == pytest.approx(7)
+    assert not {"expected", "ratio", "z", "adjusted_z"} & set(shareable(exact, THERAPIST_FLAGS).columns)
 
 
 def test_clinic_flag_beside_a_suppressed_no_show_count_is_suppressed():

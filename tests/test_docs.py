@@ -98,6 +98,12 @@ def test_therapist_funnel_report_is_documented():
     assert "`sql/reports/therapist_funnel.sql`" in page("metrics/therapist-funnel.md")
 
 
+@pytest.mark.parametrize("named", ["`sql/reports/adjusted_funnel_limits.sql`", "`sql/reports/therapist_case_mix.sql`",
+                                   "`allow_overdispersion`"])
+def test_the_therapists_page_reports_and_parameters_are_documented(named):
+    assert named in page("metrics/therapist-funnel.md")
+
+
 @pytest.mark.parametrize("setting", [f.name for f in fields(Settings)])
 def test_every_setting_is_documented(setting):
     assert f"| `{setting}` |" in page("loading/settings.md")

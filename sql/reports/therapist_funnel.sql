@@ -14,6 +14,8 @@
 --             (eligible = I of them); I < 10: phi null and tau2 0; else z Winsorised at
 --             k = ⌊0.1·I⌋ from each end, phi = mean of the Winsorised z², and with w = E²/V
 --             tau2 = (I·phi − (I − 1)) / (Σw − Σw²/Σw) when I·phi > I − 1, else 0
+--             $allow_overdispersion false: tau2 is 0 whatever phi (the dashboard's toggle, case mix only);
+--             NULL or true: the estimate above
 --   adjusted_z     (ratio − 1) / √(V/E² + tau2) (null when V = 0)
 --   adjusted_flag  insufficient (denominator < min caseload), alarm (adjusted_z > 3.09),
 --                  alert (adjusted_z > 1.96) or none (also when adjusted_z is null)
@@ -85,7 +87,12 @@ dispersion AS (
 ),
 
 adjustment AS (
-    SELECT eligible, phi, random_effects_tau2(phi, weights) AS tau2
+    SELECT
+        eligible,
+        phi,
+        -- the dashboard's switch can take the allowance out ($allow_overdispersion false): then tau2 is 0
+        CASE WHEN coalesce($allow_overdispersion::BOOLEAN, true) THEN random_effects_tau2(phi, weights) ELSE 0.0 END
+            AS tau2
     FROM dispersion
 ),
 

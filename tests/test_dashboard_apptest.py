@@ -476,3 +476,11 @@ def test_therapists_page_with_one_therapist_gives_no_overdispersion_estimate(tmp
     assert len(charts(at)) == 3 and not at.error
     assert at.selectbox(key="explain_therapist").value == "T1"
     assert "about 4.0 would have dropped out after one session; 4 did." in at.markdown[-1].value
+
+
+def test_therapists_point_on_the_adjusted_funnel_lists_that_therapists_episodes(on_sample: Path) -> None:
+    at = go(run(app()), "therapists")
+    last = at.dataframe[0].value["therapist_id"].iloc[-1]
+    at.session_state["adjusted_funnel"] = {"selection": {"therapist": [{"therapist_id": last}]}}
+    run(at)
+    assert at.subheader[1].value == f"Episodes of {literal(last)}"

@@ -79,7 +79,7 @@ if layout.has_episodes():
 
         chosen = None
         for event in (adjusted_event, raw_event):
-            points = (event.selection.get("therapist") or []) if event else []
+            points = (event["selection"].get("therapist") or []) if event else []
             if points and chosen is None:
                 chosen = points[0].get("therapist_id")
         if chosen is None and selected_rows and selected_rows.selection.rows:

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import math
 
+import duckdb
 import polars as pl
 import pytest
 from dashboard_fixtures import sample_db  # noqa: F401
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_casemix import TAU2, TOLERANCE, service  # noqa: F401 - the hand-computed service, a fixture
 
 from dashboard.explain import case_mix_sentence, overdispersion_sentence
 from dashboard.literal import literal
-from pipelines.queries import MetricsReader, Scope
+from pipelines.queries import MetricsReader, Scope, report_sql
+from pipelines.warehouse import model_sql
 
 P0 = 31 / 102  # the raw benchmark of the small service
 
@@ -145,3 +149,42 @@ def test_case_mix_sentence_states_expected_against_observed_with_the_id_as_text(
     sentence = case_mix_sentence(hostile, 40, 9.23, 14)
     assert sentence == (f"If the clients of {literal(hostile)}'s 40 closed episodes had done as the same kinds of "
                         "clients do across the service, about 9.2 would have dropped out after one session; 14 did.")
+
+
+# --- for every service: the case-mix report's expected counts add up to the funnel's E -------------------
+
+STRATA = [("assessment", "severe", "new"), ("treatment", "minimal", "returning"), ("unknown", "missing", "new")]
+
+
+def run_on_single_session(episodes: list[tuple[str, int, bool]], report: str, **extra: object) -> list[dict]:
+    """A report over a single_session table of closed episodes given as (therapist, stratum index, dropout)."""
+    con = duckdb.connect()
+    try:
+        con.execute(model_sql("macros/in_scope"))
+        con.execute("CREATE TABLE settings AS SELECT 10 AS min_caseload")
+        con.execute("""CREATE TABLE single_session (
+            therapist_id VARCHAR, clinic_id VARCHAR, first_session_type VARCHAR, first_attended_date DATE,
+            is_closed BOOLEAN, is_single_session_dropout BOOLEAN,
+            case_mix_type VARCHAR, baseline_band VARCHAR, client_history VARCHAR)""")
+        con.executemany("INSERT INTO single_session VALUES (?, 'K1', NULL, DATE '2026-01-05', true, ?, ?, ?, ?)",
+                        [(therapist, dropout, *STRATA[s]) for therapist, s, dropout in episodes])
+        sql, wanted = report_sql(report)
+        cursor = con.execute(sql, {name: extra.get(name) for name in wanted})
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        con.close()
+
+
+services = st.lists(st.tuples(st.sampled_from(["T1", "T2", "T3", "T4"]), st.integers(0, len(STRATA) - 1),
+                              st.booleans()), min_size=1, max_size=60)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(services)
+def test_case_mix_expected_adds_up_to_the_funnels_expected_for_any_service(episodes):
+    for row in run_on_single_session(episodes, "therapist_funnel"):
+        case_mix = run_on_single_session(episodes, "therapist_case_mix", therapist=row["therapist_id"])
+        assert sum(r["closed"] for r in case_mix) == row["denominator"]
+        assert sum(r["dropouts"] for r in case_mix) == row["numerator"]
+        assert sum(r["expected"] for r in case_mix) == pytest.approx(row["expected"], abs=TOLERANCE)

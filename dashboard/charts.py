@@ -204,7 +204,8 @@ def adjusted_funnel_plot(units: pl.DataFrame, limits: pl.DataFrame) -> alt.Layer
         tooltip=[alt.Tooltip("expected:Q", format=".1f", title="expected"), alt.Tooltip("level:N", title="limit"),
                  alt.Tooltip("value:Q", format=".2f", title="O/E")],
     )
-    as_expected = alt.Chart(pl.DataFrame({"ratio": [1.0]})).mark_rule(color="#555").encode(
+    # the line at 1 rides on the curves' first row, so an empty selection draws nothing at all
+    as_expected = alt.Chart(limits.head(1).select(ratio=pl.col("expected") * 0 + 1.0)).mark_rule(color="#555").encode(
         y="ratio:Q", tooltip=[alt.Tooltip("ratio:Q", title="as expected")])
     selection = alt.selection_point(name="therapist", fields=["therapist_id"], on="click")
     points = alt.Chart(drawn).mark_point(size=90, filled=True).encode(

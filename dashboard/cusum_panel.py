@@ -58,7 +58,8 @@ def show(scope: Scope) -> None:
     counts = table.group_by("status").len()
     st.caption(" · ".join(f"{row['status']}: {row['len']}" for row in counts.sort(
         pl.col("status").replace_strict(STATUS_ORDER)).iter_rows(named=True)))
-    st.dataframe(table, hide_index=True, key="cusum_table")
+    st.dataframe(table, hide_index=True, key="cusum_table", column_config={
+        column: st.column_config.DateColumn(format="YYYY-MM-DD") for column in ("first_signal_date", "last_signal_date")})
     # the score moves episode by episode on exact outcomes, as a survival curve does: no shareable version
     layout.downloads(table, "therapist_cusum", internal_only="Scores follow each episode: internal only.")
 

@@ -66,6 +66,26 @@ def widened_funnel_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
         adjusted_flag=pl.Series(["none", "alert", "alert", "insufficient"])), widened(limits, "caseload"))
 
 
+def adjusted_funnel_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Four therapists' O/E against E, and the guide curves at p0 = 0.2 with no widening."""
+    units = pl.DataFrame({
+        "therapist_id": ["T1", "T2", "T3", "T4"], "numerator": [2, 12, 30, 1], "denominator": [20, 30, 40, 3],
+        "expected": [4.0, 6.0, 8.0, 0.6], "adjusted_flag": ["none", "alert", "alarm", "insufficient"],
+    }).with_columns(ratio=pl.col("numerator") / pl.col("expected"),
+                    adjusted_z=(pl.col("numerator") - pl.col("expected")) / (0.8 * pl.col("expected")).sqrt())
+    spread = (0.8 / pl.col("expected")).sqrt()
+    limits = pl.DataFrame({"expected": [0.5 * k for k in range(1, 21)]}).with_columns(
+        lower998=1 - 3.09 * spread, lower95=1 - 1.96 * spread, upper95=1 + 1.96 * spread, upper998=1 + 3.09 * spread)
+    return units, limits
+
+
+def case_mix_frame() -> pl.DataFrame:
+    """A therapist's two strata against the service's."""
+    return pl.DataFrame({"stratum": ["assessment · severe · new", "treatment · minimal · new"], "closed": [8, 2],
+                         "share": [0.8, 0.2], "service_closed": [50, 50], "service_share": [0.5, 0.5],
+                         "p_s": [0.5, 0.1], "expected": [4.0, 0.2]})
+
+
 def cusum_frame() -> pl.DataFrame:
     """One therapist's CUSUM over six episodes, crossing a threshold of 1 at the fourth."""
     scores = [0.3, 0.6, 0.2, 1.1, 1.4, 0.9]
@@ -348,6 +368,8 @@ BUILDERS = {
     "funnel_plot": lambda: charts.funnel_plot(*funnel_frames()),
     "widened_funnel_plot": lambda: charts.widened_funnel_plot(*widened_funnel_frames()),
     "cusum_chart": lambda: charts.cusum_chart(cusum_frame()),
+    "adjusted_funnel_plot": lambda: charts.adjusted_funnel_plot(*adjusted_funnel_frames()),
+    "case_mix_bars": lambda: charts.case_mix_bars(case_mix_frame()),
     "outcome_bars": lambda: charts.outcome_bars(outcomes_frame()),
     "dose_response": lambda: charts.dose_response(dose_frame(), "phq9"),
     "survival_curves": lambda: charts.survival_curves(survival_frame()),
@@ -391,6 +413,8 @@ def test_every_builder_accepts_an_empty_frame(name: str) -> None:
         "funnel_plot": lambda: charts.funnel_plot(funnel_frames()[0].clear(), funnel_frames()[1].clear()),
         "widened_funnel_plot": lambda: charts.widened_funnel_plot(*(f.clear() for f in widened_funnel_frames())),
         "cusum_chart": lambda: charts.cusum_chart(cusum_frame().clear()),
+        "adjusted_funnel_plot": lambda: charts.adjusted_funnel_plot(*(f.clear() for f in adjusted_funnel_frames())),
+        "case_mix_bars": lambda: charts.case_mix_bars(case_mix_frame().clear()),
         "outcome_bars": lambda: charts.outcome_bars(outcomes_frame().clear()),
         "dose_response": lambda: charts.dose_response(dose_frame().clear(), "phq9"),
         "survival_curves": lambda: charts.survival_curves(survival_frame().clear()),

@@ -37,7 +37,8 @@ MARKS = {
     "overview": [{"line", "symbol"}],
     "first_sessions": [{"line", "symbol"}, {"rect"}, {"rect"}, {"rect"}],
     "attendance": [{"line", "rule", "symbol"}],
-    "therapists": [{"line", "rule", "symbol"}, {"line", "rule", "symbol"}, {"rect"}],  # adjusted, raw, case mix
+    # adjusted funnel, raw funnel, case mix, CUSUM
+    "therapists": [{"line", "rule", "symbol"}, {"line", "rule", "symbol"}, {"rect"}, {"line", "rule", "symbol", "text"}],
     "outcomes": [{"rect"}],
     "plateaus": [{"line", "symbol"}],
     "endings": [{"line"}, {"rect"}],
@@ -147,7 +148,7 @@ class Tab:
             document.querySelectorAll('[data-testid="stVegaLiteChart"]')).map(chart => {
                 const types = [];
                 chart.querySelectorAll('svg g.role-mark').forEach(g => {
-                    if (g.querySelector('path, line, rect')) {
+                    if (g.querySelector('path, line, rect, text')) {
                         const cls = Array.from(g.classList).find(c => c.startsWith('mark-'));
                         types.push(cls.slice('mark-'.length));
                     }
@@ -251,13 +252,17 @@ def test_every_page_renders(tab: Tab, name: str) -> None:
     assert shot.stat().st_size > 10_000
 
 
-def test_therapists_page_draws_the_adjusted_funnel_and_the_case_mix_panel(tab: Tab) -> None:
-    """The adjusted funnel (with its lower limits), the raw funnel beside it and the case-mix panel
-    draw with no error, with the overdispersion allowance on and off; screenshots of both."""
+def test_therapists_page_draws_the_adjusted_funnel_the_case_mix_panel_and_the_cusum(tab: Tab) -> None:
+    """The adjusted funnel (with its lower limits), the raw funnel beside it, the case-mix panel and
+    the CUSUM chart draw with no error, with the overdispersion allowance on and off; screenshots."""
     tab.open("/therapists")
-    adjusted, raw, case_mix = tab.wait_for_marks(len(MARKS["therapists"]))
+    adjusted, raw, case_mix, cusum = tab.wait_for_marks(len(MARKS["therapists"]))
     assert {"line", "rule", "symbol"} <= adjusted and {"line", "rule", "symbol"} <= raw and "rect" in case_mix
+    # the CUSUM of the first signalling therapist: its score, the threshold, a dated mark at the crossing
+    assert {"line", "rule", "symbol", "text"} <= cusum
     charts = tab.page.locator('[data-testid="stVegaLiteChart"]')
+    assert charts.nth(3).locator("g.mark-text.role-mark text").first.text_content() == "2023-05-08"
+    assert tab.page.get_by_text("is still above it after 72 closed episodes").count() == 1
     # four guide curves on the adjusted funnel: lower and upper, 95% and 99.8%
     assert charts.nth(0).locator("g.mark-line.role-mark path").count() == 4
     assert charts.nth(2).locator("g.mark-rect.role-mark path").count() > 0
@@ -267,11 +272,14 @@ def test_therapists_page_draws_the_adjusted_funnel_and_the_case_mix_panel(tab: T
     tab.assert_clean()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot_whole_page(SCREENSHOTS / "therapists_adjusted_funnel.png")
+    charts.nth(3).scroll_into_view_if_needed()
+    charts.nth(3).screenshot(path=str(SCREENSHOTS / "therapists_cusum.png"))
+    assert (SCREENSHOTS / "therapists_cusum.png").stat().st_size > 5_000
 
     tab.page.get_by_text("Allow for differences between therapists").click()
     tab.page.get_by_text("the allowance is off").wait_for(timeout=30_000)
     tab.wait_idle()
-    assert [len(found) for found in tab.wait_for_marks(len(MARKS["therapists"]))] == [3, 3, 1]
+    assert [len(found) for found in tab.wait_for_marks(len(MARKS["therapists"]))] == [3, 3, 1, 4]
     tab.assert_clean()
     tab.screenshot_whole_page(SCREENSHOTS / "therapists_allowance_off.png")
     assert (SCREENSHOTS / "therapists_allowance_off.png").stat().st_size > 10_000

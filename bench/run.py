@@ -65,7 +65,7 @@ def stage_split(marks: list[tuple[str, float]]) -> dict[str, float]:
             key = "load"
         elif stage.startswith("deriving") or "staging/" in stage or "marts/" in stage:
             key = "episodes"
-        elif "metrics/" in stage:
+        elif "metrics/" in stage or stage.startswith("recording"):  # the build's flags, from the metric reports
             key = "metrics"
         else:
             key = "swap"

@@ -111,7 +111,7 @@ def rebuild(
     from pipelines.warehouse import rebuild as run_rebuild
 
     settings = load_settings(config) if config is not None else None
-    with _stage_progress("rebuilding", len(MODELS) + 2) as on_stage:
+    with _stage_progress("rebuilding", len(MODELS) + 3) as on_stage:
         report = run_rebuild(db, settings=settings, on_stage=on_stage)
     out.print(f"Rebuilt {visible(report.warehouse)} (built by clinic-outcomes {report.previous_tool_version}) from "
               f"{report.loads:,} load{'' if report.loads == 1 else 's'}, {report.appointments:,} appointments, with "
@@ -222,6 +222,40 @@ def report(
                              "choose an --out path in a folder you can write to") from None
     version = "shareable" if shareable else "internal (not for sharing)"
     out.print(f"wrote the {version} board report to {visible(out_path)} ({_size(len(content))})", markup=False)
+
+
+@app.command()
+def alerts(
+    db: Annotated[Path, typer.Option(help="The DuckDB warehouse file.")],
+    since_build: Annotated[str | None, typer.Option(
+        help="Compare with this earlier build (its id, or its first characters) instead of the previous one.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or json (docs/operations.md#the-alerts-json).")] = "text",
+    shareable: Annotated[bool, typer.Option("--shareable", help="Apply disclosure control for sharing "
+                                            "outside the clinic: no client ids, no small counts.")] = False,
+) -> None:
+    """What is new in this build since the previous one: therapists newly flagged, new CUSUM signals, new
+    unresolved risk follow-up gaps. Exit status 3 when anything is new (docs/operations.md#nightly-alerts)."""
+    import json
+
+    from pipelines.alerts import SOMETHING_NEW, alerts_json, alerts_text, whats_new
+    from pipelines.queries import MetricsReader
+
+    if fmt not in ("text", "json"):
+        raise LoadError(f"--format '{fmt}' is not text or json")
+    reader = MetricsReader.open(db)
+    try:
+        news = whats_new(reader, db, since_build)
+    finally:
+        reader.close()
+    if fmt == "json":  # as UTF-8 bytes, whatever the terminal's encoding
+        sys.stdout.flush()
+        sys.stdout.buffer.write(json.dumps(alerts_json(news, shareable), ensure_ascii=False).encode("utf-8") + b"\n")
+        sys.stdout.buffer.flush()
+    else:
+        for line in alerts_text(news, shareable):
+            out.print(visible(line), markup=False, highlight=False)
+    if news.count:
+        raise typer.Exit(SOMETHING_NEW)
 
 
 def _percent(part: dict) -> str:

@@ -89,7 +89,18 @@ TABLES_DDL = {
              "rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL, rows_quarantined BIGINT NOT NULL, "
              "duplicates_merged BIGINT NOT NULL, rows_replacing_earlier BIGINT NOT NULL, "
              "extract_date DATE",
+    # The history of builds and of the flags each raised (docs/operations.md#nightly-alerts): every build
+    # adds its own rows and keeps the last FLAG_HISTORY_BUILDS builds' (pipelines/alerts.py).
+    "build_history": "build_number INTEGER NOT NULL, build_id VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL, "
+                     "extract_date DATE, latest_load_id INTEGER NOT NULL, tool_version VARCHAR NOT NULL",
+    "flag_history": "build_number INTEGER NOT NULL, build_id VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL, "
+                    "kind VARCHAR NOT NULL, therapist_id VARCHAR, clinic_id VARCHAR, client_id VARCHAR, "
+                    "episode_id VARCHAR, flag VARCHAR, numerator BIGINT, denominator BIGINT, expected DOUBLE, "
+                    "adjusted_z DOUBLE, signals BIGINT, first_signal_date DATE, last_signal_date DATE, "
+                    "latest_cusum DOUBLE, threshold DOUBLE, risk_date DATE, item9 SMALLINT, days_since_risk BIGINT",
 }
+# A warehouse built before the history was kept has none: its next build starts one.
+HISTORY_TABLES = ("build_history", "flag_history")
 
 
 def sql_dir() -> Path:
@@ -407,7 +418,7 @@ def _carry_over_previous(con: duckdb.DuckDBPyConnection, previous: Path) -> tupl
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'previous'").fetchall()}
     except duckdb.Error as exc:
         raise LoadError(f"{previous}: exists but is not a DuckDB warehouse ({str(exc).splitlines()[0]})") from None
-    missing = {*TABLES_DDL, "settings"} - tables
+    missing = {*TABLES_DDL, "settings"} - tables - set(HISTORY_TABLES)
     if missing:
         raise LoadError(f"{previous}: exists but is not a clinic-outcomes warehouse "
                         f"(no {', '.join(sorted(missing))} table); choose another --db path")
@@ -417,7 +428,8 @@ def _carry_over_previous(con: duckdb.DuckDBPyConnection, previous: Path) -> tupl
                         "upgrade clinic-outcomes before loading into it")
     _create_tables(con)
     for table in TABLES_DDL:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM previous.{table}")
+        if table in tables:
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM previous.{table}")
     latest = _scalar(con, "SELECT coalesce(max(load_id), 0) FROM previous.loads")
     con.execute("DETACH previous")
     return int(latest), settings
@@ -450,7 +462,8 @@ _SQL_TYPES = {int: "INTEGER", float: "DOUBLE", str: "VARCHAR"}
 
 def _models(con: duckdb.DuckDBPyConnection, settings: Settings, extract_date: dt.date | None,
             extract_date_source: str, latest_load_id: int, on_stage: Stage) -> str:
-    """The settings row, then every model and macro; returns the new build's id."""
+    """The settings row, then every model and macro, then the build's flags in the history; returns
+    the new build's id."""
     build_id = uuid.uuid4().hex
     con.execute("CREATE TABLE settings AS SELECT ?::DATE AS extract_date, ? AS extract_date_source, "
                 "? AS build_id, now()::TIMESTAMP AS built_at, ? AS tool_version, ?::INTEGER AS schema_version, "
@@ -468,6 +481,11 @@ def _models(con: duckdb.DuckDBPyConnection, settings: Settings, extract_date: dt
         con.execute(f"CREATE OR REPLACE {kind} {Path(model).name} AS {model_sql(model)}")
     for macro in MACROS:
         con.execute(model_sql(macro))
+    on_stage("recording this build's flags")
+    # Imported here: the alerts read the reports through pipelines.queries, which imports this module.
+    from pipelines.alerts import record_flags
+
+    record_flags(con)
     return build_id
 
 

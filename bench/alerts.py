@@ -5,7 +5,8 @@ DB is a built warehouse (bench/run.py's at 10 million rows, or any). On a copy o
 every build ends with, record_flags (the build's row in build_history and its flags in
 flag_history), runs `--builds` times, each time as a new build: the median of its times is the
 cost a load or a rebuild pays; the history tables those builds made, written to a file of their
-own, less the same file empty, divided by their number, is what each build kept adds. It prints the numbers and the flags
+own, less the same file empty, divided by their number, is what each build kept adds. Then `clinic-outcomes alerts --format json` runs on the
+copy, as a nightly job runs it (a new process), three times. It prints the numbers and the flags
 per kind of one build; nothing here asserts a time.
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -56,10 +59,19 @@ def main() -> None:
             appointments = con.sql("SELECT count(*) FROM appointments").fetchall()[0][0]
         finally:
             con.close()
+        command = []
+        for _ in range(3):
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "pipelines.cli", "alerts", "--db", str(copy), "--format",
+                                   "json"], capture_output=True)
+            command.append(time.perf_counter() - start)
+            if done.returncode not in (0, 3):
+                raise SystemExit(done.stderr.decode())
     print(f"{appointments:,} appointments; {args.builds} builds recorded")
     print(f"record_flags: median {statistics.median(seconds):.3f} s ({', '.join(f'{s:.3f}' for s in seconds)})")
     print(f"history per build: {(size_after - size_before) / args.builds / 2**20:.2f} MiB "
           f"({size_after / 2**20:,.1f} MiB for {args.builds}, in a file of their own)")
+    print(f"alerts --format json: median {statistics.median(command):.2f} s ({', '.join(f'{s:.2f}' for s in command)})")
     for kind, flags in per_kind:
         print(f"  {kind}: {flags:,} flags a build")
 

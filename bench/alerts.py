@@ -5,9 +5,9 @@ DB is a built warehouse (bench/run.py's at 10 million rows, or any). On a copy o
 every build ends with, record_flags (the build's row in build_history and its flags in
 flag_history), runs `--builds` times, each time as a new build: the median of its times is the
 cost a load or a rebuild pays; the history tables those builds made, written to a file of their
-own, less the same file empty, divided by their number, is what each build kept adds. Then `clinic-outcomes alerts --format json` runs on the
-copy, as a nightly job runs it (a new process), three times. It prints the numbers and the flags
-per kind of one build; nothing here asserts a time.
+own, less the same file empty, divided by their number, is what each build kept adds. Then
+`clinic-outcomes alerts --format json` runs on the copy, as a nightly job runs it (a new process),
+three times. It prints the numbers and the flags per kind of one build; nothing here asserts a time.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.alerts import record_flags
-from pipelines.warehouse import HISTORY_TABLES, TABLES_DDL
+from pipelines.warehouse import HISTORY_TABLES, MACROS, TABLES_DDL, model_sql
 
 
 def main() -> None:
@@ -39,6 +39,8 @@ def main() -> None:
         try:
             for table in HISTORY_TABLES:  # a warehouse built before the history was kept has none yet
                 con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({TABLES_DDL[table]})")
+            for macro in MACROS:  # and this version's macros, which the reports call, as a build stores them
+                con.execute(model_sql(macro))
             seconds = []
             for _ in range(args.builds):
                 con.execute("UPDATE settings SET build_id = replace(uuid()::VARCHAR, '-', ''), built_at = now()")

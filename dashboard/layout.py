@@ -29,22 +29,6 @@ def rate_text(numerator: int, denominator: int) -> str:
     return f"{numerator / denominator:.1%} ({numerator:,} of {denominator:,})"
 
 
-def variation_between(units: str, eligible: int, phi: float | None, tau2: float, counted: str, widened: bool) -> str:
-    """The overdispersion estimate in plain words (docs/metrics/attendance.md#overdispersion): `units`
-    plural ("clinics"), `counted` what makes a unit eligible ("with 10 or more appointments"),
-    `widened` whether the limits shown allow for it."""
-    if phi is None:
-        return (f"Fewer than 10 {units}: no estimate of the variation between them ({eligible} {counted}), "
-                "so the limits allow for chance alone.")
-    measured = (f"Over the {eligible} {units} {counted}, the dispersion φ is {phi:.2f} "
-                f"(chance alone gives about 1)")
-    if tau2 == 0:
-        return f"{units.capitalize()} differ no more than chance alone: nothing to widen. {measured}, so τ² = 0."
-    outcome = "limits widened" if widened else "the allowance, switched off here, would widen the limits"
-    return (f"{units.capitalize()} differ more than chance alone: {outcome}. {measured}; the variance "
-            f"between {units} is τ² = {tau2:.3g}.")
-
-
 def has_episodes() -> bool:
     """False (and a message) when the filters select no started episode."""
     counts = data.run("episode_counts", scope()).row(0, named=True)

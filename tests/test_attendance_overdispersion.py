@@ -152,21 +152,22 @@ def test_variation_toggle_is_on_when_phi_is_known_and_says_the_limits_are_widene
     at = dashboard_on(warehouse.path, monkeypatch, "attendance")
     toggle = at.toggle(key="widen_clinic_limits")
     assert (toggle.label, toggle.value) == ("Allow for variation between clinics", True)
-    assert ("Clinics differ more than chance alone: limits widened. Over the 10 clinics with 10 or more attended "
-            "or missed appointments, the dispersion φ is 1.25 (chance alone gives about 1); the variance between "
-            "clinics is τ² = 0.00249.") in captions(at)
+    assert ("Clinics differ more than chance alone explains (φ = 1.25 from 10 clinics): limits widened by "
+            "τ² = 0.0025.") in captions(at)
     table = at.dataframe[0].value
     assert table[["clinic_id", "flag", "adjusted_flag"]].head(1).values.tolist() == [["K10", "alarm", "alert"]]
     toggle.set_value(False)
     at.run()
-    assert any("the allowance, switched off here, would widen the limits" in c for c in captions(at))
+    assert ("Clinics differ more than chance alone explains (φ = 1.25 from 10 clinics), but the allowance is off: "
+            "limits and adjusted flags allow for chance only, not for τ² = 0.0025.") in captions(at)
 
 
 def test_variation_toggle_is_off_with_fewer_than_ten_clinics_and_says_there_is_no_estimate(sample_db,  # noqa: F811
                                                                                             monkeypatch):
     at = dashboard_on(sample_db, monkeypatch, "attendance")
     assert at.toggle(key="widen_clinic_limits").value is False
-    assert any(c.startswith("Fewer than 10 clinics: no estimate of the variation between them") for c in captions(at))
+    assert ("Fewer than 10 clinics have 10 or more attended or missed appointments to judge how much clinics differ "
+            "(5 here): no estimate, limits not widened.") in captions(at)
     assert {"flag", "adjusted_flag"} <= set(at.dataframe[0].value.columns)
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_casemix import TAU2, TOLERANCE, service  # noqa: F401 - the hand-computed service, a fixture
 
-from dashboard.explain import case_mix_sentence, overdispersion_sentence
+from dashboard.explain import case_mix_sentence, variation_sentence
 from dashboard.literal import literal
 from pipelines.queries import MetricsReader, Scope, report_sql
 from pipelines.warehouse import model_sql
@@ -123,23 +123,29 @@ def test_case_mix_benchmark_ignores_the_therapist_filter(reader):
 # --- the sentences ---------------------------------------------------------------------------------
 
 
+def therapists_sentence(eligible: int, phi: float | None, tau2: float, applied: bool) -> str:
+    """The sentence as the Therapists page words it."""
+    return variation_sentence("therapists", "have enough closed episodes", eligible, phi, tau2, applied,
+                              allowed_for="chance and case mix")
+
+
 def test_overdispersion_sentence_says_limits_widened_when_therapists_differ_beyond_chance():
-    assert overdispersion_sentence(50, 1.4895, 0.04376, applied=True) == (
+    assert therapists_sentence(50, 1.4895, 0.04376, applied=True) == (
         "Therapists differ more than chance alone explains (φ = 1.49 from 50 therapists): limits widened by "
         "τ² = 0.044.")
 
 
 def test_overdispersion_sentence_says_the_allowance_is_off_when_it_is():
-    assert "the allowance is off" in overdispersion_sentence(50, 1.4895, 0.04376, applied=False)
+    assert "the allowance is off" in therapists_sentence(50, 1.4895, 0.04376, applied=False)
 
 
 def test_overdispersion_sentence_says_nothing_to_widen_within_chance():
-    assert overdispersion_sentence(12, 0.8, 0.0, applied=True) == (
+    assert therapists_sentence(12, 0.8, 0.0, applied=True) == (
         "Therapists differ no more than chance alone explains (φ = 0.80 from 12 therapists): nothing to widen.")
 
 
 def test_overdispersion_sentence_says_no_estimate_below_ten_eligible_therapists():
-    assert overdispersion_sentence(1, None, 0.0, applied=True) == (
+    assert therapists_sentence(1, None, 0.0, applied=True) == (
         "Fewer than 10 therapists have enough closed episodes to judge how much therapists differ (1 here): "
         "no estimate, limits not widened.")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout, shareable_tables
+from dashboard import charts, data, explain, layout, shareable_tables
 
 st.title("Attendance")
 st.caption("Every appointment dated on or before the extract date. No-show rate: did not attend, as a "
@@ -54,9 +54,9 @@ else:
                       help="Widens the limits by how much more the clinics' no-show rates differ than chance "
                            "alone would make them (docs/metrics/attendance.md#overdispersion).")
     if estimate is not None:
-        st.caption(layout.variation_between("clinics", estimate["eligible"], estimate["phi"], estimate["tau2"],
-                                            f"with {default_caseload} or more attended or missed appointments",
-                                            widen))
+        st.caption(explain.variation_sentence(
+            "clinics", f"have {default_caseload} or more attended or missed appointments", estimate["eligible"],
+            estimate["phi"], estimate["tau2"], applied=widen))
     if limits.is_empty():
         st.info("No appointment in this selection was attended or missed, so there is no no-show rate.")
     else:

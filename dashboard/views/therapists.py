@@ -34,8 +34,9 @@ if layout.has_episodes():
         st.info("No therapist has a closed episode in this selection.")
     else:
         first = estimate.row(0, named=True)
-        st.caption(explain.overdispersion_sentence(int(first["eligible"]), first["phi"], float(first["tau2"]),
-                                                   applied=allowance))
+        st.caption(explain.variation_sentence("therapists", "have enough closed episodes", int(first["eligible"]),
+                                              first["phi"], float(first["tau2"]), applied=allowance,
+                                              allowed_for="chance and case mix"))
         guides = data.run("adjusted_funnel_limits", scope, tau_squared=float(funnel["tau2"][0]),
                           largest_expected=float(funnel["expected"].max()))
         adjusted_side, raw_side = st.columns(2)

@@ -465,6 +465,9 @@ def test_therapists_page_without_a_closed_episode_says_so(tmp_path: Path, monkey
     at = run(app("therapists"))
     assert "No therapist has a closed episode in this selection." in infos(at)
     assert not charts(at) and not at.dataframe and not at.error
+    # said once: flags over time follow the same closed episodes, so that section is not drawn either
+    assert "Flags over time" not in [h.value for h in at.subheader]
+    assert not any("no score to follow" in text for text in infos(at))
 
 
 def test_therapists_page_with_one_therapist_gives_no_overdispersion_estimate(tmp_path: Path,

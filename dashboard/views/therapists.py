@@ -119,4 +119,4 @@ if layout.has_episodes():
             },
         )
 
-    cusum_panel.show(scope)
+        cusum_panel.show(scope)

@@ -34,8 +34,24 @@ KAGGLE = EXTERNAL / "kaggle_noshow" / "KaggleV2-May-2016.csv.zip"
 SCHRAMM = EXTERNAL / "schramm2017_cbasp_sessions" / "data.csv"
 
 
+# Set (by .ci/run, wherever CI has the external folder): a missing file fails its tests instead of skipping them.
+REQUIRE_ENV = "CLINIC_OUTCOMES_REQUIRE_EXTERNAL"
+
+
 def needs(path: Path) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(not path.exists(), reason=f"external data not here: {path} (see tests/test_real_data.py)")
+    """Skip where the file is absent, unless the run requires the external data (then the test
+    runs and fails, naming the file it could not open)."""
+    required = os.environ.get(REQUIRE_ENV) == "1"
+    return pytest.mark.skipif(not path.exists() and not required,
+                              reason=f"external data not here: {path} (see tests/test_real_data.py)")
+
+
+def test_a_run_that_requires_the_external_data_never_skips_its_tests(monkeypatch, tmp_path):
+    absent = tmp_path / "absent.csv"
+    monkeypatch.delenv(REQUIRE_ENV, raising=False)  # as a developer's run has it (CI sets it)
+    assert needs(absent).args == (True,)
+    monkeypatch.setenv(REQUIRE_ENV, "1")
+    assert needs(absent).args == (False,)
 
 
 # --------------------------------------------------------------------------------------------

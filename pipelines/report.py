@@ -165,6 +165,36 @@ def time_to_discharge_section(reader: MetricsReader, scope: Scope, counts: dict[
     }
 
 
+def _days(value: float | None) -> int | float | None:
+    """A median in days: whole, or a half when it is the mean of two middle values."""
+    value = _float(value)
+    return None if value is None else int(value) if value.is_integer() else value
+
+
+def waits_section(reader: MetricsReader, scope: Scope) -> dict[str, Any]:
+    """The waits to session 1 and to session 2, and single-session dropout by the next booking
+    (docs/metrics/waits.md)."""
+    waits = reader.run("waits", scope).row(0, named=True)
+    return {
+        "referral_to_first": {
+            "episodes": int(waits["waited"]),
+            "median_days": _days(waits["median_wait"]),
+            "within_6_weeks": rate(waits["within_6_weeks"], waits["waited"]),
+            "within_18_weeks": rate(waits["within_18_weeks"], waits["waited"]),
+        },
+        "first_to_second": {
+            "episodes": int(waits["second_sessions"]),
+            "median_days": _days(waits["median_second_gap"]),
+            "over_28_days": rate(waits["over_28_days"], waits["second_sessions"]),
+            "over_90_days": rate(waits["over_90_days"], waits["second_sessions"]),
+        },
+        "dropout_by_next_booking": [
+            {"band": r["band"], **rate(r["numerator"], r["denominator"])}
+            for r in reader.run("dropout_by_next_booking", scope).iter_rows(named=True)
+        ],
+    }
+
+
 def risk_gaps_section(reader: MetricsReader, scope: Scope, rows: Rows = records) -> list[dict[str, Any]]:
     return rows(reader.run("risk_followup_gaps", scope),
                 ["client_id", "episode_id", "therapist_id", "clinic_id", "risk_date", "item9",
@@ -191,6 +221,7 @@ def metrics_report(reader: MetricsReader, scope: Scope = Scope(), rows: Rows = r
         "outcomes": outcomes_section(reader, scope),
         "plateaus": plateaus_section(reader, scope, settings, rows),
         "time_to_discharge": time_to_discharge_section(reader, scope, counts),
+        "waits": waits_section(reader, scope),
         "risk_followup_gaps": risk_gaps_section(reader, scope, rows),
         "long_engagement": long_engagement_section(reader, scope, rows),
         "build": {"build_id": settings["build_id"], "built_at": settings["built_at"].isoformat(timespec="seconds")},

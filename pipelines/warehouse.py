@@ -45,6 +45,7 @@ MODELS = (
     "marts/measures",
     "marts/session_scores",
     "metrics/single_session",
+    "metrics/waits",
     "metrics/outcomes",
     "metrics/plateaus",
     "metrics/dose_response",
@@ -65,7 +66,8 @@ MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion")
 # 3: single_session's case-mix stratum (the therapist funnel's adjusted flag reads it).
 # 4: the settings row's CUSUM odds ratio and threshold (the therapist CUSUM reads them), and the
 #    overdispersion macros (the therapist and attendance funnels' adjusted flags call them).
-SCHEMA_VERSION = 4
+# 5: the waits table (the waits report reads it) and episode_issues' referral dated after session 1.
+SCHEMA_VERSION = 5
 
 # appointments.client_id is stored uncompressed. DuckDB's default for text (DICT_FSST) decodes
 # every row of a block that holds one wanted row, so counting the ~80,000 appointments of one

@@ -8,11 +8,16 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import statistics
+
+import duckdb
 import jsonschema
-from hypothesis import HealthCheck, given, settings, strategies as st
+import pytest
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from conftest import EXTRACT, Warehouse, appointment, report
-from pipelines.queries import Scope
+from pipelines.queries import Scope, report_sql
+from pipelines.warehouse import model_sql
 
 SCHEMA = json.loads(Path(__file__).with_name("metrics_report.schema.json").read_text(encoding="utf-8"))
 SESSION_1 = dt.date(2026, 1, 5)
@@ -235,12 +240,12 @@ def test_waits_follow_the_clinic_and_date_filters(warehouse):
 
 # one episode per item: (days to the next booking or None, whether that appointment was attended,
 # whether the episode was discharged as dropout on its last row)
-episodes = st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 120)), st.booleans(), st.booleans()),
+generated_episodes = st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 120)), st.booleans(), st.booleans()),
                     min_size=1, max_size=12)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(episodes)
+@given(generated_episodes)
 def test_band_denominators_add_up_to_the_closed_episodes_in_scope(tmp_path_factory, data):
     rows = []
     for i, (gap, attends, discharged) in enumerate(data):
@@ -260,3 +265,42 @@ def test_band_denominators_add_up_to_the_closed_episodes_in_scope(tmp_path_facto
         numerators = sum(r["numerator"] for r in got["waits"]["dropout_by_next_booking"])
         assert sum(denominators) == got["episodes"]["closed"]
         assert numerators == got["single_session"]["dropout"]["numerator"]
+
+
+# The waits report on its own, over many generated sets: a bare in-memory database holding the table
+# waits.sql reads, with every episode at one clinic and session 1 on one day.
+
+
+@pytest.fixture(scope="module")
+def bare_waits():
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE waits (clinic_id VARCHAR, therapist_id VARCHAR, first_session_type VARCHAR, "
+                    "first_attended_date DATE, wait_to_first_days BIGINT, second_session_days BIGINT)")
+        con.execute(model_sql("macros/in_scope"))  # the filter every report applies
+        yield con
+
+
+days_or_none = st.lists(st.one_of(st.none(), st.integers(0, 400)), max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(days_or_none, days_or_none)
+@example([42, 43], [28, 29])
+@example([126, 127, None], [90, 91])
+def test_waits_report_counts_and_medians_match_a_hand_count(bare_waits, first_waits, second_gaps):
+    bare_waits.execute("DELETE FROM waits")
+    count = max(len(first_waits), len(second_gaps))
+    rows = [("K1", "T1", None, SESSION_1, (first_waits + [None] * count)[i], (second_gaps + [None] * count)[i])
+            for i in range(count)]
+    if rows:
+        bare_waits.executemany("INSERT INTO waits VALUES (?, ?, ?, ?, ?, ?)", rows)
+    sql, wanted = report_sql("waits")
+    got = bare_waits.sql(sql, params={name: None for name in wanted}).fetchall()
+    waits_known = [w for w in first_waits if w is not None]
+    gaps_known = [g for g in second_gaps if g is not None]
+    assert len(got) == 1
+    assert got[0] == (
+        len(waits_known), statistics.median(waits_known) if waits_known else None,
+        sum(w <= 42 for w in waits_known), sum(w <= 126 for w in waits_known),
+        len(gaps_known), statistics.median(gaps_known) if gaps_known else None,
+        sum(g > 28 for g in gaps_known), sum(g > 90 for g in gaps_known))

@@ -127,6 +127,19 @@ def outcomes_section(reader: MetricsReader, scope: Scope) -> dict[str, Any]:
     }
 
 
+def nhs_paired_section(reader: MetricsReader, scope: Scope) -> dict[str, Any]:
+    """The national paired measures (docs/metrics/nhs-paired.md), among episodes that finished a course of treatment."""
+    r = reader.run("nhs_paired", scope).row(0, named=True)
+    return {
+        "finished_treatment": int(r["finished_treatment"]),
+        "paired": int(r["paired"]),
+        "recovery": rate(r["recovery"], r["paired_at_caseness"]),
+        "reliable_improvement": rate(r["reliable_improvement"], r["paired"]),
+        "reliable_deterioration": rate(r["reliable_deterioration"], r["paired"]),
+        "reliable_recovery": rate(r["reliable_recovery"], r["paired_at_caseness"]),
+    }
+
+
 def plateaus_section(reader: MetricsReader, scope: Scope, settings: dict[str, Any],
                      rows: Rows = records) -> dict[str, Any]:
     summary = reader.run("plateau_summary", scope).row(0, named=True)
@@ -219,6 +232,7 @@ def metrics_report(reader: MetricsReader, scope: Scope = Scope(), rows: Rows = r
         "therapists": therapist_rows(funnel),
         "therapist_adjustment": therapist_adjustment(reader, scope, funnel),
         "outcomes": outcomes_section(reader, scope),
+        "nhs_paired": nhs_paired_section(reader, scope),
         "plateaus": plateaus_section(reader, scope, settings, rows),
         "time_to_discharge": time_to_discharge_section(reader, scope, counts),
         "waits": waits_section(reader, scope),

@@ -47,6 +47,7 @@ MODELS = (
     "metrics/single_session",
     "metrics/waits",
     "metrics/outcomes",
+    "metrics/nhs_paired",
     "metrics/plateaus",
     "metrics/dose_response",
     "metrics/time_to_discharge",
@@ -66,7 +67,8 @@ MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion")
 # 3: single_session's case-mix stratum (the therapist funnel's adjusted flag reads it).
 # 4: the settings row's CUSUM odds ratio and threshold (the therapist CUSUM reads them), and the
 #    overdispersion macros (the therapist and attendance funnels' adjusted flags call them).
-# 5: the waits table (the waits report reads it) and episode_issues' referral dated after session 1.
+# 5: the waits table (the waits report reads it) and episode_issues' referral dated after session 1;
+#    nhs_paired, the national paired measures (the metrics report reads it), and outcomes.is_case_at_end.
 SCHEMA_VERSION = 5
 
 # appointments.client_id is stored uncompressed. DuckDB's default for text (DICT_FSST) decodes

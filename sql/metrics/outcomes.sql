@@ -1,7 +1,7 @@
 -- outcomes: one row per started episode and measure with at least one score (docs/metrics/outcomes.md).
 --   first_score, second_score, last_score  at the earliest, second and latest scored sessions
 --   is_paired                  two or more attended sessions have the measure
---   is_case_at_start           the first score is in the clinical range
+--   is_case_at_start           the first score is in the clinical range (is_case_at_end: the last)
 --   is_reliable_improvement    paired, and last vs first moved in the better direction by at
 --                              least the reliable change (is_reliable_deterioration: worse direction)
 --   is_recovery                paired, first in the clinical range, last out of it
@@ -41,6 +41,7 @@ SELECT
     p.last_score,
     p.scores >= 2 AS is_paired,
     p.is_case_at_start,
+    p.is_case_at_end,
     p.scores >= 2 AND p.improvement >= m.reliable_change AS is_reliable_improvement,
     p.scores >= 2 AND -p.improvement >= m.reliable_change AS is_reliable_deterioration,
     p.scores >= 2 AND p.is_case_at_start AND NOT p.is_case_at_end AS is_recovery,

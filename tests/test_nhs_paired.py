@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from test_metrics import course, dates, rate_of
 START = "2026-01-05"
 LATER = "2026-03-02"  # the one episode of clinic K2 (therapist T2) starts here
 SCHEMA = json.loads(Path(__file__).with_name("metrics_report.schema.json").read_text(encoding="utf-8"))
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "metrics" / "nhs-paired.md"
 
 
 def closed(client: str, types: list[str | None], start: str = START, **scores: list) -> list[dict]:
@@ -173,6 +175,22 @@ def test_filters_select_episodes_by_attribution_and_first_attended_date(paired):
 
 def test_nhs_paired_report_validates_against_the_schema(paired):
     jsonschema.Draft202012Validator(SCHEMA).validate(report(paired))
+
+
+def test_the_worked_example_of_the_docs_page_gives_the_numbers_it_states(tmp_path):
+    worked = PAGE.read_text(encoding="utf-8").split("## Worked example", 1)[1]
+    log = re.search(r"```text\n(.*?)```", worked, re.DOTALL).group(1)
+    (tmp_path / "example.csv").write_text(log, encoding="utf-8")
+    warehouse = Warehouse(tmp_path)
+    warehouse.load([tmp_path / "example.csv"], extract_date=EXTRACT)
+    result = report(warehouse)
+    nhs = result["nhs_paired"]
+    assert (nhs["finished_treatment"], nhs["paired"]) == (3, 3)
+    assert rate_of(nhs["recovery"]) == (2, 3, 2 / 3)
+    assert rate_of(nhs["reliable_improvement"]) == (2, 3, 2 / 3)
+    assert rate_of(nhs["reliable_deterioration"]) == (0, 3, 0.0)
+    assert rate_of(nhs["reliable_recovery"]) == (2, 3, 2 / 3)
+    assert rate_of(result["outcomes"]["phq9"]["recovery"]) == (3, 3, 1.0)
 
 
 # --- for every log: the denominators nest and no episode both improves and deteriorates ---------

@@ -246,3 +246,13 @@ def case_mix_bars(case_mix: pl.DataFrame) -> alt.Chart:
                  alt.Tooltip("p_s:Q", format=PERCENT, title="service dropout rate"),
                  alt.Tooltip("expected:Q", format=".2f", title="expected dropouts")],
     ).properties(height=alt.Step(12))
+
+
+def survival_curves_by_end_reason(curve: pl.DataFrame) -> alt.Chart:
+    """survival_curves with one curve per end group (planned, dropout, other) instead of per clinic."""
+    return survival_curves(curve).encode(
+        color=alt.Color("stratum:N", title="How it ended", sort=["planned", "dropout", "other"]),
+        tooltip=[alt.Tooltip("stratum:N", title="how it ended"), alt.Tooltip("day:Q"),
+                 alt.Tooltip("survival:Q", format=PERCENT, title="not yet ended"),
+                 alt.Tooltip("events:Q", title="ended that day"), alt.Tooltip("at_risk:Q", title="at risk")],
+    )

@@ -256,3 +256,51 @@ def survival_curves_by_end_reason(curve: pl.DataFrame) -> alt.Chart:
                  alt.Tooltip("survival:Q", format=PERCENT, title="not yet ended"),
                  alt.Tooltip("events:Q", title="ended that day"), alt.Tooltip("at_risk:Q", title="at risk")],
     )
+
+
+def standards_trend(by_month: pl.DataFrame, standards: dict[str, float]) -> alt.LayerChart:
+    """The share of waits within each standard by month, one line per standard, with each standard's
+    target as a dashed rule (docs/metrics/waits.md#standards). Input: month, standard, numerator
+    (waits within it), denominator (waits), rate; `standards` maps a standard to its target share."""
+    colours = alt.Scale(domain=list(standards), range=["#4c78a8", "#f58518"])
+    lines = alt.Chart(by_month).mark_line(point=True).encode(
+        x=alt.X("month:T", title="Month of the first session"),
+        y=alt.Y("rate:Q", title="Share seen within the standard", axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("standard:N", title="Standard", scale=colours),
+        tooltip=_rate_tooltip(alt.Tooltip("month:T", title="month", format="%Y-%m"),
+                              alt.Tooltip("standard:N", title="standard")),
+    )
+    targets = pl.DataFrame({"standard": list(standards), "target": list(standards.values())})
+    rules = alt.Chart(targets).mark_rule(strokeDash=[4, 3]).encode(
+        y="target:Q", color=alt.Color("standard:N", scale=colours),
+        tooltip=[alt.Tooltip("standard:N"), alt.Tooltip("target:Q", format=".0%", title="target")])
+    return alt.layer(lines, rules).properties(height=280)
+
+
+def gap_histogram(gaps: pl.DataFrame, marks: tuple[int, ...]) -> alt.LayerChart:
+    """Episodes by the days from session 1 to session 2, with a dashed rule at each of `marks` days
+    (docs/metrics/waits.md#hidden-wait). Input: days, episodes."""
+    bars = alt.Chart(gaps).mark_bar(color="#4c78a8").encode(
+        x=alt.X("days:Q", title="Days from session 1 to session 2"),
+        y=alt.Y("episodes:Q", title="episodes"),
+        tooltip=[alt.Tooltip("days:Q", title="days"), alt.Tooltip("episodes:Q", title="episodes")],
+    )
+    rules = alt.Chart(pl.DataFrame({"days": list(marks)})).mark_rule(color="#d62728", strokeDash=[4, 3]).encode(
+        x="days:Q", tooltip=[alt.Tooltip("days:Q", title="mark (days)")])
+    return alt.layer(bars, rules).properties(height=260)
+
+
+def rate_bars_with_counts(frame: pl.DataFrame, category: str, title: str) -> alt.LayerChart:
+    """rate_bars, in the frame's order, with "numerator of denominator" written beside each bar.
+    Input: category, numerator, denominator, rate (null for 0 of 0: no bar, the counts still shown)."""
+    counted = frame.with_columns(
+        counts=pl.format("{} of {}", pl.col("numerator"), pl.col("denominator")),
+        at=pl.col("rate").fill_null(0.0))
+    tooltip = _rate_tooltip(alt.Tooltip(f"{category}:N", title=title))
+    # the frame's order, given outright: a band with no bar (0 of 0) would otherwise be drawn last
+    order = counted[category].to_list()
+    base = alt.Chart(counted).encode(y=alt.Y(f"{category}:N", title=title, sort=order), tooltip=tooltip)
+    bars = base.mark_bar(color="#4c78a8").encode(x=alt.X("rate:Q", title="rate", axis=alt.Axis(format="%")))
+    counts = base.mark_text(align="left", dx=4).encode(x="at:Q", text="counts:N")
+    return alt.layer(bars, counts).properties(height=alt.Step(28))

@@ -36,6 +36,7 @@ VIEWPORT = {"width": 1400, "height": 1000}
 MARKS = {
     "overview": [{"line", "symbol"}],
     "first_sessions": [{"line", "symbol"}, {"rect"}, {"rect"}, {"rect"}],
+    "waits": [{"line", "rule", "symbol"}, {"rect", "rule"}, {"rect", "text"}],
     "attendance": [{"line", "rule", "symbol"}],
     # adjusted funnel, raw funnel, case mix, CUSUM
     "therapists": [{"line", "rule", "symbol"}, {"line", "rule", "symbol"}, {"rect"}, {"line", "rule", "symbol", "text"}],

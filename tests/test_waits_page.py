@@ -113,6 +113,49 @@ def test_clinic_filter_narrows_the_waits_page_to_that_clinic(sample_db: Path, mo
     assert table(at, 0)["clinic_id"].to_list() == ["K02"]
 
 
+# Above the bundled sample's size the generator plants a clinic that books second appointments weeks out
+# (docs/sample-data.md#a-clinic-books-second-appointments-weeks-out).
+PLANTED_CLIENTS = 2400
+
+
+@pytest.fixture(scope="module")
+def planted_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments
+
+    folder = tmp_path_factory.mktemp("slow_booking")
+    warehouse = Warehouse(folder)
+    warehouse.load([write_appointments(generate_appointments(PLANTED_CLIENTS, 42), folder)],
+                   extract_date=EXTRACT_DATE)
+    return warehouse.path
+
+
+def test_planted_slow_booking_clinic_stands_out_in_the_waits_pages_clinic_rows(planted_db: Path, monkeypatch) -> None:
+    from pipelines.generate import PLANTED, SAMPLE_CLIENTS
+
+    planted = PLANTED["slow_booking_clinic"]
+    assert PLANTED_CLIENTS > planted["more_clients_than"] == SAMPLE_CLIENTS
+    clinics = table(waits_page(planted_db, monkeypatch), 0).with_columns(
+        booked_late=pl.col("booked_over_28_days") / pl.col("closed"))
+
+    def top(column: str) -> str:
+        return clinics.sort(column, descending=True)["clinic_id"][0]
+
+    assert top("median_second_gap") == top("booked_late") == top("dropout_rate") == planted["clinic_id"]
+    slow = clinics.filter(pl.col("clinic_id") == planted["clinic_id"]).row(0, named=True)
+    others = clinics.filter(pl.col("clinic_id") != planted["clinic_id"])
+    assert slow["median_second_gap"] > 28 >= others["median_second_gap"].max()
+    assert slow["booked_late"] > 0.5 > 0.05 > others["booked_late"].max()
+
+
+def test_the_bundled_sample_has_no_slow_booking_clinic(sample_db: Path) -> None:  # noqa: F811
+    reader = MetricsReader.open(sample_db)
+    try:
+        clinics = reader.run("waits_by_clinic")
+    finally:
+        reader.close()
+    assert clinics["median_second_gap"].max() <= 14
+    assert (clinics["booked_over_28_days"] / clinics["closed"]).max() < 0.05
+
 
 def test_waits_shareable_tables_round_and_suppress_every_count(sample_db: Path) -> None:  # noqa: F811
     from dashboard import frames, shareable_tables

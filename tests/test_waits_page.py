@@ -186,3 +186,24 @@ def test_dropout_bands_are_drawn_in_their_order_even_when_one_is_empty(tmp_path:
     at = waits_page(loaded(tmp_path, WORKED_EXAMPLE), monkeypatch)  # 15-28 and over 90 are 0 of 0
     bars = charts(at)[-1]["layer"][0]["encoding"]["y"]
     assert bars["sort"] == ["0-14", "15-28", "29-90", "over 90", "none booked"]
+
+
+@pytest.mark.parametrize("clinics", [None, ("K01", "K04")])
+def test_the_waits_pages_clinic_and_month_rows_add_up_to_its_tiles(sample_db: Path, clinics) -> None:  # noqa: F811
+    reader = MetricsReader.open(sample_db)
+    scope = Scope(clinics=clinics)
+    try:
+        waits = reader.run("waits", scope).row(0, named=True)
+        by_clinic, by_month = reader.run("waits_by_clinic", scope), reader.run("waits_by_month", scope)
+        bands, gaps = reader.run("dropout_by_next_booking", scope), reader.run("second_session_gaps", scope)
+    finally:
+        reader.close()
+    for column in ("waited", "within_6_weeks", "within_18_weeks", "second_sessions", "over_28_days", "over_90_days"):
+        assert by_clinic[column].sum() == waits[column], column
+    for column in ("waited", "within_6_weeks", "within_18_weeks"):
+        assert by_month[column].sum() == waits[column], column
+    assert by_clinic["closed"].sum() == bands["denominator"].sum()
+    assert by_clinic["dropouts"].sum() == bands["numerator"].sum()
+    assert gaps["episodes"].sum() == waits["second_sessions"]
+    assert gaps.filter(pl.col("days") > 28)["episodes"].sum() == waits["over_28_days"]
+    assert set(by_clinic["clinic_id"]) == set(clinics or by_clinic["clinic_id"])

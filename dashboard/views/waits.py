@@ -49,6 +49,13 @@ if layout.has_episodes():
     st.dataframe(by_clinic, hide_index=True, key="waits_by_clinic", column_config={
         "clinic_id": st.column_config.TextColumn("clinic"),
         "waited": st.column_config.NumberColumn("episodes with a wait"),
+        "within_6_weeks": st.column_config.NumberColumn("waits ≤ 42 days"),
+        "within_18_weeks": st.column_config.NumberColumn("waits ≤ 126 days"),
+        "second_sessions": st.column_config.NumberColumn("episodes with a session 2"),
+        "over_28_days": st.column_config.NumberColumn("gaps over 28 days"),
+        "over_90_days": st.column_config.NumberColumn("gaps over 90 days"),
+        "dropouts": st.column_config.NumberColumn("single-session dropouts"),
+        "closed": st.column_config.NumberColumn("closed episodes"),
         "rate_within_6_weeks": st.column_config.NumberColumn("within 6 weeks", format="percent"),
         "rate_within_18_weeks": st.column_config.NumberColumn("within 18 weeks", format="percent"),
         "median_second_gap": st.column_config.NumberColumn("median days to session 2"),

@@ -271,7 +271,10 @@ def standards_trend(by_month: pl.DataFrame, standards: dict[str, float]) -> alt.
         tooltip=_rate_tooltip(alt.Tooltip("month:T", title="month", format="%Y-%m"),
                               alt.Tooltip("standard:N", title="standard")),
     )
-    targets = pl.DataFrame({"standard": list(standards), "target": list(standards.values())})
+    # the targets are drawn with the data only: an empty selection draws nothing at all
+    shown = standards if by_month.height else {}
+    targets = pl.DataFrame({"standard": list(shown), "target": list(shown.values())},
+                           schema={"standard": pl.String, "target": pl.Float64})
     rules = alt.Chart(targets).mark_rule(strokeDash=[4, 3]).encode(
         y="target:Q", color=alt.Color("standard:N", scale=colours),
         tooltip=[alt.Tooltip("standard:N"), alt.Tooltip("target:Q", format=".0%", title="target")])
@@ -286,7 +289,8 @@ def gap_histogram(gaps: pl.DataFrame, marks: tuple[int, ...]) -> alt.LayerChart:
         y=alt.Y("episodes:Q", title="episodes"),
         tooltip=[alt.Tooltip("days:Q", title="days"), alt.Tooltip("episodes:Q", title="episodes")],
     )
-    rules = alt.Chart(pl.DataFrame({"days": list(marks)})).mark_rule(color="#d62728", strokeDash=[4, 3]).encode(
+    shown = list(marks) if gaps.height else []  # an empty selection draws nothing at all
+    rules = alt.Chart(pl.DataFrame({"days": shown}, schema={"days": pl.Int64})).mark_rule(color="#d62728", strokeDash=[4, 3]).encode(
         x="days:Q", tooltip=[alt.Tooltip("days:Q", title="mark (days)")])
     return alt.layer(bars, rules).properties(height=260)
 

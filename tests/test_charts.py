@@ -120,6 +120,25 @@ def survival_frame() -> pl.DataFrame:
                          "at_risk": [10, 10, 6, 10, 9]})
 
 
+def end_reason_frame() -> pl.DataFrame:
+    return survival_frame().with_columns(pl.col("stratum").replace_strict({"K01": "planned", "K02": "dropout"}))
+
+
+STANDARDS = {"6 weeks": 0.75, "18 weeks": 0.95}
+
+
+def standards_frame() -> pl.DataFrame:
+    """Two months of waits within each standard."""
+    return pl.DataFrame({"month": [dt.date(2025, 1, 1), dt.date(2025, 2, 1)] * 2,
+                         "standard": ["6 weeks", "6 weeks", "18 weeks", "18 weeks"],
+                         "numerator": [6, 7, 9, 10], "denominator": [10, 10, 10, 10],
+                         "rate": [0.6, 0.7, 0.9, 1.0]})
+
+
+def gaps_frame() -> pl.DataFrame:
+    return pl.DataFrame({"days": [7, 14, 35, 95], "episodes": [40, 12, 5, 1]})
+
+
 def histogram_frame() -> pl.DataFrame:
     return pl.DataFrame({"attended_sessions": [1, 2, 5], "episodes": [50, 10, 3]})
 
@@ -368,6 +387,10 @@ BUILDERS = {
     "funnel_plot": lambda: charts.funnel_plot(*funnel_frames()),
     "widened_funnel_plot": lambda: charts.widened_funnel_plot(*widened_funnel_frames()),
     "cusum_chart": lambda: charts.cusum_chart(cusum_frame()),
+    "survival_curves_by_end_reason": lambda: charts.survival_curves_by_end_reason(end_reason_frame()),
+    "standards_trend": lambda: charts.standards_trend(standards_frame(), STANDARDS),
+    "gap_histogram": lambda: charts.gap_histogram(gaps_frame(), (28, 90)),
+    "rate_bars_with_counts": lambda: charts.rate_bars_with_counts(bars_frame(), "clinic", "Clinic"),
     "adjusted_funnel_plot": lambda: charts.adjusted_funnel_plot(*adjusted_funnel_frames()),
     "case_mix_bars": lambda: charts.case_mix_bars(case_mix_frame()),
     "outcome_bars": lambda: charts.outcome_bars(outcomes_frame()),
@@ -413,6 +436,10 @@ def test_every_builder_accepts_an_empty_frame(name: str) -> None:
         "funnel_plot": lambda: charts.funnel_plot(funnel_frames()[0].clear(), funnel_frames()[1].clear()),
         "widened_funnel_plot": lambda: charts.widened_funnel_plot(*(f.clear() for f in widened_funnel_frames())),
         "cusum_chart": lambda: charts.cusum_chart(cusum_frame().clear()),
+        "survival_curves_by_end_reason": lambda: charts.survival_curves_by_end_reason(end_reason_frame().clear()),
+        "standards_trend": lambda: charts.standards_trend(standards_frame().clear(), STANDARDS),
+        "gap_histogram": lambda: charts.gap_histogram(gaps_frame().clear(), (28, 90)),
+        "rate_bars_with_counts": lambda: charts.rate_bars_with_counts(bars_frame().clear(), "clinic", "Clinic"),
         "adjusted_funnel_plot": lambda: charts.adjusted_funnel_plot(*(f.clear() for f in adjusted_funnel_frames())),
         "case_mix_bars": lambda: charts.case_mix_bars(case_mix_frame().clear()),
         "outcome_bars": lambda: charts.outcome_bars(outcomes_frame().clear()),

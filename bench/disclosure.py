@@ -87,11 +87,15 @@ def tables(reader: MetricsReader) -> dict[str, tuple[pl.DataFrame, Shareable]]:
     outcomes = frames.outcome_rates(reader.run("outcomes", scope)).sort("measure", "outcome", "is_all_clinics",
                                                                          "clinic")
     clinics = reader.run("attendance_by_clinic", scope)
+    waits = frames.waits_by_clinic(reader.run("waits_by_clinic", scope))
+    bands = frames.with_rate(reader.run("dropout_by_next_booking", scope), "numerator", "denominator")
     return {
         "therapist flags": (therapists, shareable_tables.THERAPIST_FLAGS),
         "single session by month": (months, shareable_tables.SINGLE_SESSION_BY_MONTH),
         "outcomes": (outcomes, shareable_tables.OUTCOMES),
         "attendance by clinic": (clinics, shareable_tables.ATTENDANCE_BY_CLINIC),
+        "waits by clinic": (waits, shareable_tables.WAITS_BY_CLINIC),
+        "dropout by next booking": (bands, shareable_tables.DROPOUT_BY_NEXT_BOOKING),
     }
 
 

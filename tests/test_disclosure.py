@@ -373,4 +373,4 @@ def test_no_shareable_table_of_the_sample_data_gives_a_count_back():
                           cwd=root, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stdout.splitlines() if "give" in line]
-    assert len(lines) == 7 and all(re.search(r": 0 (of \d+ )?(rows|rates)", line) for line in lines), done.stdout
+    assert len(lines) == 9 and all(re.search(r": 0 (of \d+ )?(rows|rates)", line) for line in lines), done.stdout

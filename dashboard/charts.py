@@ -246,3 +246,23 @@ def case_mix_bars(case_mix: pl.DataFrame) -> alt.Chart:
                  alt.Tooltip("p_s:Q", format=PERCENT, title="service dropout rate"),
                  alt.Tooltip("expected:Q", format=".2f", title="expected dropouts")],
     ).properties(height=alt.Step(12))
+
+
+# The service standard for paired recovery (NHS Talking Therapies): a target for a whole service, drawn on the
+# recovery bar only, never a pass mark for one therapist (docs/metrics/nhs-paired.md).
+RECOVERY_STANDARD = 0.5
+
+
+def paired_rates(rates: pl.DataFrame) -> alt.LayerChart:
+    """The national paired rates as bars, with the 50% recovery standard as a tick on the recovery bar.
+
+    Input: measure, numerator, denominator, rate (frames.nhs_paired_rates)."""
+    order = rates["measure"].to_list()
+    y = alt.Y("measure:N", title=None, sort=order, axis=alt.Axis(labelLimit=200))
+    bars = alt.Chart(rates).mark_bar().encode(
+        x=alt.X("rate:Q", title="rate", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])), y=y,
+        tooltip=_rate_tooltip(alt.Tooltip("measure:N")))
+    standard = pl.DataFrame({"measure": ["recovery"], "standard": [RECOVERY_STANDARD]})
+    tick = alt.Chart(standard).mark_tick(color="#d62728", thickness=3).encode(
+        x="standard:Q", y=y, tooltip=[alt.Tooltip("standard:Q", format=PERCENT, title="service standard")])
+    return alt.layer(bars, tick).properties(height=alt.Step(28))

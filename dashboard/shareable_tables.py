@@ -31,3 +31,8 @@ ATTENDANCE_BY_CLINIC = Shareable(
     rates={"rate": ("numerator", "denominator")}, copies={"numerator": "dna"},
     totals={"denominator": ("attended", "dna"),
             "appointments": ("attended", "dna", "cancelled_client", "cancelled_clinic")})
+
+# the paired measures, one row each; a count that two rows share (the paired episodes, those at caseness) is the
+# same value in both, so it is shown or hidden alike: no total is declared, none of the rows adds up to another
+NHS_PAIRED = Shareable(keys=("measure",), counts=("numerator", "denominator"),
+                      rates={"rate": ("numerator", "denominator")})

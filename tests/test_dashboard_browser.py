@@ -39,7 +39,7 @@ MARKS = {
     "attendance": [{"line", "rule", "symbol"}],
     # adjusted funnel, raw funnel, case mix, CUSUM
     "therapists": [{"line", "rule", "symbol"}, {"line", "rule", "symbol"}, {"rect"}, {"line", "rule", "symbol", "text"}],
-    "outcomes": [{"rect"}],
+    "outcomes": [{"rect"}, {"rect"}],  # per measure and clinic; the paired panel (its standard a tick, a rect)
     "plateaus": [{"line", "symbol"}],
     "endings": [{"line"}, {"rect"}],
     "safety": [],
@@ -283,6 +283,26 @@ def test_therapists_page_draws_the_adjusted_funnel_the_case_mix_panel_and_the_cu
     tab.assert_clean()
     tab.screenshot_whole_page(SCREENSHOTS / "therapists_allowance_off.png")
     assert (SCREENSHOTS / "therapists_allowance_off.png").stat().st_size > 10_000
+
+
+def test_outcomes_page_draws_the_paired_panel_with_its_recovery_standard(tab: Tab) -> None:
+    """The national paired panel beside the per-measure table draws with no error: its bars, the 50% tick on
+    the recovery bar, its table and its sentence; screenshots of the page and of the panel's chart."""
+    tab.open("/outcomes")
+    per_clinic, paired = tab.wait_for_marks(len(MARKS["outcomes"]))
+    assert "rect" in per_clinic and "rect" in paired
+    charts = tab.page.locator('[data-testid="stVegaLiteChart"]')
+    # five rate bars and one tick, each a path of its own mark group
+    assert charts.nth(1).locator("g.mark-rect.role-mark path").count() == 6
+    assert tab.page.get_by_text("National paired measures").count() == 1
+    assert tab.page.get_by_text("PHQ-9 recovery is 52.7% (635 of 1,205), paired recovery 44.9%").count() == 1
+    tab.wait_idle()
+    tab.assert_clean()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot_whole_page(SCREENSHOTS / "outcomes_paired.png")
+    charts.nth(1).scroll_into_view_if_needed()
+    charts.nth(1).screenshot(path=str(SCREENSHOTS / "outcomes_paired_panel.png"))
+    assert (SCREENSHOTS / "outcomes_paired_panel.png").stat().st_size > 5_000
 
 
 def test_a_clinic_filter_changes_the_overview(tab: Tab) -> None:

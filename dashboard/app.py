@@ -26,6 +26,7 @@ PAGES = {
     "Warning signs": [
         st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("views/first_sessions.py", title="First sessions", icon=":material/door_open:"),
+        st.Page("views/waits.py", title="Waits", icon=":material/hourglass_top:"),
         st.Page("views/attendance.py", title="Attendance", icon=":material/event_available:"),
         st.Page("views/therapists.py", title="Therapists", icon=":material/groups:"),
         st.Page("views/outcomes.py", title="Outcomes and hope", icon=":material/trending_up:"),

@@ -585,8 +585,8 @@ def nhs_paired_html(ctx: Context) -> str:
     """The national paired measures (docs/metrics/nhs-paired.md), each rate with its counts and the 50% recovery
     standard; the reason they differ from the per-measure rates in words, the figures given once, in the tables."""
     parts = ["<h3>National paired measures</h3>",
-             "<p>Closed episodes that finished a course of treatment (two or more attended sessions that are not "
-             "assessments), scored on PHQ-9 and GAD-7 both. Recovery needs both last scores out of the clinical "
+             "<p>Closed episodes that finished a course of treatment (two or more attended treatment sessions), "
+             "scored on PHQ-9 and GAD-7 both. Recovery needs both last scores out of the clinical "
              "range, so it is stricter than PHQ-9 recovery above; it is the figure a service is judged by, against "
              "a 50% standard for the whole service (never a pass mark for one therapist).</p>"]
     if not ctx.run("score_coverage").filter(pl.col("measure") == "gad7")["scored"].sum():

@@ -248,6 +248,68 @@ def case_mix_bars(case_mix: pl.DataFrame) -> alt.Chart:
     ).properties(height=alt.Step(12))
 
 
+def survival_curves_by_end_reason(curve: pl.DataFrame) -> alt.Chart:
+    """survival_curves with one curve per end group (planned, dropout, other) instead of per clinic."""
+    return survival_curves(curve).encode(
+        color=alt.Color("stratum:N", title="How it ended", sort=["planned", "dropout", "other"]),
+        tooltip=[alt.Tooltip("stratum:N", title="how it ended"), alt.Tooltip("day:Q"),
+                 alt.Tooltip("survival:Q", format=PERCENT, title="not yet ended"),
+                 alt.Tooltip("events:Q", title="ended that day"), alt.Tooltip("at_risk:Q", title="at risk")],
+    )
+
+
+def standards_trend(by_month: pl.DataFrame, standards: dict[str, float]) -> alt.LayerChart:
+    """The share of waits within each standard by month, one line per standard, with each standard's
+    target as a dashed rule (docs/metrics/waits.md#standards). Input: month, standard, numerator
+    (waits within it), denominator (waits), rate; `standards` maps a standard to its target share."""
+    colours = alt.Scale(domain=list(standards), range=["#4c78a8", "#f58518"])
+    lines = alt.Chart(by_month).mark_line(point=True).encode(
+        x=alt.X("month:T", title="Month of the first session"),
+        y=alt.Y("rate:Q", title="Share seen within the standard", axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("standard:N", title="Standard", scale=colours),
+        tooltip=_rate_tooltip(alt.Tooltip("month:T", title="month", format="%Y-%m"),
+                              alt.Tooltip("standard:N", title="standard")),
+    )
+    # the targets are drawn with the data only: an empty selection draws nothing at all
+    shown = standards if by_month.height else {}
+    targets = pl.DataFrame({"standard": list(shown), "target": list(shown.values())},
+                           schema={"standard": pl.String, "target": pl.Float64})
+    rules = alt.Chart(targets).mark_rule(strokeDash=[4, 3]).encode(
+        y="target:Q", color=alt.Color("standard:N", scale=colours),
+        tooltip=[alt.Tooltip("standard:N"), alt.Tooltip("target:Q", format=".0%", title="target")])
+    return alt.layer(lines, rules).properties(height=280)
+
+
+def gap_histogram(gaps: pl.DataFrame, marks: tuple[int, ...]) -> alt.LayerChart:
+    """Episodes by the days from session 1 to session 2, with a dashed rule at each of `marks` days
+    (docs/metrics/waits.md#hidden-wait). Input: days, episodes."""
+    bars = alt.Chart(gaps).mark_bar(color="#4c78a8").encode(
+        x=alt.X("days:Q", title="Days from session 1 to session 2"),
+        y=alt.Y("episodes:Q", title="episodes"),
+        tooltip=[alt.Tooltip("days:Q", title="days"), alt.Tooltip("episodes:Q", title="episodes")],
+    )
+    shown = list(marks) if gaps.height else []  # an empty selection draws nothing at all
+    rules = alt.Chart(pl.DataFrame({"days": shown}, schema={"days": pl.Int64})).mark_rule(color="#d62728", strokeDash=[4, 3]).encode(
+        x="days:Q", tooltip=[alt.Tooltip("days:Q", title="mark (days)")])
+    return alt.layer(bars, rules).properties(height=260)
+
+
+def rate_bars_with_counts(frame: pl.DataFrame, category: str, title: str) -> alt.LayerChart:
+    """rate_bars, in the frame's order, with "numerator of denominator" written beside each bar.
+    Input: category, numerator, denominator, rate (null for 0 of 0: no bar, the counts still shown)."""
+    counted = frame.with_columns(
+        counts=pl.format("{} of {}", pl.col("numerator"), pl.col("denominator")),
+        at=pl.col("rate").fill_null(0.0))
+    tooltip = _rate_tooltip(alt.Tooltip(f"{category}:N", title=title))
+    # the frame's order, given outright: a band with no bar (0 of 0) would otherwise be drawn last
+    order = counted[category].to_list()
+    base = alt.Chart(counted).encode(y=alt.Y(f"{category}:N", title=title, sort=order), tooltip=tooltip)
+    bars = base.mark_bar(color="#4c78a8").encode(x=alt.X("rate:Q", title="rate", axis=alt.Axis(format="%")))
+    counts = base.mark_text(align="left", dx=4).encode(x="at:Q", text="counts:N")
+    return alt.layer(bars, counts).properties(height=alt.Step(28))
+
+
 # The service standard for paired recovery (NHS Talking Therapies): a target for a whole service, drawn on the
 # recovery bar only, never a pass mark for one therapist (docs/metrics/nhs-paired.md).
 RECOVERY_STANDARD = 0.5
@@ -262,7 +324,10 @@ def paired_rates(rates: pl.DataFrame) -> alt.LayerChart:
     bars = alt.Chart(rates).mark_bar().encode(
         x=alt.X("rate:Q", title="rate", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])), y=y,
         tooltip=_rate_tooltip(alt.Tooltip("measure:N")))
-    standard = pl.DataFrame({"measure": ["recovery"], "standard": [RECOVERY_STANDARD]})
+    # drawn with the recovery bar only: a selection with no recovery to show draws no standard either
+    drawn = ["recovery"] if rates.filter(pl.col("measure") == "recovery").height else []
+    standard = pl.DataFrame({"measure": drawn, "standard": [RECOVERY_STANDARD] * len(drawn)},
+                            schema={"measure": pl.String, "standard": pl.Float64})
     tick = alt.Chart(standard).mark_tick(color="#d62728", thickness=3).encode(
         x="standard:Q", y=y, tooltip=[alt.Tooltip("standard:Q", format=PERCENT, title="service standard")])
     return alt.layer(bars, tick).properties(height=alt.Step(28))

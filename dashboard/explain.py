@@ -55,8 +55,8 @@ def paired_difference_sentence(per_measure: pl.DataFrame, paired: pl.DataFrame) 
 
     both = recovery(paired, "measure")
     why = ("the paired figure counts only the episodes that finished a course of treatment (two or more attended "
-           "sessions that are not assessments) and were scored on PHQ-9 and GAD-7 both, and it needs both last "
-           "scores out of the clinical range")
+           "treatment sessions) and were scored on PHQ-9 and GAD-7 both, and it needs both last scores out of the "
+           "clinical range")
     if both is None:
         return f"No finished, paired episode started in the clinical range, so there is no paired recovery: {why}."
     phq9 = recovery(per_measure.filter(pl.col("measure") == "phq9"), "outcome")

@@ -107,6 +107,31 @@ def therapist_flags(funnel: pl.DataFrame) -> pl.DataFrame:
         "adjusted_z")
 
 
+# The national waiting-time standards (docs/metrics/waits.md#standards): waits within 6 and 18 weeks
+# as the counts of the waits reports name them, with the share of waits each should reach.
+WAIT_STANDARDS = {"within 6 weeks": ("within_6_weeks", 0.75), "within 18 weeks": ("within_18_weeks", 0.95)}
+
+
+def waits_by_month(by_month: pl.DataFrame) -> pl.DataFrame:
+    """The waits_by_month report in long form for charts.standards_trend: one row per month and
+    standard, numerator the waits within it, denominator the waits."""
+    return pl.concat([
+        with_rate(by_month.select("month", pl.lit(standard).alias("standard"), pl.col(column).alias("within"),
+                                  "waited"), "within", "waited")
+        for standard, (column, _) in WAIT_STANDARDS.items()
+    ])
+
+
+def waits_by_clinic(by_clinic: pl.DataFrame) -> pl.DataFrame:
+    """The waits_by_clinic report with each standard's share and the single-session dropout rate beside
+    their counts (null over none)."""
+    def share(numerator: str, denominator: str) -> pl.Expr:
+        return pl.when(pl.col(denominator) > 0).then(pl.col(numerator) / pl.col(denominator))
+    return by_clinic.with_columns(rate_within_6_weeks=share("within_6_weeks", "waited"),
+                                  rate_within_18_weeks=share("within_18_weeks", "waited"),
+                                  dropout_rate=share("dropouts", "closed"))
+
+
 NHS_PAIRED = {  # row label -> (numerator, denominator) of the nhs_paired report (docs/metrics/nhs-paired.md)
     "paired": ("paired", "finished_treatment"),
     "recovery": ("recovery", "paired_at_caseness"),

@@ -32,6 +32,19 @@ ATTENDANCE_BY_CLINIC = Shareable(
     totals={"denominator": ("attended", "dna"),
             "appointments": ("attended", "dna", "cancelled_client", "cancelled_clinic")})
 
+DROPOUT_BY_NEXT_BOOKING = Shareable(keys=("band",), counts=("numerator", "denominator"), rates=DROPOUT)
+
+# the medians are left out of the shareable table: a median of a few gaps is one client's gap. Each count
+# within another (6 weeks within 18, 90 days within 28) is declared as its part: that only adds suppression
+WAITS_BY_CLINIC = Shareable(
+    keys=("clinic_id",),
+    counts=("waited", "within_6_weeks", "within_18_weeks", "second_sessions", "over_28_days", "over_90_days",
+            "booked_over_28_days", "dropouts", "closed"),
+    rates={"rate_within_6_weeks": ("within_6_weeks", "waited"), "rate_within_18_weeks": ("within_18_weeks", "waited"),
+           "dropout_rate": ("dropouts", "closed")},
+    totals={"waited": ("within_18_weeks",), "within_18_weeks": ("within_6_weeks",),
+            "second_sessions": ("over_28_days",), "over_28_days": ("over_90_days",), "closed": ("dropouts",)})
+
 # the paired measures, one row each; a count that two rows share (the paired episodes, those at caseness) is the
 # same value in both, so it is shown or hidden alike: no total is declared, none of the rows adds up to another
 NHS_PAIRED = Shareable(keys=("measure",), counts=("numerator", "denominator"),

@@ -15,7 +15,8 @@ anchored on are in docs/sample-data.md.
 
 Planted patterns (PLANTED) are chosen by rule, not by chance, so the same ids carry them for every
 seed: two named therapists with high single-session dropout, and clients picked by their number
-for plateaus, risk follow-up gaps and long engagements.
+for plateaus, risk follow-up gaps and long engagements. Above the bundled sample's size, one clinic
+also books second appointments weeks out and loses more clients after session 1 (SLOW_BOOKING_CLINIC).
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ FUTURE_BOOKING_DAYS = 42
 _LONGEST_WAIT_DAYS = 120
 
 HIGH_ATTRITION_THERAPISTS = ("T0103", "T0305")
+# The clinic that books second appointments weeks out, planted only for more clients than the bundled
+# sample's: planting it there would move every number the docs quote from the sample
+# (docs/sample-data.md#a-clinic-books-second-appointments-weeks-out). Its clinic has no planted therapist.
+SLOW_BOOKING_CLINIC = "K02"
+SAMPLE_CLIENTS = 2000
+# Extra days before the first appointment after session 1 there (on top of the usual week), spread by
+# client number rather than drawn, so that no random draw of any other episode moves; and the extra
+# log-odds of ending after one session.
+_SLOW_BOOKING_DAYS = (21, 63)
+_SLOW_BOOKING_SINGLE_EFFECT = 1.8
 # Client number (the digits of client_id) modulo 100 that carries each planted pattern.
 _PATTERN_RESIDUES = {
     "plateau_clients": (5, 38, 71),
@@ -62,6 +73,12 @@ PLANTED: dict = {
         "episode_id": "1",
         "pattern": "22-45 attended sessions, often fortnightly over more than a year; "
                    "about 40% still open after more than 400 days",
+    },
+    "slow_booking_clinic": {
+        "clinic_id": SLOW_BOOKING_CLINIC,
+        "more_clients_than": SAMPLE_CLIENTS,
+        "pattern": "the first appointment after session 1 is booked about 4 to 10 weeks out, and more clients "
+                   "end after one session",
     },
 }
 
@@ -147,8 +164,10 @@ def _build_service(clients: int, rng: np.random.Generator) -> dict:
     caseload_weight = rng.lognormal(0.0, 0.3, size=len(therapist_ids))
     caseload_weight[high_attrition] *= 3.0
     clinic_share = rng.gamma(10.0, size=n_clinics)
+    clinic_ids = np.array([f"K{c + 1:02d}" for c in range(n_clinics)])
     return {
-        "clinic_ids": np.array([f"K{c + 1:02d}" for c in range(n_clinics)]),
+        "clinic_ids": clinic_ids,
+        "slow_booking": (clinic_ids == SLOW_BOOKING_CLINIC) & (clients > SAMPLE_CLIENTS),
         "clinic_share": clinic_share / clinic_share.sum(),
         "therapist_ids": therapist_ids,
         "therapist_clinic": therapist_clinic,
@@ -224,6 +243,7 @@ def _draw_courses(client, episode_no, clinic, therapist, service, rng) -> dict:
     n = len(client)
     effect = service["attrition_effect"][therapist]
     high = service["high_attrition"][therapist]
+    slow = service["slow_booking"][clinic]
 
     # Session 1 is mostly an assessment; the planted therapists almost always open with one
     # (the "golden hour" spent on forms).
@@ -237,7 +257,9 @@ def _draw_courses(client, episode_no, clinic, therapist, service, rng) -> dict:
     # Single-session endings: ~a quarter to a third of ended courses. An assessment-only first
     # hour loses more clients than one that starts treatment.
     type_effect = np.where(first_type == _ASSESSMENT, 0.25, -0.55)
-    single = rng.random(n) < _expit(_logit(0.26) + effect + type_effect)
+    # A client whose next appointment is weeks away has less reason to come back (the slow-booking clinic).
+    slow_effect = np.where(slow, _SLOW_BOOKING_SINGLE_EFFECT, 0.0)
+    single = rng.random(n) < _expit(_logit(0.26) + effect + type_effect + slow_effect)
     # The planted therapists lose exactly 70% of the clients they start with after one session
     # (a quota rather than a coin flip, so the planted rate does not wander with the seed).
     single = np.where(high, _quota(therapist, ~not_started, 0.70, rng), single)
@@ -284,6 +306,8 @@ def _draw_courses(client, episode_no, clinic, therapist, service, rng) -> dict:
         "discharge_delay": discharge_delay.astype(np.int64),
         "first_type": first_type,
         "spacing": np.where(rng.random(n) < 0.95, 7, 14),
+        "next_booking_delay": np.where(
+            slow, _SLOW_BOOKING_DAYS[0] + client % (_SLOW_BOOKING_DAYS[1] - _SLOW_BOOKING_DAYS[0] + 1), 0),
         # Share of intervals that carry a holiday or illness gap of one to five weeks.
         "gap_rate": np.full(n, 0.03),
         "slot_minute": 8 * 60 + 15 * rng.integers(0, 41, size=n),
@@ -470,7 +494,10 @@ def _lay_out_appointments(plan: dict, rng: np.random.Generator) -> dict:
     jitter = np.where(rng.random(n_rows) < 0.25, rng.integers(-2, 4, size=n_rows), 0)
     gap = np.where(rng.random(n_rows) < plan["gap_rate"][episode], rng.integers(7, 36, size=n_rows), 0)
     late_return = after_risk[row_block] & attended
-    interval = plan["spacing"][episode] + jitter + gap + np.where(late_return, 30, 0)
+    # the first appointment after session 1 (block 2's first row) waits the episode's next-booking delay
+    after_session_one = (block_session[row_block] == 2) & (_position_in_group(block_rows) == 0)
+    delay = np.where(after_session_one, plan["next_booking_delay"][episode], 0)
+    interval = plan["spacing"][episode] + jitter + gap + np.where(late_return, 30, 0) + delay
     interval[first_row] = 0
     cumulative = np.cumsum(interval)
     day = plan["first_day"][episode] + cumulative - cumulative[first_row][np.cumsum(first_row) - 1]

@@ -17,6 +17,7 @@ APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 PAGES = {
     "overview": ("/", "Overview"),
     "first_sessions": ("/first_sessions", "First sessions"),
+    "waits": ("/waits", "Waits"),
     "attendance": ("/attendance", "Attendance"),
     "therapists": ("/therapists", "Therapists"),
     "outcomes": ("/outcomes", "Outcomes and hope"),
@@ -26,11 +27,11 @@ PAGES = {
     "explore": ("/explore", "Explore"),
     "data_quality": ("/data_quality", "Data quality"),
 }
-NAV_TITLES = ["Overview", "First sessions", "Attendance", "Therapists", "Outcomes and hope", "Plateaus", "Endings", "Safety",
+NAV_TITLES = ["Overview", "First sessions", "Waits", "Attendance", "Therapists", "Outcomes and hope", "Plateaus", "Endings", "Safety",
               "Explore", "Data quality"]
 
 # How many Vega-Lite charts each page draws on the full sample.
-CHARTS = {"overview": 1, "first_sessions": 4, "attendance": 1, "therapists": 4, "outcomes": 2, "plateaus": 1, "endings": 2,
+CHARTS = {"overview": 1, "first_sessions": 4, "waits": 3, "attendance": 1, "therapists": 4, "outcomes": 2, "plateaus": 1, "endings": 2,
           "safety": 0, "explore": 0, "data_quality": 0}
 
 # Pages whose content depends on the selected episodes (not Data quality, which reports loads, nor

@@ -33,6 +33,11 @@ def bars_frame() -> pl.DataFrame:
                          "rate": [0.1, 0.3]})
 
 
+def paired_frame() -> pl.DataFrame:
+    return pl.DataFrame({"measure": ["paired", "recovery"], "numerator": [9, 4], "denominator": [10, 8],
+                         "rate": [0.9, 0.5]})
+
+
 def funnel_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
     p0 = 0.2
     therapists = pl.DataFrame({
@@ -118,6 +123,25 @@ def survival_frame() -> pl.DataFrame:
     return pl.DataFrame({"stratum": ["K01", "K01", "K01", "K02", "K02"], "day": [0, 10, 30, 0, 5],
                          "survival": [1.0, 0.8, 0.5, 0.9, 0.6], "events": [0, 2, 3, 1, 3],
                          "at_risk": [10, 10, 6, 10, 9]})
+
+
+def end_reason_frame() -> pl.DataFrame:
+    return survival_frame().with_columns(pl.col("stratum").replace_strict({"K01": "planned", "K02": "dropout"}))
+
+
+STANDARDS = {"6 weeks": 0.75, "18 weeks": 0.95}
+
+
+def standards_frame() -> pl.DataFrame:
+    """Two months of waits within each standard."""
+    return pl.DataFrame({"month": [dt.date(2025, 1, 1), dt.date(2025, 2, 1)] * 2,
+                         "standard": ["6 weeks", "6 weeks", "18 weeks", "18 weeks"],
+                         "numerator": [6, 7, 9, 10], "denominator": [10, 10, 10, 10],
+                         "rate": [0.6, 0.7, 0.9, 1.0]})
+
+
+def gaps_frame() -> pl.DataFrame:
+    return pl.DataFrame({"days": [7, 14, 35, 95], "episodes": [40, 12, 5, 1]})
 
 
 def histogram_frame() -> pl.DataFrame:
@@ -368,12 +392,17 @@ BUILDERS = {
     "funnel_plot": lambda: charts.funnel_plot(*funnel_frames()),
     "widened_funnel_plot": lambda: charts.widened_funnel_plot(*widened_funnel_frames()),
     "cusum_chart": lambda: charts.cusum_chart(cusum_frame()),
+    "survival_curves_by_end_reason": lambda: charts.survival_curves_by_end_reason(end_reason_frame()),
+    "standards_trend": lambda: charts.standards_trend(standards_frame(), STANDARDS),
+    "gap_histogram": lambda: charts.gap_histogram(gaps_frame(), (28, 90)),
+    "rate_bars_with_counts": lambda: charts.rate_bars_with_counts(bars_frame(), "clinic", "Clinic"),
     "adjusted_funnel_plot": lambda: charts.adjusted_funnel_plot(*adjusted_funnel_frames()),
     "case_mix_bars": lambda: charts.case_mix_bars(case_mix_frame()),
     "outcome_bars": lambda: charts.outcome_bars(outcomes_frame()),
     "dose_response": lambda: charts.dose_response(dose_frame(), "phq9"),
     "survival_curves": lambda: charts.survival_curves(survival_frame()),
     "count_histogram": lambda: charts.count_histogram(histogram_frame(), "attended_sessions", "Attended sessions"),
+    "paired_rates": lambda: charts.paired_rates(paired_frame()),
 }
 
 
@@ -413,12 +442,17 @@ def test_every_builder_accepts_an_empty_frame(name: str) -> None:
         "funnel_plot": lambda: charts.funnel_plot(funnel_frames()[0].clear(), funnel_frames()[1].clear()),
         "widened_funnel_plot": lambda: charts.widened_funnel_plot(*(f.clear() for f in widened_funnel_frames())),
         "cusum_chart": lambda: charts.cusum_chart(cusum_frame().clear()),
+        "survival_curves_by_end_reason": lambda: charts.survival_curves_by_end_reason(end_reason_frame().clear()),
+        "standards_trend": lambda: charts.standards_trend(standards_frame().clear(), STANDARDS),
+        "gap_histogram": lambda: charts.gap_histogram(gaps_frame().clear(), (28, 90)),
+        "rate_bars_with_counts": lambda: charts.rate_bars_with_counts(bars_frame().clear(), "clinic", "Clinic"),
         "adjusted_funnel_plot": lambda: charts.adjusted_funnel_plot(*(f.clear() for f in adjusted_funnel_frames())),
         "case_mix_bars": lambda: charts.case_mix_bars(case_mix_frame().clear()),
         "outcome_bars": lambda: charts.outcome_bars(outcomes_frame().clear()),
         "dose_response": lambda: charts.dose_response(dose_frame().clear(), "phq9"),
         "survival_curves": lambda: charts.survival_curves(survival_frame().clear()),
         "count_histogram": lambda: charts.count_histogram(histogram_frame().clear(), "attended_sessions", "n"),
+        "paired_rates": lambda: charts.paired_rates(paired_frame().clear()),
     }[name]()
     spec = empty.to_dict()
     assert all(rows_of(spec, unit) == [] for unit in units(spec) if (unit.get("data") or spec.get("data")))

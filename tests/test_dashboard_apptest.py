@@ -187,6 +187,24 @@ def test_endings_one_curve_per_clinic(on_sample: Path) -> None:
     assert at.dataframe[0].value["median_days"].notna().all()
 
 
+
+def test_endings_one_curve_per_end_reason_over_closed_episodes(on_sample: Path) -> None:
+    at = go(run(app()), "endings")
+    at.toggle[1].set_value(True)
+    run(at)
+    table = at.dataframe[0].value
+    assert table["how it ended"].tolist() == ["planned", "dropout", "other"]
+    assert table["median_days"].notna().all()
+    # open episodes are in no group: the groups together are the closed episodes
+    reader = MetricsReader.open(on_sample)
+    try:
+        closed = reader.con.sql("SELECT count(*) FROM episodes WHERE status = 'closed'").fetchall()[0][0]
+    finally:
+        reader.close()
+    assert table["episodes"].sum() == closed
+    planned, dropout = table["median_days"].iloc[0], table["median_days"].iloc[1]
+    assert dropout < planned
+
 # --- links ---------------------------------------------------------------------------------------
 
 

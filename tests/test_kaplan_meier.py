@@ -155,7 +155,7 @@ def bare_km():
     con.execute("CREATE TABLE episodes (client_id VARCHAR, episode_id VARCHAR, therapist_id VARCHAR, "
                 "clinic_id VARCHAR, first_session_type VARCHAR, first_attended_date DATE, status VARCHAR)")
     con.execute("CREATE TABLE time_to_discharge (client_id VARCHAR, episode_id VARCHAR, duration_days BIGINT, "
-                "is_event BOOLEAN, attended_sessions BIGINT, clinic_id VARCHAR, therapist_id VARCHAR, "
+                "is_event BOOLEAN, end_group VARCHAR, attended_sessions BIGINT, clinic_id VARCHAR, therapist_id VARCHAR, "
                 "first_session_type VARCHAR, first_attended_date DATE)")
     for macro in MACROS:
         con.execute(model_sql(macro))
@@ -175,8 +175,8 @@ def test_kaplan_meier_sql_matches_lifelines_on_tied_durations(bare_km, data):
     bare_km.execute("DELETE FROM time_to_discharge")
     bare_km.executemany("INSERT INTO episodes VALUES (?, '1', 'T1', 'K1', NULL, DATE '2026-01-05', ?)",
                         [(f"H{i}", "closed" if e else "open") for i, e in enumerate(events)])
-    bare_km.executemany("INSERT INTO time_to_discharge VALUES (?, '1', ?, ?, 1, 'K1', 'T1', NULL, DATE '2026-01-05')",
-                        [(f"H{i}", d, e) for i, (d, e) in enumerate(data)])
+    bare_km.executemany("INSERT INTO time_to_discharge VALUES (?, '1', ?, ?, ?, 1, 'K1', 'T1', NULL, DATE '2026-01-05')",
+                        [(f"H{i}", d, e, "planned" if e else None) for i, (d, e) in enumerate(data)])
     curve = MetricsReader(bare_km).run("kaplan_meier", Scope(), by_clinic=False)
     ttd = {
         "curve": [{"day": int(r["day"]), "survival": float(r["survival"])} for r in curve.iter_rows(named=True)],
@@ -188,3 +188,83 @@ def test_kaplan_meier_sql_matches_lifelines_on_tied_durations(bare_km, data):
 
 def test_tolerance_is_the_specs():
     assert KM_TOLERANCE == TOLERANCE
+
+
+# --- split by end reason (docs/metrics/time-to-discharge.md#split-by-end-reason) ----------------
+
+# One closed episode per canonical end reason, and one open episode, each a client of its own.
+# Durations are days from session 1 to the end date (inactive: to the last session).
+END_REASON_EPISODES = {
+    # client: (end reason, duration)
+    "P1": ("planned", 0), "P2": ("planned", 14), "P3": ("planned", 30), "P4": ("planned", 30),
+    "P5": ("planned", 70),
+    "D1": ("dropout", 7), "D2": ("dropout", 7), "D3": ("dropout", 21),
+    "I1": ("inactive", 14),
+    "R1": ("referred_on", 10), "O1": ("other", 40), "U1": ("unknown", 50),
+}
+END_GROUP_OF = {"planned": "planned", "dropout": "dropout", "inactive": "dropout",
+                "referred_on": "other", "other": "other", "unknown": "other"}
+
+
+def end_reason_rows() -> list[dict]:
+    rows = []
+    for client, (reason, duration) in END_REASON_EPISODES.items():
+        first = dt.date(2026, 1, 5)
+        end = (first + dt.timedelta(days=duration)).isoformat()
+        rows.append(appointment(f"{client}/1", first.isoformat(), client=client, episode_id="1"))
+        if reason == "inactive":  # last session long before the extract date, nothing booked
+            rows.append(appointment(f"{client}/2", end, client=client, episode_id="1"))
+        else:
+            rows.append(appointment(f"{client}/2", end, client=client, episode_id="1", discharge_date=end,
+                                    discharge_reason="" if reason == "unknown" else reason))
+    # open: 20 days in care and a booking ahead; it must lie in none of the split curves
+    rows.append(appointment("N1/1", (EXTRACT - dt.timedelta(days=20)).isoformat(), client="N1", episode_id="1"))
+    rows.append(appointment("N1/2", (EXTRACT + dt.timedelta(days=7)).isoformat(), status="scheduled",
+                            client="N1", episode_id="1"))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def end_reason_warehouse(tmp_path_factory):
+    warehouse = Warehouse(tmp_path_factory.mktemp("km_end_reason"))
+    warehouse.load(end_reason_rows(), extract_date=EXTRACT)
+    return warehouse
+
+
+def test_end_groups_follow_the_canonical_end_reasons(end_reason_warehouse):
+    got = end_reason_warehouse.query("SELECT t.client_id, e.end_reason, t.end_group, t.duration_days "
+                                     "FROM time_to_discharge AS t JOIN episodes AS e USING (client_id, episode_id)")
+    by_client = {r["client_id"]: r for r in got.iter_rows(named=True)}
+    for client, (reason, duration) in END_REASON_EPISODES.items():
+        assert (by_client[client]["end_reason"], by_client[client]["duration_days"]) == (reason, duration)
+        assert by_client[client]["end_group"] == END_GROUP_OF[reason]
+    assert by_client["N1"]["end_group"] is None
+
+
+def test_split_by_end_reason_is_one_curve_per_group_over_its_closed_episodes(end_reason_warehouse):
+    reader = MetricsReader.open(end_reason_warehouse.path)
+    try:
+        curves = reader.run("kaplan_meier", Scope(), by_clinic=False, by_end_reason=True)
+    finally:
+        reader.close()
+    assert sorted(curves["stratum"].unique().to_list()) == ["dropout", "other", "planned"]
+    # hand count: planned 0, 14, 30, 30, 70 -> median 30 (share 1/5 left after day 30);
+    # dropout 7, 7, 14 (inactive), 21 -> median 7 (2/4 ended); other 10, 40, 50 -> median 40
+    expected_medians = {"planned": 30, "dropout": 7, "other": 40}
+    for group in ("planned", "dropout", "other"):
+        durations = [d for reason, d in END_REASON_EPISODES.values() if END_GROUP_OF[reason] == group]
+        part = curves.filter(curves["stratum"] == group)
+        # the open episode (20 days) is in no group: at risk on day 0 is the group's own episodes
+        assert part["at_risk"].max() == len(durations)
+        assert part["day"].to_list() == sorted({0, *durations})
+        kmf = fitted(durations, [True] * len(durations))
+        np.testing.assert_allclose(part["survival"].to_numpy(),
+                                   kmf.survival_function_at_times(part["day"].to_list()).to_numpy(),
+                                   rtol=0, atol=TOLERANCE)
+        assert median_days(part) == expected_medians[group] == kmf.median_survival_time_
+
+
+def test_unsplit_curve_still_censors_open_episodes(end_reason_warehouse):
+    durations, events = durations_of(end_reason_warehouse)
+    assert events.count(False) == 1
+    assert_agrees_with_lifelines(report(end_reason_warehouse)["time_to_discharge"], durations, events)

@@ -478,3 +478,61 @@ def test_profile_mapping_an_identifier_named_column_onto_an_id_is_refused(tmp_pa
                       "A1,C1,T1,K1,2026-01-05,attended\n", encoding="utf-8")
     message = refused(tmp_path / "clinic.duckdb", export, "--mapping", profile)
     assert "maps column 'Patient Name', which looks like a direct identifier, onto client_id" in message
+
+
+# --------------------------------------------------------------------------------------------
+# nhs-talking-therapies: appointment types that count as treatment (docs/loading/profiles.md#nhs-talking-therapies)
+
+NHS_COLUMNS = ["Care Contact ID", "Pseudonymised Patient ID", "Referral ID", "Care Professional ID", "Service ID",
+               "Care Contact Date", "Attend or Did Not Attend", "Appointment Type", "Service Discharge Date",
+               "End Code"]
+# The national statistics count an attended contact (attendance code 5 or 6) of appointment type 02, 03
+# or 05 as a treatment appointment; a referral that ended with two or more finished a course of treatment.
+NATIONAL_ATTENDED = {"5", "05", "6", "06"}
+NATIONAL_TREATMENT_TYPES = {"2", "02", "3", "03", "5", "05"}
+# (referral, [(attendance code, appointment type), …], discharged on the last contact)
+NHS_REFERRALS = [
+    ("R1", [("05", "01"), ("05", "02"), ("05", "02")], True),  # finished: two of 02
+    ("R2", [("05", "03"), ("05", "02")], True),  # finished: 03 (assessment and treatment) and 02
+    ("R3", [("05", "01"), ("05", "04"), ("05", "02")], True),  # not: 04 is a review without treatment
+    ("R4", [("05", "01"), ("05", "05"), ("05", "02")], True),  # finished: 05 (review and treatment) and 02
+    ("R5", [("05", "01"), ("05", "02"), ("03", "02")], True),  # not: the second 02 was missed (03 = DNA)
+    ("R6", [("5", "3"), ("6", "5")], True),  # finished: the codes without their leading zero
+    ("R7", [("05", "02"), ("05", "06"), ("05", "07")], True),  # not: 06 and 07 are not treatment
+    ("R8", [("05", "02"), ("05", "02")], False),  # open (seen this month): not counted
+    ("R9", [("06", "02"), ("06", "02")], True),  # finished: attended late (06) counts
+]
+NHS_FINISHED_BY_HAND = {"R1", "R2", "R4", "R6", "R9"}
+
+
+def nhs_log_rows() -> list[list[str]]:
+    rows = []
+    for referral, contacts, discharged in NHS_REFERRALS:
+        first = dt.date(2026, 1, 5) if discharged else dt.date(2026, 3, 2)
+        for k, (attendance, app_type) in enumerate(contacts):
+            day = (first + dt.timedelta(days=7 * k)).isoformat()
+            last = k == len(contacts) - 1
+            rows.append([f"{referral}-{k}", f"P{referral}", referral, "HCP1", "S1", day, attendance, app_type,
+                         day if discharged and last else "", "46" if discharged and last else ""])
+    return rows
+
+
+def national_finished_treatment(rows: list[list[str]]) -> set[str]:
+    """The national rule, read straight off the extract: ended referrals with >= 2 attended treatment contacts."""
+    ended = {row[2] for row in rows if row[8]}
+    treatment = [row[2] for row in rows if row[6] in NATIONAL_ATTENDED and row[7] in NATIONAL_TREATMENT_TYPES]
+    return {referral for referral in ended if treatment.count(referral) >= 2}
+
+
+def test_nhs_profile_finished_treatment_counts_what_the_national_statistics_count(tmp_path):
+    rows = nhs_log_rows()
+    assert national_finished_treatment(rows) == NHS_FINISHED_BY_HAND
+    path = tmp_path / "contacts.csv"
+    path.write_text("\n".join(",".join(line) for line in [NHS_COLUMNS, *rows]) + "\n", encoding="utf-8")
+    db = tmp_path / "clinic.duckdb"
+    report = loaded(db, path, "--mapping", "nhs-talking-therapies")
+    assert "not a recognised session type" not in report
+    finished = {episode for (episode,) in query(db, "SELECT episode_id FROM nhs_paired WHERE is_finished_treatment")}
+    assert finished == NHS_FINISHED_BY_HAND
+    metrics = CliRunner().invoke(app, ["metrics", "--db", str(db), "--format", "json"])
+    assert json.loads(metrics.stdout)["nhs_paired"]["finished_treatment"] == len(NHS_FINISHED_BY_HAND)

@@ -8,6 +8,9 @@ import streamlit as st
 from dashboard import charts, data, layout
 from pipelines.report import median_days
 
+# the end groups of docs/metrics/time-to-discharge.md#split-by-end-reason, in the order they are listed
+END_GROUPS = ["planned", "dropout", "other"]
+
 st.title("Endings")
 st.caption("The share of episodes still in care by days since the first session. Open episodes count "
            "as still in care up to the extract date (censored), so long-running care is not hidden.")
@@ -15,11 +18,23 @@ st.caption("The share of episodes still in care by days since the first session.
 scope = layout.scope()
 if layout.has_episodes():
     by_clinic = st.toggle("One curve per clinic", value=False)
-    curve = data.run("kaplan_meier", scope, by_clinic=by_clinic)
-    st.altair_chart(charts.survival_curves(curve), width="stretch")
-    medians = [{"clinic": stratum, "median_days": median_days(part)}
+    by_end_reason = st.toggle("One curve per end reason", value=False, disabled=by_clinic) and not by_clinic
+    curve = data.run("kaplan_meier", scope, by_clinic=by_clinic, by_end_reason=by_end_reason)
+    if by_end_reason:
+        st.caption("Each curve is over the closed episodes that ended that way (planned; dropout, including "
+                   "closed as inactive; other: referred on, other or unknown). Open episodes are in none of "
+                   "them: how they will end is not known yet. The single curve stays the measure of how long "
+                   "care lasts (docs: time to discharge, split by end reason).")
+        st.altair_chart(charts.survival_curves_by_end_reason(curve), width="stretch")
+    else:
+        st.altair_chart(charts.survival_curves(curve), width="stretch")
+    label = "how it ended" if by_end_reason else "clinic"
+    medians = [{label: stratum, "episodes": int(part["at_risk"].max()), "median_days": median_days(part)}
                for (stratum,), part in curve.group_by("stratum", maintain_order=True)]
-    st.dataframe(pl.DataFrame(medians, schema={"clinic": pl.String, "median_days": pl.Int64}), hide_index=True,
+    if by_end_reason:
+        medians.sort(key=lambda row: END_GROUPS.index(row[label]))
+    st.dataframe(pl.DataFrame(medians, schema={label: pl.String, "episodes": pl.Int64, "median_days": pl.Int64}),
+                 hide_index=True,
                  column_config={"median_days": st.column_config.NumberColumn("median days to discharge")})
 
     st.subheader("Sessions at discharge")

@@ -38,7 +38,7 @@ if layout.has_episodes():
                         "measures read PHQ-9 and GAD-7 together, so there are none to show.")
             elif not paired["finished_treatment"][0]:
                 st.info("No closed episode in this selection finished a course of treatment (two or more attended "
-                        "sessions that are not assessments), so there are no paired measures to show.")
+                        "treatment sessions), so there are no paired measures to show.")
             else:
                 rates = frames.nhs_paired_rates(paired)
                 st.caption("Episodes that finished a course of treatment, scored on PHQ-9 and GAD-7 both. The red "

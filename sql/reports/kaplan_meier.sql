@@ -1,15 +1,19 @@
 -- kaplan_meier: the product-limit estimate of the share of episodes still in care
 -- (docs/metrics/time-to-discharge.md), one row per stratum and curve point: day 0 and every day
--- with a discharge. Stratum is 'all', or each clinic when $by_clinic is true.
+-- with a discharge. Stratum is 'all', or each clinic when $by_clinic is true, or each end group
+-- (planned, dropout, other) when $by_end_reason is true: then each curve is over the closed episodes
+-- of its group only, every one an event, and open episodes are in no curve (their ending is not
+-- known yet; docs/metrics/time-to-discharge.md#split-by-end-reason).
 --   at_risk    episodes with duration >= day (those censored on the day are still at risk)
 --   survival   right-continuous: the value at a day already counts that day's discharges
 WITH durations AS (
     SELECT
-        CASE WHEN $by_clinic THEN t.clinic_id ELSE 'all' END AS stratum,
+        CASE WHEN $by_clinic THEN t.clinic_id WHEN $by_end_reason THEN t.end_group ELSE 'all' END AS stratum,
         t.duration_days AS day,
         t.is_event
     FROM time_to_discharge AS t
-    WHERE in_scope(t.clinic_id, t.therapist_id, t.first_session_type, t.first_attended_date,
+    WHERE (t.is_event OR NOT coalesce($by_end_reason, false))
+      AND in_scope(t.clinic_id, t.therapist_id, t.first_session_type, t.first_attended_date,
                    $clinics, $therapists, $from_date, $to_date, $session_types)
 ),
 

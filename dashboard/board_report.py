@@ -11,8 +11,8 @@ Internal or shareable. The shareable version applies disclosure control (docs/se
 pipelines/disclosure.py) to every number it shows, in tables, in its sentences and behind charts:
 counts of 1–7 show as `*`, other counts round to the nearest 5, a total and all but one of its parts
 are never all shown, and every rate is worked out from the rounded counts (`*` when either is); a
-figure and the breakdown of it (the overall dropout and its first session types, the episodes and
-their open and closed parts) are disclosed together, as one table with its total row, and a figure
+figure and the breakdown of it (the overall dropout and its first session types, or its next-booking
+bands; the episodes and their open and closed parts) are disclosed together, as one table with its total row, and a figure
 quoted in several places (the closed episodes, the quarantined rows) is `*` in all if in any. A chart
 leaves out the points whose rate (or mean) is withheld, and its marks carry no descriptions that
 would repeat the numbers; the discharge curve, whose every step gives a day's exact discharges
@@ -33,7 +33,7 @@ import polars as pl
 import vl_convert
 
 from dashboard import charts, frames
-from dashboard.shareable_tables import DROPOUT, OUTCOMES, THERAPIST_FLAGS
+from dashboard.shareable_tables import DROPOUT, NHS_PAIRED, OUTCOMES, THERAPIST_FLAGS
 from pipelines import __version__
 from pipelines.disclosure import (
     MIN_RATE_DENOMINATOR,
@@ -46,7 +46,7 @@ from pipelines.disclosure import (
 )
 from pipelines.errors import AccessDenied, LoadError
 from pipelines.queries import MetricsReader, Scope
-from pipelines.report import median_days, therapists_section
+from pipelines.report import median_days, therapists_section, waits_section
 
 TITLE = "Clinic outcomes: board report"
 # section id -> heading, in report order
@@ -327,12 +327,26 @@ def dropout_by_type(single: pl.DataFrame) -> pl.DataFrame:
     return with_total_row(types, overall_dropout(single)).pipe(frames.with_rate, "numerator", "denominator")
 
 
-def closed_hidden_anywhere(counts: dict[str, int], single: pl.DataFrame) -> bool:
-    """Whether the closed episodes are `*` in the overview (beside the other episode counts) or under
-    the first session types (beside the dropouts by type): then they are `*` in every sentence and
-    table that quotes them."""
+BAND_COLUMNS = [Column("band", "next booking after session 1"), Column("rate", "dropout", "rate"),
+                Column("numerator", "dropouts", "count"), Column("denominator", "closed episodes", "count")]
+BAND_DISCLOSURE = table_spec(BAND_COLUMNS, DROPOUT, total_row="band")
+
+
+def dropout_by_band(bands: pl.DataFrame, single: pl.DataFrame) -> pl.DataFrame:
+    """Single-session dropout by the band of the next booking after session 1 (the
+    dropout_by_next_booking report), under its total row: the overall dropout, as over the first session types."""
+    overall = overall_dropout(single)
+    return with_total_row(bands, {"numerator": overall["numerator"], "denominator": overall["denominator"]}).pipe(
+        frames.with_rate, "numerator", "denominator")
+
+
+def closed_hidden_anywhere(counts: dict[str, int], single: pl.DataFrame, bands: pl.DataFrame) -> bool:
+    """Whether the closed episodes are `*` in the overview (beside the other episode counts), under
+    the first session types (beside the dropouts by type) or under the next-booking bands: then they
+    are `*` in every sentence and table that quotes them."""
     return hidden_anywhere([(episode_table(counts), EPISODE_DISCLOSURE, CLOSED_IN_EPISODES),
-                            (dropout_by_type(single), TYPE_DISCLOSURE, CLOSED_IN_TOTAL_ROW)])
+                            (dropout_by_type(single), TYPE_DISCLOSURE, CLOSED_IN_TOTAL_ROW),
+                            (dropout_by_band(bands, single), BAND_DISCLOSURE, CLOSED_IN_TOTAL_ROW)])
 
 
 @dataclass(frozen=True)
@@ -459,6 +473,73 @@ def first_session_section(ctx: Context) -> str:
                                                                               "First session"), ctx.is_shareable)
                  if drawn.height else withheld_all(ctx.is_shareable, "first session type"))
     parts.append(table_html(types, TYPE_COLUMNS, ctx.is_shareable, spec=TYPE_DISCLOSURE, hidden=hidden))
+    return "".join(parts) + waits_html(ctx, single)
+
+
+STANDARDS = {"within_6_weeks": ("within 6 weeks (42 days)", "75%"),
+             "within_18_weeks": ("within 18 weeks (126 days)", "95%")}
+GAPS = {"over_28_days": "more than 28 days", "over_90_days": "more than 90 days"}
+
+
+def median_wait(ctx: Context, days: int | float | None, episodes: int, metric: str) -> str:
+    """A median wait in days; the shareable version withholds it over fewer than 8 episodes."""
+    if days is None:
+        return _span("days", "–", metric)
+    if ctx.is_shareable and episodes < MIN_RATE_DENOMINATOR:
+        return _span("days", SUPPRESSED, metric)
+    return _span("days", f"{days:,}", metric)
+
+
+def waits_html(ctx: Context, single: pl.DataFrame) -> str:
+    """The waits (docs/metrics/waits.md): referral to session 1 against the 6- and 18-week standards, the hidden
+    wait from session 1 to session 2, and single-session dropout by the band of the next booking."""
+    waits = waits_section(ctx.reader, ctx.scope)
+    first, second = waits["referral_to_first"], waits["first_to_second"]
+    parts = ["<h3>Waits: referral to session 1</h3>"]
+    if not first["episodes"]:
+        parts.append(empty("No referral dates in this selection, so there is no wait to session 1 to show."))
+    else:
+        standards = pl.DataFrame([{"standard": label, "national": target, "numerator": first[name]["numerator"],
+                                   "denominator": first[name]["denominator"]}
+                                  for name, (label, target) in STANDARDS.items()]).pipe(
+            frames.with_rate, "numerator", "denominator")
+        parts.append(f"<p>Median wait from referral to session 1: "
+                     f"{median_wait(ctx, first['median_days'], first['episodes'], 'waits.referral_to_first.median')}"
+                     " days. The national standards: 75% seen within 6 weeks, 95% within 18 weeks.</p>")
+        parts.append(table_html(standards, [
+            Column("standard", "seen"), Column("national", "national standard"), Column("rate", "rate", "rate"),
+            Column("numerator", "episodes", "count"), Column("denominator", "of", "count")], ctx.is_shareable,
+            metric=lambda row: "waits.referral_to_first." + next(
+                name for name, (label, _) in STANDARDS.items() if label == row["standard"]),
+            rates={"rate": ("numerator", "denominator")}))
+    parts.append("<h3>The hidden wait: session 1 to session 2</h3>")
+    if not second["episodes"]:
+        parts.append(empty("No episode in this selection has a second attended session."))
+    else:
+        gaps = pl.DataFrame([{"gap": label, "numerator": second[name]["numerator"],
+                              "denominator": second[name]["denominator"]} for name, label in GAPS.items()]).pipe(
+            frames.with_rate, "numerator", "denominator")
+        parts.append(f"<p>Median days from session 1 to session 2: "
+                     f"{median_wait(ctx, second['median_days'], second['episodes'], 'waits.first_to_second.median')}"
+                     ". A client whose second session is weeks away has little reason to come back.</p>")
+        parts.append(table_html(gaps, [
+            Column("gap", "session 2"), Column("rate", "rate", "rate"), Column("numerator", "episodes", "count"),
+            Column("denominator", "of", "count")], ctx.is_shareable,
+            metric=lambda row: "waits.first_to_second." + next(n for n, label in GAPS.items() if label == row["gap"]),
+            rates={"rate": ("numerator", "denominator")}))
+    parts.append("<h3>Single-session dropout by the next booking after session 1</h3>")
+    bands = dropout_by_band(pl.DataFrame(waits["dropout_by_next_booking"]).select(
+        "band", pl.col("numerator", "denominator").cast(pl.Int64)), single)
+    hidden = ctx.closed_in(CLOSED_IN_TOTAL_ROW)  # the overall dropout's closed episodes, `*` if anywhere
+    if not bands.filter(~pl.col(TOTAL_ROW))["denominator"].sum():
+        parts.append(empty("No closed episodes in this selection, so there is no dropout by next booking to show."))
+        return "".join(parts)
+    drawn = chart_data(bands, ctx.is_shareable, BAND_DISCLOSURE, hidden=hidden).filter(~pl.col(TOTAL_ROW))
+    parts.append(svg_figure("dropout_by_next_booking", charts.rate_bars(drawn, "band", "Next booking (days)"),
+                            ctx.is_shareable, "Days from session 1 to the next appointment booked, of any status.")
+                 if drawn.height else withheld_all(ctx.is_shareable, "next-booking band"))
+    parts.append(table_html(bands, BAND_COLUMNS, ctx.is_shareable, spec=BAND_DISCLOSURE, hidden=hidden,
+                            metric=lambda row: f"waits.dropout_by_next_booking.{row['band'].replace(' ', '_')}"))
     return "".join(parts)
 
 
@@ -481,6 +562,7 @@ def no_hope_section(ctx: Context) -> str:
         parts.append(svg_figure("outcomes", charts.outcome_bars(frames.outcome_bars_data(drawn)), ctx.is_shareable,
                                 "By measure and clinic; 'all clinics' is the whole selection.")
                      if drawn.height else withheld_all(ctx.is_shareable, "outcome rate"))
+    parts.append(nhs_paired_html(ctx))
     parts.append("<h3>First-session alliance (SRS)</h3>")
     alliance = ctx.run("first_session_alliance").with_columns(pl.col("srs").cast(pl.Int64))
     if alliance.is_empty():
@@ -496,6 +578,31 @@ def no_hope_section(ctx: Context) -> str:
     parts.append(svg_figure("first_session_alliance", charts.count_histogram(
         drawn, "srs", "SRS at session 1"), ctx.is_shareable) if drawn.height
         else withheld_all(ctx.is_shareable, "SRS score's count"))
+    return "".join(parts)
+
+
+def nhs_paired_html(ctx: Context) -> str:
+    """The national paired measures (docs/metrics/nhs-paired.md), each rate with its counts and the 50% recovery
+    standard; the reason they differ from the per-measure rates in words, the figures given once, in the tables."""
+    parts = ["<h3>National paired measures</h3>",
+             "<p>Closed episodes that finished a course of treatment (two or more attended treatment sessions), "
+             "scored on PHQ-9 and GAD-7 both. Recovery needs both last scores out of the clinical "
+             "range, so it is stricter than PHQ-9 recovery above; it is the figure a service is judged by, against "
+             "a 50% standard for the whole service (never a pass mark for one therapist).</p>"]
+    if not ctx.run("score_coverage").filter(pl.col("measure") == "gad7")["scored"].sum():
+        return "".join(parts) + empty("No GAD-7 scores in this selection, so there are no paired measures.")
+    paired = ctx.run("nhs_paired")
+    if not paired["finished_treatment"][0]:
+        return "".join(parts) + empty("No closed episode in this selection finished a course of treatment.")
+    rates = frames.nhs_paired_rates(paired)
+    parts.append(table_html(rates, [Column("measure", "measure"), Column("rate", "rate", "rate"),
+                                    Column("numerator", "episodes", "count"), Column("denominator", "of", "count")],
+                            ctx.is_shareable, metric=lambda row: f"nhs_paired.{row['measure'].replace(' ', '_')}",
+                            spec=NHS_PAIRED))
+    drawn = chart_data(rates, ctx.is_shareable, NHS_PAIRED).filter(pl.col("denominator") > 0)
+    parts.append(svg_figure("nhs_paired", charts.paired_rates(drawn), ctx.is_shareable,
+                            "The tick on the recovery bar is the 50% service standard.")
+                 if drawn.height else withheld_all(ctx.is_shareable, "paired rate"))
     return "".join(parts)
 
 
@@ -739,8 +846,9 @@ def board_report_html(reader: MetricsReader, scope: Scope = Scope(), *, shareabl
     HTML page: internal (exact numbers) or shareable (disclosure control, docs/security.md#disclosure-control)."""
     settings = reader.settings()
     counts = reader.run("episode_counts", scope).row(0, named=True)
+    single, bands = reader.run("single_session", scope), reader.run("dropout_by_next_booking", scope)
     ctx = Context(reader, scope, shareable, settings, counts,
-                  closed_hidden=shareable and closed_hidden_anywhere(counts, reader.run("single_session", scope)))
+                  closed_hidden=shareable and closed_hidden_anywhere(counts, single, bands))
     generated = (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
     version = (
         '<p class="version shareable"><strong>Shareable version.</strong> Disclosure control applied (NHS '

@@ -308,3 +308,26 @@ def rate_bars_with_counts(frame: pl.DataFrame, category: str, title: str) -> alt
     bars = base.mark_bar(color="#4c78a8").encode(x=alt.X("rate:Q", title="rate", axis=alt.Axis(format="%")))
     counts = base.mark_text(align="left", dx=4).encode(x="at:Q", text="counts:N")
     return alt.layer(bars, counts).properties(height=alt.Step(28))
+
+
+# The service standard for paired recovery (NHS Talking Therapies): a target for a whole service, drawn on the
+# recovery bar only, never a pass mark for one therapist (docs/metrics/nhs-paired.md).
+RECOVERY_STANDARD = 0.5
+
+
+def paired_rates(rates: pl.DataFrame) -> alt.LayerChart:
+    """The national paired rates as bars, with the 50% recovery standard as a tick on the recovery bar.
+
+    Input: measure, numerator, denominator, rate (frames.nhs_paired_rates)."""
+    order = rates["measure"].to_list()
+    y = alt.Y("measure:N", title=None, sort=order, axis=alt.Axis(labelLimit=200))
+    bars = alt.Chart(rates).mark_bar().encode(
+        x=alt.X("rate:Q", title="rate", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])), y=y,
+        tooltip=_rate_tooltip(alt.Tooltip("measure:N")))
+    # drawn with the recovery bar only: a selection with no recovery to show draws no standard either
+    drawn = ["recovery"] if rates.filter(pl.col("measure") == "recovery").height else []
+    standard = pl.DataFrame({"measure": drawn, "standard": [RECOVERY_STANDARD] * len(drawn)},
+                            schema={"measure": pl.String, "standard": pl.Float64})
+    tick = alt.Chart(standard).mark_tick(color="#d62728", thickness=3).encode(
+        x="standard:Q", y=y, tooltip=[alt.Tooltip("standard:Q", format=PERCENT, title="service standard")])
+    return alt.layer(bars, tick).properties(height=alt.Step(28))

@@ -130,3 +130,22 @@ def waits_by_clinic(by_clinic: pl.DataFrame) -> pl.DataFrame:
     return by_clinic.with_columns(rate_within_6_weeks=share("within_6_weeks", "waited"),
                                   rate_within_18_weeks=share("within_18_weeks", "waited"),
                                   dropout_rate=share("dropouts", "closed"))
+
+
+NHS_PAIRED = {  # row label -> (numerator, denominator) of the nhs_paired report (docs/metrics/nhs-paired.md)
+    "paired": ("paired", "finished_treatment"),
+    "recovery": ("recovery", "paired_at_caseness"),
+    "reliable improvement": ("reliable_improvement", "paired"),
+    "reliable deterioration": ("reliable_deterioration", "paired"),
+    "reliable recovery": ("reliable_recovery", "paired_at_caseness"),
+}
+
+
+def nhs_paired_rates(nhs_paired: pl.DataFrame) -> pl.DataFrame:
+    """The nhs_paired report's one row as a table: one row per paired measure (the first, paired,
+    out of the episodes that finished a course of treatment), with numerator, denominator and rate."""
+    row = nhs_paired.row(0, named=True)
+    return with_rate(pl.DataFrame(
+        {"measure": list(NHS_PAIRED), "numerator": [int(row[n]) for n, _ in NHS_PAIRED.values()],
+         "denominator": [int(row[d]) for _, d in NHS_PAIRED.values()]},
+        schema={"measure": pl.String, "numerator": pl.Int64, "denominator": pl.Int64}), "numerator", "denominator")

@@ -44,3 +44,8 @@ WAITS_BY_CLINIC = Shareable(
            "dropout_rate": ("dropouts", "closed")},
     totals={"waited": ("within_18_weeks",), "within_18_weeks": ("within_6_weeks",),
             "second_sessions": ("over_28_days",), "over_28_days": ("over_90_days",), "closed": ("dropouts",)})
+
+# the paired measures, one row each; a count that two rows share (the paired episodes, those at caseness) is the
+# same value in both, so it is shown or hidden alike: no total is declared, none of the rows adds up to another
+NHS_PAIRED = Shareable(keys=("measure",), counts=("numerator", "denominator"),
+                      rates={"rate": ("numerator", "denominator")})

@@ -30,8 +30,8 @@ from pipelines.errors import LoadError
 from pipelines.queries import MetricsReader, Scope
 
 # every chart the report draws on the sample, by its data-chart name
-SAMPLE_CHARTS = {"dropout_by_month", "dropout_by_first_session_type", "outcomes", "first_session_alliance",
-                 "dose_response", "time_to_discharge", "therapist_funnel"}
+SAMPLE_CHARTS = {"dropout_by_month", "dropout_by_first_session_type", "dropout_by_next_booking", "outcomes",
+                 "nhs_paired", "first_session_alliance", "dose_response", "time_to_discharge", "therapist_funnel"}
 OTHER_CLINICS = re.compile(r"\bK0[2-9]\b")
 THERAPIST_ID = re.compile(r"\bT\d{4}\b")
 
@@ -138,13 +138,22 @@ def test_report_is_one_self_contained_html_file_with_every_section(sample_report
     assert "Shareable version" not in text
 
 
-@pytest.mark.parametrize("filters", [[], ["--clinic", "K02", "--from", "2024-07-01"]], ids=["all", "K02_since_2024_07"])
+FILTERS = pytest.mark.parametrize("filters", [[], ["--clinic", "K02", "--from", "2024-07-01"]],
+                                  ids=["all", "K02_since_2024_07"])
+
+
+def report_and_metrics(warehouse: Warehouse, sample_report: Path, folder: Path,
+                       filters: list[str]) -> tuple[dict[str, list[tuple[str, str]]], dict]:
+    """The figures the internal report shows for the filters, and the metrics report of the same filters."""
+    db = warehouse.path
+    text = sample_report.read_text(encoding="utf-8") if not filters else write_report(db, folder / "r.html", *filters)
+    return Marked(text).metrics, json.loads(cli("metrics", "--db", str(db), "--format", "json", *filters))
+
+
+@FILTERS
 def test_report_numbers_equal_the_metrics_report_for_the_same_filters(
         sample_like_warehouse: Warehouse, sample_report: Path, tmp_path: Path, filters: list[str]) -> None:
-    db = sample_like_warehouse.path
-    text = sample_report.read_text(encoding="utf-8") if not filters else write_report(db, tmp_path / "r.html", *filters)
-    metrics = json.loads(cli("metrics", "--db", str(db), "--format", "json", *filters))
-    shown = Marked(text).metrics
+    shown, metrics = report_and_metrics(sample_like_warehouse, sample_report, tmp_path, filters)
 
     expected = {f"episodes.{k}": count(n) for k, n in metrics["episodes"].items()}
     expected |= {f"single_session.{k}": as_shown(metrics["single_session"][k]) for k in ("dropout", "ended_after_one")}
@@ -209,6 +218,96 @@ def test_a_restricted_reader_gets_a_report_of_its_clinics_only(sample_like_wareh
     # asking for another clinic through the filters gives nothing of it
     assert not OTHER_CLINICS.search(asked_other)
     assert "No episodes match this selection." in asked_other
+
+
+@FILTERS
+def test_report_carries_the_paired_measures_and_the_waits_of_the_metrics_report(
+        sample_like_warehouse: Warehouse, sample_report: Path, tmp_path: Path, filters: list[str]) -> None:
+    shown, metrics = report_and_metrics(sample_like_warehouse, sample_report, tmp_path, filters)
+    paired, waits = metrics["nhs_paired"], metrics["waits"]
+    finished = paired["finished_treatment"]
+    expected = {"nhs_paired.paired": as_shown({"numerator": paired["paired"], "denominator": finished,
+                                               "rate": paired["paired"] / finished})}
+    expected |= {f"nhs_paired.{name}": as_shown(paired[name])
+                 for name in ("recovery", "reliable_improvement", "reliable_deterioration", "reliable_recovery")}
+    first, second = waits["referral_to_first"], waits["first_to_second"]
+    expected |= {f"waits.referral_to_first.{name}": as_shown(first[name])
+                 for name in ("within_6_weeks", "within_18_weeks")}
+    expected |= {f"waits.first_to_second.{name}": as_shown(second[name]) for name in ("over_28_days", "over_90_days")}
+    expected["waits.referral_to_first.median"] = [("days", f"{first['median_days']:,}")]
+    expected["waits.first_to_second.median"] = [("days", f"{second['median_days']:,}")]
+    expected |= {f"waits.dropout_by_next_booking.{band['band'].replace(' ', '_')}": as_shown(band)
+                 for band in waits["dropout_by_next_booking"]}
+    assert {k: shown.get(k) for k in expected} == expected
+    assert paired["finished_treatment"] and first["episodes"] and second["episodes"]
+
+
+def test_report_says_why_paired_recovery_is_stricter_and_marks_the_50_percent_standard(sample_report: Path) -> None:
+    no_hope = section(sample_report.read_text(encoding="utf-8"), "no_hope")
+    assert "so it is stricter than PHQ-9 recovery above" in no_hope
+    assert "never a pass mark for one therapist" in no_hope
+    assert "mark-rect" in figures(sample_report.read_text(encoding="utf-8"))["nhs_paired"]
+
+
+def paired_and_waited(warehouse: Warehouse) -> Warehouse:
+    """Clinic K1: 12 courses of an assessment and three treatment sessions a week apart (PHQ-9 15 → 6, GAD-7
+    12 → 3: each recovers), referred 10 days before session 1; and 3 that recover on PHQ-9 alone (GAD-7 stays
+    12), referred 60 days before, with a fortnight between sessions 1 and 2. Small counts: 3 waited over 6
+    weeks, 3 not recovered in the paired sense."""
+    rows = []
+    for n in range(15):
+        late = n >= 12
+        start = dt.date(2025, 2, 3)
+        for s in range(4):
+            date = start + dt.timedelta(weeks=s + (1 if late and s else 0))
+            last = s == 3
+            rows.append(appointment(
+                f"a{n}s{s}", date.isoformat(), client=f"C{n}", session_type="assessment" if s == 0 else "treatment",
+                referral_date=(start - dt.timedelta(days=60 if late else 10)).isoformat(), phq9=15 - 3 * s,
+                gad7=12 if late else 12 - 3 * s, discharge_date=date.isoformat() if last else None,
+                discharge_reason="planned" if last else None))
+    warehouse.load(rows)
+    return warehouse
+
+
+def test_shareable_report_shows_no_small_count_in_the_paired_measures_and_the_waits(warehouse: Warehouse,
+                                                                                   tmp_path: Path) -> None:
+    db = paired_and_waited(warehouse).path
+    internal = Marked(write_report(db, tmp_path / "internal.html")).metrics
+    assert internal["nhs_paired.recovery"] == [("rate", "80.0%"), ("count", "12"), ("count", "15")]
+    assert internal["waits.referral_to_first.within_6_weeks"] == [("rate", "80.0%"), ("count", "12"),
+                                                                  ("count", "15")]
+    text = write_report(db, tmp_path / "shareable.html", "--shareable")
+    shown = Marked(text).metrics
+    # 12 of 15 rounds to 10 of 15: the 3 not recovered (or waiting longer) are not given back by 15 - 12
+    assert shown["nhs_paired.recovery"] == [("rate", "66.7%"), ("count", "10"), ("count", "15")]
+    assert shown["waits.referral_to_first.within_6_weeks"] == [("rate", "66.7%"), ("count", "10"), ("count", "15")]
+    assert shown["waits.first_to_second.over_28_days"] == [("rate", "0.0%"), ("count", "0"), ("count", "15")]
+    for name, figure in shown.items():
+        if name.startswith(("nhs_paired.", "waits.")):
+            for kind, value in figure:
+                if kind == "count":
+                    assert value in ("*", "0") or int(value.replace(",", "")) % 5 == 0 and \
+                        int(value.replace(",", "")) >= 10, (name, figure)
+
+
+def test_shareable_report_withholds_a_median_wait_over_fewer_than_8_episodes(warehouse: Warehouse,
+                                                                            tmp_path: Path) -> None:
+    rows = [appointment(f"a{n}", "2025-03-03", client=f"C{n}", referral_date="2025-02-01") for n in range(5)]
+    warehouse.load(rows)
+    assert Marked(write_report(warehouse.path, tmp_path / "i.html")).metrics["waits.referral_to_first.median"] == \
+        [("days", "30")]
+    shown = Marked(write_report(warehouse.path, tmp_path / "s.html", "--shareable")).metrics
+    assert shown["waits.referral_to_first.median"] == [("days", "*")]
+    assert shown["waits.referral_to_first.within_6_weeks"] == [("rate", "*"), ("count", "*"), ("count", "*")]
+
+
+def test_report_without_gad7_or_referral_dates_says_so(warehouse: Warehouse, tmp_path: Path) -> None:
+    warehouse.load([appointment(f"a{s}", f"2025-02-{3 + 7 * s:02d}", phq9=15 - 3 * s) for s in range(3)])
+    text = write_report(warehouse.path, tmp_path / "r.html")
+    assert "No GAD-7 scores in this selection, so there are no paired measures." in section(text, "no_hope")
+    assert "No referral dates in this selection" in section(text, "first_session")
+    assert "nhs_paired" not in figures(text)
 
 
 def test_an_empty_warehouse_says_so_in_every_section(warehouse: Warehouse) -> None:

@@ -33,6 +33,11 @@ def bars_frame() -> pl.DataFrame:
                          "rate": [0.1, 0.3]})
 
 
+def paired_frame() -> pl.DataFrame:
+    return pl.DataFrame({"measure": ["paired", "recovery"], "numerator": [9, 4], "denominator": [10, 8],
+                         "rate": [0.9, 0.5]})
+
+
 def funnel_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
     p0 = 0.2
     therapists = pl.DataFrame({
@@ -397,6 +402,7 @@ BUILDERS = {
     "dose_response": lambda: charts.dose_response(dose_frame(), "phq9"),
     "survival_curves": lambda: charts.survival_curves(survival_frame()),
     "count_histogram": lambda: charts.count_histogram(histogram_frame(), "attended_sessions", "Attended sessions"),
+    "paired_rates": lambda: charts.paired_rates(paired_frame()),
 }
 
 
@@ -446,6 +452,7 @@ def test_every_builder_accepts_an_empty_frame(name: str) -> None:
         "dose_response": lambda: charts.dose_response(dose_frame().clear(), "phq9"),
         "survival_curves": lambda: charts.survival_curves(survival_frame().clear()),
         "count_histogram": lambda: charts.count_histogram(histogram_frame().clear(), "attended_sessions", "n"),
+        "paired_rates": lambda: charts.paired_rates(paired_frame().clear()),
     }[name]()
     spec = empty.to_dict()
     assert all(rows_of(spec, unit) == [] for unit in units(spec) if (unit.get("data") or spec.get("data")))

@@ -40,7 +40,7 @@ MARKS = {
     "attendance": [{"line", "rule", "symbol"}],
     # adjusted funnel, raw funnel, case mix, CUSUM
     "therapists": [{"line", "rule", "symbol"}, {"line", "rule", "symbol"}, {"rect"}, {"line", "rule", "symbol", "text"}],
-    "outcomes": [{"rect"}],
+    "outcomes": [{"rect"}, {"rect"}],  # per measure and clinic; the paired panel (its standard a tick, a rect)
     "plateaus": [{"line", "symbol"}],
     "endings": [{"line"}, {"rect"}],
     "safety": [],
@@ -171,6 +171,17 @@ class Tab:
         finally:
             self.page.set_viewport_size(VIEWPORT)
 
+    def screenshot_page_and_chart(self, page_shot: str, chart: int, chart_shot: str) -> None:
+        """A clean page saved whole, and one of its charts on its own (checked not blank): SCREENSHOTS/<name>.png."""
+        self.wait_idle()
+        self.assert_clean()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.screenshot_whole_page(SCREENSHOTS / f"{page_shot}.png")
+        drawn = self.page.locator('[data-testid="stVegaLiteChart"]').nth(chart)
+        drawn.scroll_into_view_if_needed()
+        drawn.screenshot(path=str(SCREENSHOTS / f"{chart_shot}.png"))
+        assert (SCREENSHOTS / f"{chart_shot}.png").stat().st_size > 5_000
+
     def metrics(self) -> list[str]:
         return self.page.locator('[data-testid="stMetricValue"]').all_inner_texts()
 
@@ -269,13 +280,7 @@ def test_therapists_page_draws_the_adjusted_funnel_the_case_mix_panel_and_the_cu
     assert charts.nth(2).locator("g.mark-rect.role-mark path").count() > 0
     assert tab.page.get_by_text("would have dropped out after one session").count() == 1
     assert tab.page.get_by_text("limits widened by τ²").count() == 1
-    tab.wait_idle()
-    tab.assert_clean()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot_whole_page(SCREENSHOTS / "therapists_adjusted_funnel.png")
-    charts.nth(3).scroll_into_view_if_needed()
-    charts.nth(3).screenshot(path=str(SCREENSHOTS / "therapists_cusum.png"))
-    assert (SCREENSHOTS / "therapists_cusum.png").stat().st_size > 5_000
+    tab.screenshot_page_and_chart("therapists_adjusted_funnel", 3, "therapists_cusum")
 
     tab.page.get_by_text("Allow for differences between therapists").click()
     tab.page.get_by_text("the allowance is off").wait_for(timeout=30_000)
@@ -284,6 +289,20 @@ def test_therapists_page_draws_the_adjusted_funnel_the_case_mix_panel_and_the_cu
     tab.assert_clean()
     tab.screenshot_whole_page(SCREENSHOTS / "therapists_allowance_off.png")
     assert (SCREENSHOTS / "therapists_allowance_off.png").stat().st_size > 10_000
+
+
+def test_outcomes_page_draws_the_paired_panel_with_its_recovery_standard(tab: Tab) -> None:
+    """The national paired panel beside the per-measure table draws with no error: its bars, the 50% tick on
+    the recovery bar, its table and its sentence; screenshots of the page and of the panel's chart."""
+    tab.open("/outcomes")
+    per_clinic, paired = tab.wait_for_marks(len(MARKS["outcomes"]))
+    assert "rect" in per_clinic and "rect" in paired
+    charts = tab.page.locator('[data-testid="stVegaLiteChart"]')
+    # five rate bars and one tick, each a path of its own mark group
+    assert charts.nth(1).locator("g.mark-rect.role-mark path").count() == 6
+    assert tab.page.get_by_text("National paired measures").count() == 1
+    assert tab.page.get_by_text("PHQ-9 recovery is 52.7% (635 of 1,205), paired recovery 45.3%").count() == 1
+    tab.screenshot_page_and_chart("outcomes_paired", 1, "outcomes_paired_panel")
 
 
 def test_a_clinic_filter_changes_the_overview(tab: Tab) -> None:

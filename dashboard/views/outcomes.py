@@ -1,11 +1,11 @@
-"""Outcomes and hope: reliable improvement, recovery and deterioration; early change."""
+"""Outcomes and hope: reliable improvement, recovery and deterioration; early change; the national paired measures."""
 
 from __future__ import annotations
 
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, layout, shareable_tables
+from dashboard import charts, data, explain, frames, layout, shareable_tables
 
 st.title("Outcomes and hope")
 st.caption("Closed episodes with two or more scores on a measure, first against last score. Recovery "
@@ -20,6 +20,35 @@ if layout.has_episodes():
         long = frames.outcome_rates(outcomes)
         st.altair_chart(charts.outcome_bars(frames.outcome_bars_data(long.filter(pl.col("denominator") > 0))),
                         width="content")
+
+        per_measure_column, paired_column = st.columns(2)
+        with per_measure_column:
+            st.subheader("Per measure")
+            st.caption("Each measure on its own, over the closed episodes scored on it twice or more.")
+            per_measure = long.filter(pl.col("is_all_clinics")).select("measure", "outcome", "rate", "numerator",
+                                                                       "denominator")
+            st.dataframe(per_measure, hide_index=True,
+                         column_config={"rate": st.column_config.NumberColumn(format="percent")})
+        with paired_column:
+            st.subheader("National paired measures")
+            gad7 = data.run("score_coverage", scope).filter(pl.col("measure") == "gad7")["scored"].sum()
+            paired = data.run("nhs_paired", scope)
+            if not gad7:
+                st.info("No GAD-7 scores in this selection (the extract may have no gad7 column): the paired "
+                        "measures read PHQ-9 and GAD-7 together, so there are none to show.")
+            elif not paired["finished_treatment"][0]:
+                st.info("No closed episode in this selection finished a course of treatment (two or more attended "
+                        "treatment sessions), so there are no paired measures to show.")
+            else:
+                rates = frames.nhs_paired_rates(paired)
+                st.caption("Episodes that finished a course of treatment, scored on PHQ-9 and GAD-7 both. The red "
+                           "tick is the 50% recovery standard for a whole service, never a pass mark for one "
+                           "therapist.")
+                st.altair_chart(charts.paired_rates(rates.filter(pl.col("denominator") > 0)), width="stretch")
+                st.dataframe(rates, hide_index=True,
+                             column_config={"rate": st.column_config.NumberColumn(format="percent")})
+                st.markdown(explain.paired_difference_sentence(per_measure, rates))
+                layout.downloads(rates, "nhs_paired", shareable_tables.NHS_PAIRED)
 
         st.subheader("Early change")
         st.caption("Among episodes with two or more scores: the change from the first to the second score "

@@ -73,19 +73,22 @@ def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
-def dashboard_on(db: Path, monkeypatch: pytest.MonkeyPatch, page: str = "overview"):
-    """The dashboard (AppTest) on a warehouse, showing one page, checked to have run cleanly."""
+def dashboard_on(db: Path, monkeypatch: pytest.MonkeyPatch, page: str = "overview", **query: str):
+    """The dashboard (AppTest) on a warehouse, opened on one page with a link's query parameters
+    (`clinic="K02"`), checked to have run cleanly."""
     from streamlit.testing.v1 import AppTest
 
     from dashboard.data import DB_ENV
 
     monkeypatch.setenv(DB_ENV, str(db))
     at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
+    for name, value in query.items():
+        at.query_params[name] = value
     if page != "overview":
         at.switch_page(f"views/{page}.py")
-        at.run()
-    assert not at.exception and not at.error
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
     return at
 
 

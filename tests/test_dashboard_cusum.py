@@ -10,20 +10,15 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from dashboard_fixtures import _release_cached_connections, sample_db  # noqa: F401
+from dashboard_fixtures import _release_cached_connections, dashboard_on, sample_db  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
 from dashboard.cusum_panel import status_sentence
-from dashboard.data import DB_ENV
-from dashboard_fixtures import APP
 
 
 @pytest.fixture
 def therapists_page(sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:  # noqa: F811
-    monkeypatch.setenv(DB_ENV, str(sample_db))
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.switch_page("views/therapists.py")
-    return rerun(at)
+    return dashboard_on(sample_db, monkeypatch, "therapists")
 
 
 def rerun(at: AppTest) -> AppTest:

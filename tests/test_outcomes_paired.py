@@ -11,13 +11,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import Warehouse, appointment
-from dashboard_fixtures import APP, _release_cached_connections, sample_db  # noqa: F401
+from dashboard_fixtures import _release_cached_connections, dashboard_on, sample_db  # noqa: F401
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import charts, explain, frames, shareable_tables
-from dashboard.data import DB_ENV
 from pipelines.disclosure import SUPPRESSED, shareable
 from pipelines.queries import MetricsReader, Scope
 
@@ -25,15 +24,7 @@ PANEL = "National paired measures"
 
 
 def outcomes_page(db: Path, monkeypatch: pytest.MonkeyPatch, **query: str) -> AppTest:
-    monkeypatch.setenv(DB_ENV, str(db))
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.switch_page("views/outcomes.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return dashboard_on(db, monkeypatch, "outcomes", **query)
 
 
 def expected_rates(db: Path, scope: Scope = Scope()) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dashboard_fixtures import _release_cached_connections, sample_db  # noqa: F401
+from dashboard_fixtures import _release_cached_connections, dashboard_on, sample_db  # noqa: F401
 from streamlit.testing.v1 import AppTest
 
 from conftest import Warehouse, appointment
-from dashboard_fixtures import APP
-from dashboard.data import DB_ENV
 from pipelines.queries import MetricsReader, Scope
 
 WORKED_EXAMPLE = [  # docs/metrics/waits.md#worked-example, row for row
@@ -27,16 +25,10 @@ WORKED_EXAMPLE = [  # docs/metrics/waits.md#worked-example, row for row
     appointment("D2", "2026-06-08", client="D"),
 ]
 
+
 def waits_page(db: Path, monkeypatch: pytest.MonkeyPatch, **query: str) -> AppTest:
-    monkeypatch.setenv(DB_ENV, str(db))
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.switch_page("views/waits.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return dashboard_on(db, monkeypatch, "waits", **query)
+
 
 def loaded(tmp_path: Path, rows: list[dict]) -> Path:
     warehouse = Warehouse(tmp_path)

@@ -68,7 +68,6 @@ def show(scope: Scope) -> None:
                           help="Signalling therapists first, then those who signalled before.")
     path = data.run("therapist_cusum", dataclasses.replace(scope, therapists=(chosen,)), odds_ratio=odds_ratio,
                     threshold=threshold)
-    row = table.join(summary.select("therapist_id", "threshold"), on="therapist_id").filter(
-        pl.col("therapist_id") == chosen).row(0, named=True)
+    row = summary.filter(pl.col("therapist_id") == chosen).row(0, named=True)
     st.markdown(f"{literal(chosen)}'s score {status_sentence(row)}")
     st.altair_chart(charts.cusum_chart(path), width="stretch")

@@ -301,7 +301,7 @@ def test_outcomes_page_draws_the_paired_panel_with_its_recovery_standard(tab: Ta
     # five rate bars and one tick, each a path of its own mark group
     assert charts.nth(1).locator("g.mark-rect.role-mark path").count() == 6
     assert tab.page.get_by_text("National paired measures").count() == 1
-    assert tab.page.get_by_text("PHQ-9 recovery is 52.7% (635 of 1,205), paired recovery 45.3%").count() == 1
+    assert tab.page.get_by_text("PHQ-9 recovery is 52.7% (635 of 1,205), paired recovery 44.9%").count() == 1
     tab.screenshot_page_and_chart("outcomes_paired", 1, "outcomes_paired_panel")
 
 

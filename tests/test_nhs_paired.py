@@ -103,23 +103,24 @@ def test_sessions_without_a_type_count_as_treatment(paired):
     assert flags(paired, "U1")["is_finished_treatment"]
 
 
-
 @pytest.fixture(scope="module")
-def not_treatment(tmp_path_factory) -> Warehouse:
-    """Closed episodes whose sessions other than `treatment` (or no type) must not count as treatment."""
-    warehouse = Warehouse(tmp_path_factory.mktemp("not_treatment"))
+def not_assessment(tmp_path_factory) -> Warehouse:
+    """Closed episodes with a review or an other session beside one treatment session."""
+    warehouse = Warehouse(tmp_path_factory.mktemp("not_assessment"))
     warehouse.load([*closed("R1", ["review", "treatment"]), *closed("O2", ["other", "treatment"]),
-                    *closed("R2", ["review", "treatment", "treatment"])], extract_date=EXTRACT)
+                    *closed("A2", ["assessment", "assessment", "treatment"])], extract_date=EXTRACT)
     return warehouse
 
 
-def test_review_and_other_sessions_are_not_treatment_sessions(not_treatment):
-    # a review (without treatment) or an other session beside one treatment session: one, not finished
+def test_every_session_but_an_assessment_counts_as_treatment(not_assessment):
+    # a review or an other session is not an assessment: with one treatment session, two, finished
     for client in ("R1", "O2"):
-        assert flags(not_treatment, client)["treatment_sessions"] == 1
-        assert not flags(not_treatment, client)["is_finished_treatment"]
-    assert flags(not_treatment, "R2")["treatment_sessions"] == 2
-    assert flags(not_treatment, "R2")["is_finished_treatment"]
+        assert flags(not_assessment, client)["treatment_sessions"] == 2
+        assert flags(not_assessment, client)["is_finished_treatment"]
+    # two assessments and one treatment session: one, not finished
+    assert flags(not_assessment, "A2")["treatment_sessions"] == 1
+    assert not flags(not_assessment, "A2")["is_finished_treatment"]
+
 
 def test_finished_treatment_counts_closed_episodes_with_two_treatment_sessions(nhs):
     # every closed episode but N1: F1 U1 A1 M1 P1 B1-B6 D1 Z1 F2; O1 is open

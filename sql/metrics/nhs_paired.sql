@@ -1,7 +1,6 @@
 -- nhs_paired: one row per closed episode, with the national paired measures that pair depression
 -- (PHQ-9) with anxiety (GAD-7) (docs/metrics/nhs-paired.md).
---   treatment_sessions        attended sessions of type `treatment` or of no type; assessment, review and
---                             other sessions are not treatment (docs/metrics/nhs-paired.md#finished-a-course-of-treatment)
+--   treatment_sessions        attended sessions whose type is not `assessment` (no type counts as treatment)
 --   is_finished_treatment     two or more treatment sessions (every row is a closed episode)
 --   is_paired                 both measures are paired as docs/metrics/outcomes.md pairs them
 --   is_case_at_start          paired, and the first score of either measure is in its clinical range
@@ -20,7 +19,7 @@ treatment AS (
     SELECT
         client_id,
         episode_id,
-        count(*) FILTER (WHERE coalesce(session_type, 'treatment') = 'treatment') AS treatment_sessions
+        count(*) FILTER (WHERE session_type IS DISTINCT FROM 'assessment') AS treatment_sessions
     FROM sessions
     GROUP BY client_id, episode_id
 ),

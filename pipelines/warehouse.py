@@ -69,7 +69,8 @@ MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion")
 #    overdispersion macros (the therapist and attendance funnels' adjusted flags call them).
 # 5: the waits table (the waits report reads it) and episode_issues' referral dated after session 1;
 #    nhs_paired, the national paired measures (the metrics report reads it), and outcomes.is_case_at_end.
-SCHEMA_VERSION = 5
+# 6: waits' flags for the wait standards and the 28- and 90-day marks (the waits reports count them).
+SCHEMA_VERSION = 6
 
 # appointments.client_id is stored uncompressed. DuckDB's default for text (DICT_FSST) decodes
 # every row of a block that holds one wanted row, so counting the ~80,000 appointments of one

@@ -7,6 +7,12 @@
 --                         included; null when nothing was booked after session 1
 --   next_booking_band     0-14, 15-28, 29-90, over 90 (days) or none booked
 --   second_session_days   session 1 to session 2, for episodes with two or more attended sessions
+--   is_within_6_weeks, is_within_18_weeks
+--                         a wait of at most 42 / 126 days (docs/metrics/waits.md#standards); null with no wait
+--   is_second_gap_over_28_days, is_second_gap_over_90_days
+--                         a second-session gap of more than 28 / 90 days; null with no session 2
+--   is_booked_over_28_days  the next booking after session 1 more than 28 days away; false with none booked
+-- The thresholds live here only: every waits report counts these flags.
 --   is_closed, is_single_session_dropout
 --                         as in single_session (the dropout-by-next-booking rates read them)
 --   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution, for in_scope()
@@ -46,7 +52,8 @@ days AS (
         s.is_closed,
         s.is_single_session_dropout,
         e.referral_date,
-        date_diff('day', e.referral_date, s.first_attended_date) AS referral_to_first,
+        CASE WHEN e.referral_date <= s.first_attended_date
+            THEN date_diff('day', e.referral_date, s.first_attended_date) END AS wait_to_first_days,
         date_diff('day', s.first_attended_date, n.next_booking_date) AS next_booking_days,
         date_diff('day', s.first_attended_date, t.second_session_date) AS second_session_days
     FROM single_session AS s
@@ -65,7 +72,7 @@ SELECT
     is_closed,
     is_single_session_dropout,
     referral_date,
-    CASE WHEN referral_to_first >= 0 THEN referral_to_first END AS wait_to_first_days,
+    wait_to_first_days,
     next_booking_days,
     CASE
         WHEN next_booking_days IS NULL THEN 'none booked'
@@ -74,5 +81,10 @@ SELECT
         WHEN next_booking_days <= 90 THEN '29-90'
         ELSE 'over 90'
     END AS next_booking_band,
-    second_session_days
+    second_session_days,
+    wait_to_first_days <= 42 AS is_within_6_weeks,
+    wait_to_first_days <= 126 AS is_within_18_weeks,
+    second_session_days > 28 AS is_second_gap_over_28_days,
+    second_session_days > 90 AS is_second_gap_over_90_days,
+    coalesce(next_booking_days > 28, false) AS is_booked_over_28_days
 FROM days

@@ -7,12 +7,12 @@
 SELECT
     count(w.wait_to_first_days) AS waited,
     median(w.wait_to_first_days) AS median_wait,
-    count(*) FILTER (WHERE w.wait_to_first_days <= 42) AS within_6_weeks,
-    count(*) FILTER (WHERE w.wait_to_first_days <= 126) AS within_18_weeks,
+    count(*) FILTER (WHERE w.is_within_6_weeks) AS within_6_weeks,
+    count(*) FILTER (WHERE w.is_within_18_weeks) AS within_18_weeks,
     count(w.second_session_days) AS second_sessions,
     median(w.second_session_days) AS median_second_gap,
-    count(*) FILTER (WHERE w.second_session_days > 28) AS over_28_days,
-    count(*) FILTER (WHERE w.second_session_days > 90) AS over_90_days
+    count(*) FILTER (WHERE w.is_second_gap_over_28_days) AS over_28_days,
+    count(*) FILTER (WHERE w.is_second_gap_over_90_days) AS over_90_days
 FROM waits AS w
 WHERE in_scope(w.clinic_id, w.therapist_id, w.first_session_type, w.first_attended_date,
                $clinics, $therapists, $from_date, $to_date, $session_types)

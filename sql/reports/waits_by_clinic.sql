@@ -8,13 +8,13 @@
 SELECT
     w.clinic_id,
     count(w.wait_to_first_days) AS waited,
-    count(*) FILTER (WHERE w.wait_to_first_days <= 42) AS within_6_weeks,
-    count(*) FILTER (WHERE w.wait_to_first_days <= 126) AS within_18_weeks,
+    count(*) FILTER (WHERE w.is_within_6_weeks) AS within_6_weeks,
+    count(*) FILTER (WHERE w.is_within_18_weeks) AS within_18_weeks,
     count(w.second_session_days) AS second_sessions,
     median(w.second_session_days) AS median_second_gap,
-    count(*) FILTER (WHERE w.second_session_days > 28) AS over_28_days,
-    count(*) FILTER (WHERE w.second_session_days > 90) AS over_90_days,
-    count(*) FILTER (WHERE w.is_closed AND w.next_booking_days > 28) AS booked_over_28_days,
+    count(*) FILTER (WHERE w.is_second_gap_over_28_days) AS over_28_days,
+    count(*) FILTER (WHERE w.is_second_gap_over_90_days) AS over_90_days,
+    count(*) FILTER (WHERE w.is_closed AND w.is_booked_over_28_days) AS booked_over_28_days,
     count(*) FILTER (WHERE w.is_closed AND w.is_single_session_dropout) AS dropouts,
     count(*) FILTER (WHERE w.is_closed) AS closed
 FROM waits AS w

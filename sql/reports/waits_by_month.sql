@@ -5,8 +5,8 @@
 SELECT
     date_trunc('month', w.first_attended_date)::DATE AS month,
     count(*) AS waited,
-    count(*) FILTER (WHERE w.wait_to_first_days <= 42) AS within_6_weeks,
-    count(*) FILTER (WHERE w.wait_to_first_days <= 126) AS within_18_weeks
+    count(*) FILTER (WHERE w.is_within_6_weeks) AS within_6_weeks,
+    count(*) FILTER (WHERE w.is_within_18_weeks) AS within_18_weeks
 FROM waits AS w
 WHERE w.wait_to_first_days IS NOT NULL
     AND in_scope(w.clinic_id, w.therapist_id, w.first_session_type, w.first_attended_date,

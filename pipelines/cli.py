@@ -18,6 +18,7 @@ from rich.text import Text
 
 from pipelines.config import load_settings
 from pipelines.errors import LoadError
+from pipelines.memory import parse_memory_limit
 from pipelines.plain import plain, visible
 
 if TYPE_CHECKING:  # imported where used: `clinic-outcomes --help` should not load DuckDB
@@ -85,6 +86,9 @@ def ingest(
     named_clinicians: Annotated[bool, typer.Option(
         "--named-clinicians", help="Allow clinicians' names in therapist_id; every other identifier check "
                                    "still applies (docs/loading/identifiers.md#named-clinicians).")] = False,
+    memory_limit: Annotated[str | None, typer.Option(
+        help="Memory the build may use before it spills to disk beside the warehouse: a size (4GiB, 2000MB) "
+             "or a share of this machine's memory (50%); default 50% (docs/operations.md#disk-and-memory).")] = None,
 ) -> None:
     """Load appointment logs and rebuild every metric table, atomically (docs/loading/load-report.md)."""
     from pipelines.read import load_profile
@@ -93,10 +97,11 @@ def ingest(
     settings = load_settings(config)
     profile = load_profile(mapping) if mapping else None
     given_date = _parse_date(extract_date, "--extract-date")
+    limit = parse_memory_limit(memory_limit) if memory_limit is not None else None
     with _stage_progress("loading", len(files) + 8) as on_stage:
         report = run_ingest(files, db, extract_date=given_date, settings=settings, profile=profile,
                             drop_identifiers=drop_columns, pseudonymise_key=pseudonymise_key,
-                            named_clinicians=named_clinicians, on_stage=on_stage)
+                            named_clinicians=named_clinicians, memory_limit=limit, on_stage=on_stage)
     print_load_report(report)
 
 
@@ -105,14 +110,18 @@ def rebuild(
     db: Annotated[Path, typer.Option(help="The DuckDB warehouse file to rebuild.")],
     config: Annotated[Path | None, typer.Option(
         help="TOML file of thresholds to rebuild with (default: the ones the warehouse was built with).")] = None,
+    memory_limit: Annotated[str | None, typer.Option(
+        help="Memory the build may use before it spills to disk beside the warehouse: a size (4GiB, 2000MB) "
+             "or a share of this machine's memory (50%); default 50% (docs/operations.md#disk-and-memory).")] = None,
 ) -> None:
     """Rebuild every metric table from the stored loads, after an upgrade or with --config (docs/operations.md)."""
     from pipelines.warehouse import MODELS
     from pipelines.warehouse import rebuild as run_rebuild
 
     settings = load_settings(config) if config is not None else None
+    limit = parse_memory_limit(memory_limit) if memory_limit is not None else None
     with _stage_progress("rebuilding", len(MODELS) + 3) as on_stage:
-        report = run_rebuild(db, settings=settings, on_stage=on_stage)
+        report = run_rebuild(db, settings=settings, memory_limit=limit, on_stage=on_stage)
     out.print(f"Rebuilt {visible(report.warehouse)} (built by clinic-outcomes {report.previous_tool_version}) from "
               f"{report.loads:,} load{'' if report.loads == 1 else 's'}, {report.appointments:,} appointments, with "
               f"{'the thresholds of --config' if config is not None else 'its own thresholds'}", markup=False)

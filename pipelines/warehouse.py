@@ -15,6 +15,7 @@ import datetime as dt
 import errno
 import fcntl
 import os
+import shutil
 import stat
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from pipelines import __version__
 from pipelines.config import Settings
 from pipelines.episodes import derive_episode_ids
 from pipelines.errors import LoadError
+from pipelines.memory import default_memory_limit, human_size
 from pipelines.identifiers import PSEUDONYMISED_COLUMNS, check_key, pseudonymise, refuse_identifier_values
 from pipelines.read import INPUT_COLUMNS, MappingProfile, SourceFile, read_appointment_file
 from pipelines.validate import Validation, validate
@@ -247,13 +249,15 @@ def _quote(text: str) -> str:
 def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
            settings: Settings | None = None, profile: MappingProfile | None = None,
            drop_identifiers: bool = False, pseudonymise_key: str | None = None,
-           named_clinicians: bool = False, on_stage: Stage = _no_progress) -> LoadReport:
+           named_clinicians: bool = False, memory_limit: int | None = None,
+           on_stage: Stage = _no_progress) -> LoadReport:
     """Load appointment logs into the warehouse at `db` and rebuild every model, atomically.
 
     A value that looks like a direct identifier, in any column, refuses the load; with
     `pseudonymise_key`, client and therapist ids are replaced by keyed pseudonyms instead of
     checked. `named_clinicians`: names in therapist_id are allowed
-    (docs/loading/identifiers.md#named-clinicians)."""
+    (docs/loading/identifiers.md#named-clinicians). `memory_limit` (bytes, default
+    pipelines.memory.default_memory_limit): what the build may use before it spills to disk."""
     settings = settings or Settings()
     key = check_key(pseudonymise_key) if pseudonymise_key is not None else None
     db = Path(db)
@@ -283,11 +287,12 @@ def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
     for source in sources:  # the text is parsed now: free it before DuckDB needs the memory
         source.frame = source.frame.clear()
 
-    return _replace(db, lambda building: _build(building, db, validation, sources, extract_date, settings,
-                                                on_stage), on_stage)
+    return _replace(db, lambda building, limit: _build(building, limit, db, validation, sources, extract_date,
+                                                       settings, on_stage), on_stage, memory_limit)
 
 
-def rebuild(db: Path, *, settings: Settings | None = None, on_stage: Stage = _no_progress) -> RebuildReport:
+def rebuild(db: Path, *, settings: Settings | None = None, memory_limit: int | None = None,
+            on_stage: Stage = _no_progress) -> RebuildReport:
     """Rebuild every model of the warehouse at `db` from the loads it holds, with no new file:
     after an upgrade (a file built by an older version), or to apply other thresholds. The
     extract date, and the thresholds unless `settings` are given, stay those of the build."""
@@ -295,21 +300,27 @@ def rebuild(db: Path, *, settings: Settings | None = None, on_stage: Stage = _no
     if not db.is_file():
         raise LoadError(f"{db}: no warehouse here to rebuild; load data with "
                         f"`clinic-outcomes ingest FILE... --db {db}`")
-    return _replace(db, lambda building: _rebuild(building, db, settings, on_stage), on_stage)
+    return _replace(db, lambda building, limit: _rebuild(building, limit, db, settings, on_stage), on_stage,
+                    memory_limit)
 
 
 T = TypeVar("T")
 
 
-def _replace(db: Path, build: Callable[[Path], T], on_stage: Stage) -> T:
+def _replace(db: Path, build: Callable[[Path, int], T], on_stage: Stage, memory_limit: int | None) -> T:
     """Build a new warehouse file beside `db` (the file a link points at) and swap it in
     atomically, under the load lock."""
     real = warehouse_file(db)
+    limit = memory_limit or default_memory_limit()
     try:
-        return _replace_under_lock(db, real, build, on_stage)
+        return _replace_under_lock(db, real, lambda building: build(building, limit), on_stage)
     except (OSError, duckdb.Error) as exc:
         # The build-beside-and-rename leaves the warehouse as it was whatever fails before the rename.
         kept = "; the warehouse was left as it was" if real.exists() else "; no warehouse was made"
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            raise LoadError(f"{db}: the build needed more memory than --memory-limit allows ({human_size(limit)}), "
+                            f"even spilling to disk{kept}; give a larger --memory-limit "
+                            "(docs/operations.md#disk-and-memory)") from None
         failure = write_failure(exc, real.parent, "building the warehouse",
                                 "choose a --db in a folder you can write to", kept)
         if failure is None:
@@ -319,9 +330,12 @@ def _replace(db: Path, build: Callable[[Path], T], on_stage: Stage) -> T:
 
 def _replace_under_lock(db: Path, real: Path, build: Callable[[Path], T], on_stage: Stage) -> T:
     with load_lock(db):
-        # Holding the lock, any other build file is a leftover of a killed load.
+        # Holding the lock, any other build file (or its spill folder) is a leftover of a killed load.
         for stale in real.parent.glob(f".{real.name}.building-*"):
-            stale.unlink(missing_ok=True)
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         building = real.with_name(f".{real.name}.building-{uuid.uuid4().hex[:12]}")
         try:
             result = build(building)
@@ -334,12 +348,13 @@ def _replace_under_lock(db: Path, real: Path, build: Callable[[Path], T], on_sta
         finally:
             for leftover in (building, building.with_name(building.name + ".wal")):
                 leftover.unlink(missing_ok=True)
+            shutil.rmtree(spill_folder(building), ignore_errors=True)
     return result
 
 
-def _build(building: Path, previous: Path, validation: Validation, sources: list[SourceFile],
+def _build(building: Path, memory_limit: int, previous: Path, validation: Validation, sources: list[SourceFile],
            extract_date: dt.date | None, settings: Settings, on_stage: Stage) -> LoadReport:
-    con = duckdb.connect(str(building))
+    con = build_connection(building, memory_limit)
     try:
         latest = _carry_over_previous(con, previous)[0] if previous.exists() else _create_tables(con)
         load_id = latest + 1
@@ -408,6 +423,21 @@ def _new_rows(validation: Validation, load_id: int) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
+def spill_folder(building: Path) -> Path:
+    """Where a build spills what does not fit its memory limit: beside the file being built, on the
+    warehouse's disk, removed with it."""
+    return building.with_name(building.name + ".spill")
+
+
+def build_connection(building: Path, memory_limit: int) -> duckdb.DuckDBPyConnection:
+    """A read-write connection to the file being built, held to `memory_limit` bytes
+    (docs/operations.md#disk-and-memory) and spilling beyond it into spill_folder."""
+    con = duckdb.connect(str(building))
+    con.execute(f"SET memory_limit = '{int(memory_limit)}B'")
+    con.execute(f"SET temp_directory = {_quote(str(spill_folder(building)))}")
+    return con
+
+
 def _create_tables(con: duckdb.DuckDBPyConnection) -> int:
     """The empty source tables of a first build; returns the latest load id so far (0)."""
     for table, ddl in TABLES_DDL.items():
@@ -440,8 +470,8 @@ def _carry_over_previous(con: duckdb.DuckDBPyConnection, previous: Path) -> tupl
     return int(latest), settings
 
 
-def _rebuild(building: Path, previous: Path, settings: Settings | None, on_stage: Stage) -> RebuildReport:
-    con = duckdb.connect(str(building))
+def _rebuild(building: Path, memory_limit: int, previous: Path, settings: Settings | None, on_stage: Stage) -> RebuildReport:
+    con = build_connection(building, memory_limit)
     try:
         latest_load_id, before = _carry_over_previous(con, previous)
         # The build's own thresholds (an older build lacks the newer ones: those take their default).

@@ -34,7 +34,9 @@ def _restore_from_link(options: pl.DataFrame) -> None:
 def _write_link(values: dict[str, list[str] | dt.date | None]) -> None:
     link = {name: value.isoformat() if isinstance(value, dt.date) else value
             for name, value in values.items() if value}
-    st.query_params.from_dict(link)
+    # a page's own parameters (the Safety page's risk_from and risk_to) are the page's to keep
+    kept = {name: st.query_params.get_all(name) for name in st.query_params if name not in PARAMS}
+    st.query_params.from_dict({**kept, **link})
 
 
 def sidebar_filters(options: pl.DataFrame) -> Scope:

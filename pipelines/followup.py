@@ -119,8 +119,8 @@ class FollowupLog:
                 self._ensure(con)
                 con.execute("BEGIN IMMEDIATE")
                 con.execute(
-                    "INSERT INTO followup_log (client_id, episode_id, clinic_id, risk_date, outcome, note, recorded_by, "
-                    "who_kind, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO followup_log (client_id, episode_id, clinic_id, risk_date, outcome, note, "
+                    "recorded_by, who_kind, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [entry.client_id, entry.episode_id, episode["clinic_id"], episode["risk_date"].isoformat(),
                      entry.outcome, entry.note, who, entry.who_kind, at.isoformat(timespec="seconds")])
                 con.execute("COMMIT")

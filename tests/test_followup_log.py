@@ -208,7 +208,7 @@ def test_an_entry_about_an_earlier_disclosure_does_not_answer_a_new_one():
 
 def test_outcome_counts_count_worklist_episodes_by_their_latest_entry():
     worklist = pl.DataFrame({"client_id": ["R1", "R2", "R3"], "episode_id": ["1"] * 3, "risk_date": [RISK] * 3})
-    entries = pl.concat([logged(["could_not_reach", "followed_up"]),
-                         logged(["could_not_reach"]).with_columns(client_id=pl.lit("R2"), entry_id=pl.lit(9, pl.Int64))])
+    r2 = logged(["could_not_reach"]).with_columns(client_id=pl.lit("R2"), entry_id=pl.lit(9, pl.Int64))
+    entries = pl.concat([logged(["could_not_reach", "followed_up"]), r2])
     assert outcome_counts(worklist, entries).rows() == [
         ("followed up", 1), ("could not reach", 1), ("not needed", 0), ("none yet", 1)]

@@ -96,6 +96,7 @@ def test_at_risk_nothing_ahead_is_listed_above_the_gaps_with_days_since_and_ther
 
 def test_a_worklist_row_opens_the_episodes_appointments(db, truth, log, monkeypatch):
     at = open_row(dashboard_on(db, monkeypatch, "safety"), "gaps", 0)
+    assert at.text_area(key="followup_note")  # the form opens with the episode
     row = at.dataframe(key="gaps").value.iloc[0]
     assert at.selectbox(key="safety_episode").value == (row["client_id"], row["episode_id"])
     appointments = truth.run("episode_appointments", Scope(), client_id=row["client_id"], episode_id=row["episode_id"])
@@ -168,3 +169,21 @@ def test_a_risk_date_in_the_link_that_is_not_a_date_is_named_in_a_warning(db, lo
     at = dashboard_on(db, monkeypatch, "safety", risk_from="2026-13-45")
     assert any("risk_from value ` 2026-13-45 ` is not a date" in w.value for w in at.warning)
     assert at.date_input(key="safety_risk_from").value is None
+
+
+def test_restricted_user_cannot_open_or_log_another_clinics_episode_from_the_page(db, truth, log, tmp_path,
+                                                                                 monkeypatch):
+    access = tmp_path / "access.toml"
+    access.write_text('[users]\n"north@clinic.example" = ["K01"]\n')
+    monkeypatch.setenv(ACCESS_ENV, str(access))
+    monkeypatch.setenv("CLINIC_OUTCOMES_DB", str(db))
+    other = truth.run("risk_followup_gaps", Scope(clinics=("K02",))).row(0, named=True)
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=60)
+    at.user = {"is_logged_in": True, "email_verified": True, "email": "north@clinic.example"}
+    at.switch_page("views/safety.py")
+    at.session_state["safety_episode"] = (other["client_id"], other["episode_id"])  # as a forged request would
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox(key="safety_episode").value is None
+    assert not at.text_area and not log.exists()  # no form: its note box is the only text area
+    assert set(at.dataframe(key="gaps").value["clinic_id"]) == {"K01"}

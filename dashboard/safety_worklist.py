@@ -189,5 +189,5 @@ def followup_form(log: FollowupLog, client_id: str, episode_id: str) -> None:
     except (AccessDenied, LoadError) as exc:
         st.error(f"Not recorded: {literal(exc)}")
         return
-    st.session_state[RECORDED] = f"Recorded: {OUTCOMES[outcome]}, by {who}."  # shown after the rerun
+    st.session_state[RECORDED] = f"Recorded: {OUTCOMES[outcome]}, by {literal(who)}."  # shown after the rerun
     st.rerun()

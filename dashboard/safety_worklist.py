@@ -104,8 +104,15 @@ def undated(scope: Scope) -> Scope:
 
 
 def with_followups(rows: pl.DataFrame) -> pl.DataFrame:
-    """The rows with their latest follow-up entry and whether they need action."""
-    return with_latest_entry(rows, followup_log().entries(rows))
+    """The rows with their latest follow-up entry and whether they need action. A log that cannot
+    be read is named in one line, and the rows are shown as needing action."""
+    log = followup_log()
+    try:
+        entries = log.entries(rows)
+    except LoadError as exc:
+        st.error(literal(exc))
+        entries = log.entries(rows.clear())
+    return with_latest_entry(rows, entries)
 
 
 def worklist_table(rows: pl.DataFrame, key: str, extra: dict[str, object]) -> None:

@@ -188,3 +188,14 @@ def test_restricted_user_cannot_open_or_log_another_clinics_episode_from_the_pag
     assert at.selectbox(key="safety_episode").value is None
     assert not at.text_area and not log.exists()  # no form: its note box is the only text area
     assert set(at.dataframe(key="gaps").value["clinic_id"]) == {"K01"}
+
+
+def test_a_followup_log_that_cannot_be_read_is_one_line_and_the_lists_still_show(db, log, monkeypatch):
+    log.write_text("not a follow-up log\n" * 100)
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=60)
+    monkeypatch.setenv("CLINIC_OUTCOMES_DB", str(db))
+    at.switch_page("views/safety.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("the follow-up log could not be read" in e.value and "\n" not in e.value for e in at.error)
+    assert at.dataframe(key="gaps").value["needs_action"].all()

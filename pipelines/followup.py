@@ -91,6 +91,12 @@ class FollowupLog:
         self.path = Path(path)
 
     def _connect(self) -> sqlite3.Connection:
+        # A new log is its owner's alone (it holds staff's notes); SQLite gives its -wal and -shm
+        # files the same permissions.
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
         con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
         con.execute("PRAGMA journal_mode=WAL")
         return con

@@ -102,6 +102,17 @@ def test_restricted_user_can_neither_read_nor_write_another_clinics_entries(buil
         everyone.close()
 
 
+def test_a_new_followup_log_is_readable_and_writable_by_its_owner_only(built: Warehouse):
+    log = FollowupLog(log_path(built.path))
+    reader = MetricsReader.open(built.path)
+    try:
+        log.record(reader, entry("R1"))
+    finally:
+        reader.close()
+    for path in log.path.parent.glob(f"{log.path.name}*"):
+        assert path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))
+
+
 def test_followup_log_is_append_only_update_and_delete_are_refused(built: Warehouse):
     log = FollowupLog(log_path(built.path))
     reader = MetricsReader.open(built.path)

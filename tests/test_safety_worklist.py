@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import polars as pl
 import pytest
 from conftest import EXTRACT, Warehouse, appointment
+from dashboard_fixtures import _release_cached_connections, sample_db  # noqa: F401
 
 from pipelines.queries import MetricsReader, Scope
 
@@ -33,6 +35,12 @@ NOTHING_AHEAD_ROWS = [
     # N6: disclosed at 09:00 and seen again at 15:00 the same day: not listed, a session followed
     appointment("N6-1", "2026-06-10T09:00", client="N6", phq9_item9=2),
     appointment("N6-2", "2026-06-10T15:00", client="N6", phq9_item9=0),
+    # N8: disclosed 2026-06-01, seen 2026-06-08 with no item 9 recorded: not listed, a session followed
+    appointment("N8-1", "2026-06-01", client="N8", phq9_item9=2),
+    appointment("N8-2", "2026-06-08", client="N8"),
+    # N9: disclosed at 09:00, seen again at 15:00 the same day with no item 9 recorded: not listed
+    appointment("N9-1", "2026-06-10T09:00", client="N9", phq9_item9=1),
+    appointment("N9-2", "2026-06-10T15:00", client="N9"),
     # N7: disclosed 2026-05-04, seen 2026-05-11 and disclosed again: listed from the later one, 50 days
     appointment("N7-1", "2026-05-04", client="N7", phq9_item9=1),
     appointment("N7-2", "2026-05-11", client="N7", phq9_item9=3),
@@ -75,6 +83,10 @@ def test_an_attended_session_after_the_disclosure_takes_it_off_the_at_risk_list(
     assert not {"N5", "N6"} & {row[0] for row in listed(nothing_ahead)}
 
 
+def test_an_attended_session_without_an_item_9_score_after_the_disclosure_takes_it_off_the_list(nothing_ahead):
+    assert not {"N8", "N9"} & {row[0] for row in listed(nothing_ahead)}
+
+
 def test_risk_date_filter_selects_by_the_risk_session_date_inclusive(nothing_ahead):
     assert [row[0] for row in listed(nothing_ahead, risk_from=dt.date(2026, 6, 15), risk_to=dt.date(2026, 6, 22))] \
         == ["N3", "N4"]
@@ -102,3 +114,26 @@ def test_gap_list_with_a_risk_date_filter_ignores_first_session_dates(tmp_path):
         assert reader.run("risk_followup_gaps", Scope(), risk_to=dt.date(2026, 4, 1))["client_id"].to_list() == ["G1"]
     finally:
         reader.close()
+
+
+def test_at_risk_nothing_ahead_equals_its_definition_worked_out_from_the_appointments(sample_db):  # noqa: F811
+    """The report against the rule read straight off the appointments, in Polars, on the sample log
+    (which has unscored sessions after flagged ones): the episode's last attended session (by time,
+    then id) is scored 1 or more on item 9, and no `scheduled` appointment is dated after the extract date."""
+    sample = Warehouse(sample_db.parent)
+    appointments = sample.query(
+        "SELECT a.client_id, a.episode_id, a.appointment_at, a.appointment_id, a.appointment_date, a.status, "
+        "a.phq9_item9, s.extract_date FROM stg_appointments AS a CROSS JOIN settings AS s")
+    extract = appointments["extract_date"][0]
+    attended = appointments.filter((pl.col("status") == "attended") & (pl.col("appointment_date") <= extract))
+    last = attended.sort("appointment_at", "appointment_id").group_by("client_id", "episode_id").last()
+    booked = appointments.filter((pl.col("status") == "scheduled") & (pl.col("appointment_date") > extract))
+    expected = (last.filter(pl.col("phq9_item9") >= 1).join(booked, on=["client_id", "episode_id"], how="anti")
+                .select("client_id", "episode_id", pl.col("appointment_date").alias("risk_date")).sort(pl.all()))
+    reader = MetricsReader.open(sample_db)
+    try:
+        shown = reader.run("at_risk_nothing_ahead", Scope()).select("client_id", "episode_id", "risk_date")
+    finally:
+        reader.close()
+    assert expected.height > 10
+    assert shown.sort(pl.all()).equals(expected)

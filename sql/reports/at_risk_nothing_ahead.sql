@@ -20,29 +20,39 @@ WITH flagged AS (
         AND (CAST($risk_to AS DATE) IS NULL OR r.risk_date <= CAST($risk_to AS DATE))
 ),
 
--- the item 9 score of each flagged episode's last attended session: 1 or more only when that
--- session is the risk session itself, so that no attended session followed it
-last_sessions AS (
+-- the episodes whose last attended session falls on the risk date and which have nothing booked
+-- ahead: the only ones where nothing can have followed the risk session
+candidates AS (
+    SELECT f.*
+    FROM flagged AS f
+    INNER JOIN episodes AS e USING (client_id, episode_id)
+    WHERE e.last_attended_date = f.risk_date AND NOT e.has_future_booking
+),
+
+-- whether each candidate's last session of the risk date is risk-flagged, that is, is the risk
+-- session itself (a later session the same day, scored or not, is something after it). coalesce:
+-- arg_max passes over a null value, which would skip an unscored later session.
+last_of_the_day AS (
     SELECT
         s.client_id,
         s.episode_id,
-        arg_max(s.phq9_item9, s.session_number) AS last_item9
+        arg_max(coalesce(s.phq9_item9, 0) >= 1, s.session_number) AS is_risk_session_last
     FROM sessions AS s
-    SEMI JOIN flagged AS f USING (client_id, episode_id)
+    INNER JOIN candidates AS c
+        ON s.client_id = c.client_id AND s.episode_id = c.episode_id AND s.appointment_date = c.risk_date
     GROUP BY s.client_id, s.episode_id
 )
 
 SELECT
-    f.client_id,
-    f.episode_id,
-    f.therapist_id,
-    f.clinic_id,
-    f.status,
-    f.risk_date,
-    f.item9,
-    f.days_since_risk
-FROM flagged AS f
-INNER JOIN last_sessions AS l USING (client_id, episode_id)
-INNER JOIN episodes AS e USING (client_id, episode_id)
-WHERE l.last_item9 >= 1 AND NOT e.has_future_booking
-ORDER BY f.risk_date DESC, f.client_id, f.episode_id
+    c.client_id,
+    c.episode_id,
+    c.therapist_id,
+    c.clinic_id,
+    c.status,
+    c.risk_date,
+    c.item9,
+    c.days_since_risk
+FROM candidates AS c
+INNER JOIN last_of_the_day AS l USING (client_id, episode_id)
+WHERE l.is_risk_session_last
+ORDER BY c.risk_date DESC, c.client_id, c.episode_id

@@ -151,6 +151,8 @@ class FollowupLog:
         try:
             with closing(sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True,
                                          timeout=BUSY_TIMEOUT_SECONDS)) as con:
+                if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'followup_log'").fetchall():
+                    return empty  # an empty file: a first write that stopped before the table was made
                 con.execute("CREATE TEMP TABLE wanted (client_id TEXT, episode_id TEXT)")
                 con.executemany("INSERT INTO wanted VALUES (?, ?)", keys.iter_rows())
                 rows = con.execute(

@@ -102,6 +102,11 @@ def test_restricted_user_can_neither_read_nor_write_another_clinics_entries(buil
         everyone.close()
 
 
+def test_an_empty_log_file_reads_as_no_entries(tmp_path: Path):
+    (tmp_path / "followup.sqlite").touch()
+    assert entries_of(FollowupLog(tmp_path / "followup.sqlite"), "R1").is_empty()
+
+
 def test_a_new_followup_log_is_readable_and_writable_by_its_owner_only(built: Warehouse):
     log = FollowupLog(log_path(built.path))
     reader = MetricsReader.open(built.path)

@@ -45,6 +45,7 @@ from pipelines.disclosure import (
     shareable,
 )
 from pipelines.errors import AccessDenied, LoadError
+from pipelines.followup import FollowupLog, outcome_counts
 from pipelines.queries import MetricsReader, Scope
 from pipelines.report import median_days, therapists_section, waits_section
 
@@ -57,6 +58,7 @@ SECTIONS = {
     "fossilizes": "3. Therapy fossilizes",
     "real_life": "4. Therapy replaces real life",
     "safety": "Safety: risk follow-up gaps",
+    "followup": "Safety: follow-up recorded",
     "therapists": "Therapists: single-session dropout funnel",
     "data_quality": "Data quality",
 }
@@ -359,6 +361,7 @@ class Context:
     settings: dict[str, Any]
     counts: dict[str, int]  # the episode_counts report of the scope: total, not_started, open, closed
     closed_hidden: bool = False  # closed episodes are `*` somewhere in the shareable report, so everywhere
+    followup_log: FollowupLog | None = None  # the Safety page's log (docs/security.md#the-follow-up-log), if any
 
     @property
     def has_episodes(self) -> bool:
@@ -677,6 +680,27 @@ def safety_section(ctx: Context) -> str:
     return "".join(parts)
 
 
+def followup_section(ctx: Context) -> str:
+    """The Safety worklist's episodes (at risk with nothing ahead, and the gaps) by the outcome of
+    their latest follow-up log entry: counts only, never a note, an id or a name."""
+    if ctx.followup_log is None:
+        return empty("No follow-up log was given to this report.")
+    keys = ["client_id", "episode_id", "risk_date"]
+    worklist = pl.concat([ctx.run("at_risk_nothing_ahead").select(keys),
+                          ctx.run("risk_followup_gaps").select(keys)]).unique()
+    if worklist.is_empty():
+        return empty("Nobody is on the Safety worklist in this selection.")
+    counts = outcome_counts(worklist, ctx.followup_log.entries(worklist))
+    table = with_total_row(counts, {"episodes": worklist.height})
+    columns = [Column("outcome", "latest follow-up"), Column("episodes", "episodes", "count")]
+    spec = table_spec(columns, total_row="outcome")
+    total = total_shown(table, spec, ctx.is_shareable)
+    return ("<p>Episodes on the Safety worklist (at risk with nothing ahead, or with a follow-up gap): "
+            f"{_span('count', total['episodes'], 'followup.episodes')}, by the latest entry staff made about their "
+            "risk session. \"Could not reach\" and \"none yet\" still need action.</p>"
+            + table_html(table, columns, ctx.is_shareable, spec=spec))
+
+
 FLAGGED = ("alarm", "alert")
 
 
@@ -789,6 +813,7 @@ SECTION_BUILDERS: dict[str, Callable[[Context], str]] = {
     "fossilizes": fossilizes_section,
     "real_life": real_life_section,
     "safety": safety_section,
+    "followup": followup_section,
     "therapists": therapists_section_html,
     "data_quality": data_quality_section,
 }
@@ -841,14 +866,14 @@ h2, h3 { break-after: avoid; } tr { break-inside: avoid; }
 
 
 def board_report_html(reader: MetricsReader, scope: Scope = Scope(), *, shareable: bool = False,
-                      generated_at: dt.datetime | None = None) -> str:
+                      generated_at: dt.datetime | None = None, followup_log: FollowupLog | None = None) -> str:
     """The board report for the episodes the scope selects, as the reader may see them, as one
     HTML page: internal (exact numbers) or shareable (disclosure control, docs/security.md#disclosure-control)."""
     settings = reader.settings()
     counts = reader.run("episode_counts", scope).row(0, named=True)
     single, bands = reader.run("single_session", scope), reader.run("dropout_by_next_booking", scope)
     ctx = Context(reader, scope, shareable, settings, counts,
-                  closed_hidden=shareable and closed_hidden_anywhere(counts, single, bands))
+                  closed_hidden=shareable and closed_hidden_anywhere(counts, single, bands), followup_log=followup_log)
     generated = (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
     version = (
         '<p class="version shareable"><strong>Shareable version.</strong> Disclosure control applied (NHS '

@@ -32,9 +32,13 @@ def _restore_from_link(options: pl.DataFrame) -> None:
 
 
 def _write_link(values: dict[str, list[str] | dt.date | None]) -> None:
-    link = {name: value.isoformat() if isinstance(value, dt.date) else value
-            for name, value in values.items() if value}
-    st.query_params.from_dict(link)
+    # The sidebar's own parameters only: a page's (the Safety page's risk_from and risk_to) are the
+    # page's to write, and a parameter bound to a widget may not be set from here at all.
+    for name, value in values.items():
+        if value:
+            st.query_params[name] = value.isoformat() if isinstance(value, dt.date) else value
+        elif name in st.query_params:
+            del st.query_params[name]
 
 
 def sidebar_filters(options: pl.DataFrame) -> Scope:

@@ -13,6 +13,7 @@ from dashboard import data
 from dashboard.literal import literal
 from dashboard.board_report import board_report_html
 from pipelines.disclosure import RULE, Shareable, safe_csv, shareable
+from pipelines.followup import FollowupLog, log_path
 from pipelines.queries import Scope
 
 DISCLAIMER = ("This dashboard monitors services. It is not a clinical decision tool, and it shows "
@@ -102,7 +103,9 @@ def board_report_download() -> None:
                       icon=":material/summarize:"):
             with box, st.spinner("Drawing the report's charts…"):
                 st.session_state[state] = (wanted, board_report_html(reader, wanted[0],
-                                                                     shareable=version == "shareable"))
+                                                                     shareable=version == "shareable",
+                                                                     followup_log=FollowupLog(log_path(
+                                                                         data.warehouse_path()))))
         prepared = st.session_state.get(state)
         if prepared is not None and prepared[0] == wanted:
             box.download_button(

@@ -206,6 +206,7 @@ def report(
     # The report draws the dashboard's own charts, so this command reaches into the dashboard
     # package (Altair and vl-convert only; Streamlit is not imported).
     from dashboard.board_report import board_report_html, pdf_bytes
+    from pipelines.followup import FollowupLog, log_path
     from pipelines.queries import MetricsReader
 
     if out_path.suffix.lower() not in REPORT_SUFFIXES:
@@ -216,7 +217,7 @@ def report(
     reader = MetricsReader.open(db)
     try:
         with err.status("drawing the board report"):
-            html = board_report_html(reader, scope, shareable=shareable)
+            html = board_report_html(reader, scope, shareable=shareable, followup_log=FollowupLog(log_path(db)))
     finally:
         reader.close()
     if out_path.suffix.lower() == ".pdf":

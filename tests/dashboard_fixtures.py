@@ -35,8 +35,8 @@ CHARTS = {"overview": 1, "first_sessions": 4, "waits": 3, "attendance": 1, "ther
           "safety": 0, "explore": 0, "data_quality": 0}
 
 # Pages whose content depends on the selected episodes (not Data quality, which reports loads, nor
-# Attendance, which selects appointments by their own date).
-SCOPED_PAGES = [name for name in PAGES if name not in ("data_quality", "attendance")]
+# Attendance, which selects appointments by their own date, nor Safety, which selects by risk date).
+SCOPED_PAGES = [name for name in PAGES if name not in ("data_quality", "attendance", "safety")]
 
 NO_EPISODES = "No episodes match these filters"
 

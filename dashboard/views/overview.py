@@ -64,7 +64,10 @@ if layout.has_episodes():
     tiles[4].metric("Open plateaued episodes", now["plateaued_open"], change("plateaued_open"),
                     delta_color="inverse", border=True)
     tiles[5].metric("Unresolved risk follow-up gaps", now["unresolved_gaps"], change("unresolved_gaps"),
-                    delta_color="inverse", border=True)
+                    delta_color="inverse", border=True,
+                    help="Episodes that started in this period (by first-session date) with an unresolved gap. The "
+                         "Safety page selects gaps by the date of the risk session, every date unless its own filter "
+                         "is set, so it usually shows more.")
 
     st.subheader("Single-session dropout by cohort month")
     months = frames.dropout_by_month(data.run("single_session", scope))

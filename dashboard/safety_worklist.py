@@ -1,0 +1,200 @@
+"""The Safety page's worklist (docs/dashboard.md#safety): its own risk-date filter, the two lists
+with each row's latest follow-up entry, an episode's appointments, and the follow-up log's form.
+
+Rows and entries are chosen on the server: the lists come from reports run through dashboard.data
+(narrowed to the signed-in user's clinics), the log shows only those rows' entries, and a new entry
+is checked against the warehouse again when it is written (pipelines/followup.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data, gate
+from dashboard.literal import literal
+from pipelines.errors import AccessDenied, LoadError
+from pipelines.followup import (
+    NAME_GIVEN,
+    NOTE_LIMIT,
+    OUTCOMES,
+    VERIFIED,
+    WHO_LIMIT,
+    Entry,
+    FollowupLog,
+    log_path,
+    with_latest_entry,
+)
+from pipelines.queries import Scope
+
+EPISODE = "safety_episode"  # session-state key of the episode opened below the lists
+RISK_PARAMS = {"risk_from": "safety_risk_from", "risk_to": "safety_risk_to"}  # link parameter -> widget key
+RECORDED = "followup_recorded"  # session-state key of the confirmation shown after an entry is added
+LATEST_COLUMNS = {
+    "needs_action": st.column_config.CheckboxColumn(
+        "needs action", help="No follow-up entry yet for this risk session, or the latest is \"could not reach\""),
+    "latest_outcome": st.column_config.TextColumn("latest follow-up"),
+    "latest_note": st.column_config.TextColumn("note"),
+    "latest_by": st.column_config.TextColumn("recorded by"),
+    "latest_at": st.column_config.DatetimeColumn("recorded at (UTC)", format="YYYY-MM-DD HH:mm"),
+}
+COMMON_COLUMNS = {
+    "client_id": st.column_config.TextColumn("client"),
+    "episode_id": st.column_config.TextColumn("episode"),
+    "days_since_risk": st.column_config.NumberColumn("days since", help="Extract date minus the risk session's date"),
+    "risk_date": st.column_config.DateColumn("risk session", format="YYYY-MM-DD"),
+    "item9": st.column_config.NumberColumn("item 9", help="PHQ-9 item 9 at the risk session (0–3)"),
+    "therapist_id": st.column_config.TextColumn("therapist"),
+    "clinic_id": st.column_config.TextColumn("clinic"),
+    "status": st.column_config.TextColumn("episode status"),
+}
+
+
+def followup_log() -> FollowupLog:
+    return FollowupLog(log_path(data.warehouse_path()))
+
+
+def _date_from_link(name: str) -> dt.date | None:
+    """A date parameter of the link, or None; a value that is not a date is named in a warning."""
+    if name not in st.query_params:
+        return None
+    text = st.query_params[name]
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        st.warning(f"The link's {name} value {literal(text)} is not a date (YYYY-MM-DD), so it was ignored.")
+        return None
+
+
+def risk_dates(scope: Scope) -> tuple[dt.date | None, dt.date | None]:
+    """The page's own filter on the risk session's date, in the link as risk_from and risk_to
+    (dashboard/filters.py leaves those parameters to this page)."""
+    for name in RISK_PARAMS:
+        if RISK_PARAMS[name] not in st.session_state:  # first drawn in this visit: the link says
+            st.session_state[RISK_PARAMS[name]] = _date_from_link(name)
+    left, right = st.columns(2)
+    risk_from = left.date_input("Risk session from", key=RISK_PARAMS["risk_from"], format="YYYY-MM-DD",
+                                help="Rows whose risk session is on or after this date")
+    risk_to = right.date_input("Risk session to", key=RISK_PARAMS["risk_to"], format="YYYY-MM-DD",
+                               help="Rows whose risk session is on or before this date")
+    for name, value in (("risk_from", risk_from), ("risk_to", risk_to)):
+        if value:
+            st.query_params[name] = value.isoformat()
+        elif name in st.query_params:
+            del st.query_params[name]
+    if risk_from and risk_to and risk_from > risk_to:
+        st.warning(f"Risk session from ({risk_from}) is after risk session to ({risk_to}), so no row can match. "
+                   "Swap the dates.")
+    sidebar_dates = " to ".join(str(d) if d else "any" for d in (scope.from_date, scope.to_date))
+    st.caption("This page selects rows by the date of the **risk session**, with the two dates above (both "
+               "included; empty: every date). The sidebar's first-session dates do not narrow it"
+               + (f" (they are set to {sidebar_dates} for the other pages)" if scope.from_date or scope.to_date
+                  else "")
+               + "; its clinic, therapist and first-session-type filters do. The Overview's tile counts only the "
+                 "unresolved gaps of episodes that started in its period, so it is usually smaller.")
+    return risk_from, risk_to
+
+
+def undated(scope: Scope) -> Scope:
+    """The sidebar's scope without its first-session dates: this page filters by risk date instead."""
+    return dataclasses.replace(scope, from_date=None, to_date=None)
+
+
+def with_followups(rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows with their latest follow-up entry and whether they need action. A log that cannot
+    be read is named in one line, and the rows are shown as needing action."""
+    log = followup_log()
+    try:
+        entries = log.entries(rows)
+    except LoadError as exc:
+        st.error(literal(exc))
+        entries = log.entries(rows.clear())
+    return with_latest_entry(rows, entries)
+
+
+def worklist_table(rows: pl.DataFrame, key: str, extra: dict[str, object]) -> None:
+    """A table of worklist rows, key columns first; selecting a row opens its episode below."""
+    config = {**COMMON_COLUMNS, **extra, **LATEST_COLUMNS}
+    shown = rows.select([name for name in config if name in rows.columns])
+
+    event = st.dataframe(shown, hide_index=True, key=key, on_select="rerun", selection_mode="single-row",
+                         column_config=config)
+    # A newly selected row opens its episode below; comparing with the selection last seen lets the
+    # other table or the select box choose another episode meanwhile.
+    selected = tuple(event.selection.rows) if event else ()
+    if selected != st.session_state.get(f"{key}_seen", ()):
+        st.session_state[f"{key}_seen"] = selected
+        if selected:
+            picked = shown.row(selected[0], named=True)
+            st.session_state[EPISODE] = (picked["client_id"], picked["episode_id"])
+
+
+def episode_choice(rows: pl.DataFrame) -> tuple[str, str] | None:
+    """The episode to open: a row selected in a table, or chosen here (by keyboard too)."""
+    choices = rows.select("client_id", "episode_id", "risk_date").unique(maintain_order=True)
+    keys = [(r["client_id"], r["episode_id"]) for r in choices.iter_rows(named=True)]
+    labels = {(r["client_id"], r["episode_id"]): f"client {r['client_id']} · episode {r['episode_id']} · "
+              f"risk session {r['risk_date']}" for r in choices.iter_rows(named=True)}
+    if st.session_state.get(EPISODE) not in labels:
+        st.session_state[EPISODE] = None
+    return st.selectbox("Open an episode", keys, key=EPISODE, index=None, format_func=labels.get,
+                        placeholder="Select a row above, or choose an episode here")
+
+
+def episode_detail(scope: Scope, client_id: str, episode_id: str) -> None:
+    """The episode's appointments (as Explore shows them), its follow-up entries and the form."""
+    st.subheader(f"Client {literal(client_id)}, episode {literal(episode_id)}")
+    appointments = data.run("episode_appointments", scope, client_id=client_id, episode_id=episode_id)
+    if gate.allowed_clinics() is not None:  # a restricted user (docs/security.md#who-sees-what)
+        st.caption("Appointments at clinics outside your access are not shown.")
+    st.dataframe(appointments, hide_index=True)
+    log = followup_log()
+    try:
+        history = log.history(data.restricted_reader(), client_id, episode_id)
+    except (AccessDenied, LoadError) as exc:
+        st.error(literal(exc))
+        return
+    st.markdown("**Follow-up log** (newest last)")
+    if history.is_empty():
+        st.caption("No entries yet for this episode.")
+    else:
+        st.dataframe(history.select(
+            "recorded_at", pl.col("outcome").replace_strict(OUTCOMES), "note", "recorded_by", "who_kind", "risk_date"),
+            hide_index=True, column_config={
+                "recorded_at": st.column_config.DatetimeColumn("recorded at (UTC)", format="YYYY-MM-DD HH:mm"),
+                "recorded_by": "recorded by", "who_kind": "who",
+                "risk_date": st.column_config.DateColumn("about the risk session of", format="YYYY-MM-DD")})
+    followup_form(log, client_id, episode_id)
+
+
+def followup_form(log: FollowupLog, client_id: str, episode_id: str) -> None:
+    """Add an entry: outcome, a note, and who (the verified sign-in, or a typed name when open)."""
+    if recorded := st.session_state.pop(RECORDED, None):
+        st.success(recorded)
+    access = gate.access_file()
+    signed_in = gate.trusted_email(access) if access is not None else None
+    with st.form("followup_form", clear_on_submit=True, enter_to_submit=False):
+        outcome = st.radio("Outcome", list(OUTCOMES), format_func=OUTCOMES.get, horizontal=True,
+                           key="followup_outcome")
+        note = st.text_area("Note (what was done; never a name, phone number or other identifier)",
+                            max_chars=NOTE_LIMIT, key="followup_note")
+        if signed_in is None:
+            name = st.text_input("Your name", max_chars=WHO_LIMIT, key="followup_name",
+                                 help="This dashboard runs without sign-in, so the entry records the name you "
+                                      "type, marked as not verified (docs/security.md#the-follow-up-log)")
+        submitted = st.form_submit_button("Add to the follow-up log", icon=":material/add_task:")
+    if signed_in is not None:
+        st.caption(f"Entries are recorded as {literal(signed_in)}, with the time in UTC.")
+    if not submitted:
+        return
+    who, kind = (signed_in, VERIFIED) if signed_in is not None else (name, NAME_GIVEN)
+    try:
+        log.record(data.restricted_reader(), Entry(client_id, episode_id, outcome, note, who, kind))
+    except (AccessDenied, LoadError) as exc:
+        st.error(f"Not recorded: {literal(exc)}")
+        return
+    st.session_state[RECORDED] = f"Recorded: {OUTCOMES[outcome]}, by {literal(who)}."  # shown after the rerun
+    st.rerun()

@@ -38,6 +38,79 @@ def dropout_trend(by_month: pl.DataFrame) -> alt.Chart:
     return (line + points).properties(height=280)
 
 
+# A period against its 99.8% band (docs/metrics/single-session.md#the-control-band): told apart by shape as well
+# as colour, for readers who cannot tell the colours apart.
+SIGNALS = ["within", "above", "below"]
+SIGNAL_COLOURS = alt.Scale(domain=SIGNALS, range=["#4c78a8", "#d62728", "#7b4fa0"])
+SIGNAL_SHAPES = alt.Scale(domain=SIGNALS, range=["circle", "triangle-up", "triangle-down"])
+SIGNAL_LEGEND = "Against the 99.8% band"
+
+
+def dropout_control_chart(periods: pl.DataFrame, filtered: pl.DataFrame) -> alt.LayerChart:
+    """Single-session dropout by period (month or quarter) over the whole history, in its control band:
+    the 99.8% and 95% limits around the long-run rate, stepped because each period's limits rest on its
+    own closed episodes. Points outside the 99.8% band stand out by shape, colour and size; incomplete
+    periods are hollow; the filtered dates are shaded.
+
+    Inputs: periods (period, period_start, numerator, denominator, rate, open, is_incomplete, p0, lower998,
+    lower95, upper95, upper998, signal); filtered (from_date, to_date), one row, or none when no date filter."""
+    x = alt.X("period_start:T", title="First session")
+    shade = alt.Chart(filtered).mark_rect(color="#9e9e9e", opacity=0.18).encode(
+        x=x, x2="to_date:T", tooltip=[alt.Tooltip("from_date:T", title="filtered from"),
+                                      alt.Tooltip("to_date:T", title="filtered to")],
+    ).transform_calculate(period_start="datum.from_date")
+
+    def band(low: str, high: str, opacity: float, level: str) -> alt.Chart:
+        return alt.Chart(periods).mark_area(interpolate="step", color="#9ecae1", opacity=opacity).encode(
+            x=x, y=alt.Y(f"{low}:Q"), y2=f"{high}:Q",
+            tooltip=[alt.Tooltip("period:N", title="period"),
+                     alt.Tooltip(f"{low}:Q", format=PERCENT, title=f"{level} lower limit"),
+                     alt.Tooltip(f"{high}:Q", format=PERCENT, title=f"{level} upper limit")])
+
+    long_run = alt.Chart(periods.head(1)).mark_rule(color="#555", strokeDash=[4, 3]).encode(
+        y="p0:Q", tooltip=[alt.Tooltip("p0:Q", format=PERCENT, title="long-run rate")])
+    line = alt.Chart(periods).mark_line(color="#4c78a8").encode(
+        x=x, y=alt.Y("rate:Q", title="Single-session dropout", axis=alt.Axis(format="%")))
+    points = alt.Chart(periods).mark_point(filled=True, strokeWidth=2).encode(
+        x=x, y="rate:Q",
+        stroke=alt.Stroke("signal:N", scale=SIGNAL_COLOURS, title=SIGNAL_LEGEND),
+        shape=alt.Shape("signal:N", scale=SIGNAL_SHAPES, title=SIGNAL_LEGEND),
+        fill=alt.condition("datum.is_incomplete", alt.value("white"),
+                           alt.Fill("signal:N", scale=SIGNAL_COLOURS, legend=None)),
+        size=alt.condition(alt.datum.signal == "within", alt.value(50), alt.value(140)),
+        tooltip=_rate_tooltip(alt.Tooltip("period:N", title="period"), alt.Tooltip("open:Q", title="still open"),
+                              alt.Tooltip("is_incomplete:N", title="incomplete"),
+                              alt.Tooltip("signal:N", title=SIGNAL_LEGEND),
+                              alt.Tooltip("lower998:Q", format=PERCENT, title="99.8% lower limit"),
+                              alt.Tooltip("upper998:Q", format=PERCENT, title="99.8% upper limit")),
+    )
+    return alt.layer(shade, band("lower998", "upper998", 0.35, "99.8%"), band("lower95", "upper95", 0.55, "95%"),
+                     long_run, line, points).properties(height=300)
+
+
+def dropout_heat_table(cells: pl.DataFrame) -> alt.LayerChart:
+    """Single-session dropout by clinic (rows) and period (columns), each cell its rate and counts ("12 of 80");
+    a cell with too few closed episodes is grey and says so instead of colouring its rate.
+
+    Input: clinic_id, period, period_start, numerator, denominator, rate, is_too_few, label (the cell's text)."""
+    base = alt.Chart(cells).encode(
+        x=alt.X("period:O", title="Quarter of first session", sort=alt.SortField("period_start")),
+        y=alt.Y("clinic_id:N", title="Clinic"))
+    tooltip = _rate_tooltip(alt.Tooltip("clinic_id:N", title="clinic"), alt.Tooltip("period:N", title="period"),
+                            alt.Tooltip("is_too_few:N", title="too few closed episodes"))
+    rects = base.mark_rect(stroke="white").encode(
+        color=alt.condition("datum.is_too_few || datum.rate == null", alt.value("#e0e0e0"),
+                            alt.Color("rate:Q", title="Dropout", scale=alt.Scale(scheme="oranges", zero=True),
+                                      legend=alt.Legend(format="%"))),
+        tooltip=tooltip)
+    # dark text on pale cells, white on the darkest third of the scale
+    text = base.mark_text(fontSize=10, lineBreak="\n").encode(
+        text="label:N", tooltip=tooltip,
+        color=alt.condition("!datum.is_too_few && datum.rate > 0.67 * datum.top_rate", alt.value("white"),
+                            alt.value("black"))).transform_joinaggregate(top_rate="max(rate)")
+    return alt.layer(rects, text).properties(height=alt.Step(38), width=alt.Step(64))
+
+
 def rate_bars(frame: pl.DataFrame, category: str, title: str) -> alt.Chart:
     """One horizontal bar per category value. Input: category, numerator, denominator, rate."""
     return alt.Chart(frame).mark_bar(color="#4c78a8").encode(

@@ -89,26 +89,29 @@ def dropout_control_chart(periods: pl.DataFrame, filtered: pl.DataFrame) -> alt.
 
 
 def dropout_heat_table(cells: pl.DataFrame) -> alt.LayerChart:
-    """Single-session dropout by clinic (rows) and period (columns), each cell its rate and counts ("12 of 80");
-    a cell with too few closed episodes is grey and says so instead of colouring its rate.
+    """Single-session dropout by clinic (columns) and period (rows, the latest on top), each cell its rate and
+    counts ("12 of 80"); a cell with too few closed episodes is grey and says so instead of colouring its rate.
+    Clinics run across and periods down, so that a phone's narrow screen holds a row of clinics and scrolls
+    down the years, the latest first.
 
     Input: clinic_id, period, period_start, numerator, denominator, rate, is_too_few, label (the cell's text)."""
     base = alt.Chart(cells).encode(
-        x=alt.X("period:O", title="Quarter of first session", sort=alt.SortField("period_start")),
-        y=alt.Y("clinic_id:N", title="Clinic"))
+        x=alt.X("clinic_id:N", title="Clinic", axis=alt.Axis(orient="top", labelAngle=0)),
+        # the quarter labels ("2026 Q1") name themselves: no axis title, so five clinics fit a phone's width
+        y=alt.Y("period:O", title=None, sort=alt.SortField("period_start", order="descending")))
     tooltip = _rate_tooltip(alt.Tooltip("clinic_id:N", title="clinic"), alt.Tooltip("period:N", title="period"),
                             alt.Tooltip("is_too_few:N", title="too few closed episodes"))
     rects = base.mark_rect(stroke="white").encode(
         color=alt.condition("datum.is_too_few || datum.rate == null", alt.value("#e0e0e0"),
                             alt.Color("rate:Q", title="Dropout", scale=alt.Scale(scheme="oranges", zero=True),
-                                      legend=alt.Legend(format="%"))),
+                                      legend=alt.Legend(format="%", orient="bottom"))),
         tooltip=tooltip)
     # dark text on pale cells, white on the darkest third of the scale
     text = base.mark_text(fontSize=10, lineBreak="\n").encode(
         text="label:N", tooltip=tooltip,
         color=alt.condition("!datum.is_too_few && datum.rate > 0.67 * datum.top_rate", alt.value("white"),
                             alt.value("black"))).transform_joinaggregate(top_rate="max(rate)")
-    return alt.layer(rects, text).properties(height=alt.Step(38), width=alt.Step(64))
+    return alt.layer(rects, text).properties(height=alt.Step(38), width=alt.Step(56))
 
 
 def rate_bars(frame: pl.DataFrame, category: str, title: str) -> alt.Chart:

@@ -88,30 +88,49 @@ def dropout_control_chart(periods: pl.DataFrame, filtered: pl.DataFrame) -> alt.
                      long_run, line, points).properties(height=300)
 
 
-def dropout_heat_table(cells: pl.DataFrame) -> alt.LayerChart:
+# The heat table's clinics per row of panels: as many 56-pixel columns as fit a phone's width with the quarters'
+# labels beside them. A service of 36 clinics gets six panels, one under another, instead of a table wider
+# than the page.
+HEAT_TABLE_CLINICS_ACROSS = 5
+
+
+def dropout_heat_table(cells: pl.DataFrame) -> alt.VConcatChart:
     """Single-session dropout by clinic (columns) and period (rows, the latest on top), each cell its rate and
     counts ("12 of 80"); a cell with too few closed episodes is grey and says so instead of colouring its rate.
-    Clinics run across and periods down, so that a phone's narrow screen holds a row of clinics and scrolls
-    down the years, the latest first.
+    Clinics run across, HEAT_TABLE_CLINICS_ACROSS to a panel, and the panels run down, so that a phone's narrow
+    screen holds a panel and scrolls down, whatever the number of clinics.
 
     Input: clinic_id, period, period_start, numerator, denominator, rate, is_too_few, label (the cell's text)."""
-    base = alt.Chart(cells).encode(
-        x=alt.X("clinic_id:N", title="Clinic", axis=alt.Axis(orient="top", labelAngle=0)),
-        # the quarter labels ("2026 Q1") name themselves: no axis title, so five clinics fit a phone's width
-        y=alt.Y("period:O", title=None, sort=alt.SortField("period_start", order="descending")))
+    # only the columns drawn: the spec carries its data, and a national service has hundreds of cells
+    cells = cells.select("clinic_id", "period", "period_start", "numerator", "denominator", "rate", "is_too_few",
+                         "label")
+    clinics = cells["clinic_id"].unique(maintain_order=False).sort().to_list()
+    groups = [clinics[i:i + HEAT_TABLE_CLINICS_ACROSS] for i in range(0, len(clinics), HEAT_TABLE_CLINICS_ACROSS)]
+    # the highest rate of all panels, so that white text falls on the same dark cells in each
+    top_rate = cells.filter(~pl.col("is_too_few"))["rate"].max() or 1.0
     tooltip = _rate_tooltip(alt.Tooltip("clinic_id:N", title="clinic"), alt.Tooltip("period:N", title="period"),
                             alt.Tooltip("is_too_few:N", title="too few closed episodes"))
-    rects = base.mark_rect(stroke="white").encode(
-        color=alt.condition("datum.is_too_few || datum.rate == null", alt.value("#e0e0e0"),
-                            alt.Color("rate:Q", title="Dropout", scale=alt.Scale(scheme="oranges", zero=True),
-                                      legend=alt.Legend(format="%", orient="bottom"))),
-        tooltip=tooltip)
-    # dark text on pale cells, white on the darkest third of the scale
-    text = base.mark_text(fontSize=10, lineBreak="\n").encode(
-        text="label:N", tooltip=tooltip,
-        color=alt.condition("!datum.is_too_few && datum.rate > 0.67 * datum.top_rate", alt.value("white"),
-                            alt.value("black"))).transform_joinaggregate(top_rate="max(rate)")
-    return alt.layer(rects, text).properties(height=alt.Step(38), width=alt.Step(56))
+
+    def panel(frame: pl.DataFrame) -> alt.LayerChart:
+        base = alt.Chart(frame).encode(
+            x=alt.X("clinic_id:N", title="Clinic", axis=alt.Axis(orient="top", labelAngle=0)),
+            # the quarter labels ("2026 Q1") name themselves: no axis title, so five clinics fit a phone's width
+            y=alt.Y("period:O", title=None, sort=alt.SortField("period_start", order="descending")))
+        rects = base.mark_rect(stroke="white").encode(
+            color=alt.condition("datum.is_too_few || datum.rate == null", alt.value("#e0e0e0"),
+                                alt.Color("rate:Q", title="Dropout", scale=alt.Scale(scheme="oranges", zero=True),
+                                          legend=alt.Legend(format="%", orient="bottom"))),
+            tooltip=tooltip)
+        # dark text on pale cells, white on the darkest third of the scale
+        text = base.mark_text(fontSize=10, lineBreak="\n").encode(
+            text="label:N", tooltip=tooltip,
+            color=alt.condition(f"!datum.is_too_few && datum.rate > {0.67 * top_rate}", alt.value("white"),
+                                alt.value("black")))
+        return alt.layer(rects, text).properties(height=alt.Step(38), width=alt.Step(56))
+
+    panels = [panel(cells.filter(pl.col("clinic_id").is_in(group))) for group in groups] or [panel(cells)]
+    # one colour scale for every panel: the same rate is the same colour everywhere
+    return alt.vconcat(*panels, spacing=24).resolve_scale(color="shared")
 
 
 def rate_bars(frame: pl.DataFrame, category: str, title: str) -> alt.Chart:

@@ -153,7 +153,9 @@ def histogram_frame() -> pl.DataFrame:
 
 
 def units(spec: dict) -> list[dict]:
-    """The unit views of a spec (the layers of a layer chart, the inner spec of a facet)."""
+    """The unit views of a spec (the layers of a layer chart, the inner spec of a facet, the panels of a vconcat)."""
+    if "vconcat" in spec:
+        return [unit for view in spec["vconcat"] for unit in units(view)]
     if "layer" in spec:
         return [unit for layer in spec["layer"] for unit in units(layer)]
     if "spec" in spec:

@@ -4,6 +4,8 @@ the filtered dates shaded, and the warning that a period's tiles rest on incompl
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 import streamlit as st
 
@@ -19,7 +21,7 @@ def periods(scope: Scope, period: str) -> pl.DataFrame:
     return frames.dropout_control(data.run("dropout_trend", scope, period=period))
 
 
-def shaded_dates(from_date, to_date) -> pl.DataFrame:
+def shaded_dates(from_date: dt.date | None, to_date: dt.date | None) -> pl.DataFrame:
     """The one row of dates the control chart shades, or none."""
     rows = [{"from_date": from_date, "to_date": to_date}] if from_date and to_date else []
     return pl.DataFrame(rows, schema={"from_date": pl.Date, "to_date": pl.Date})

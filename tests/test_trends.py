@@ -98,6 +98,21 @@ def test_a_period_outside_the_998_band_is_a_signal_and_one_inside_is_not(trend_w
     assert months["2026-04"]["signal"] == "within"
 
 
+def test_a_period_below_the_998_band_is_a_signal_too(tmp_path) -> None:
+    """The band has two sides: a fall in dropout is worth a look as much as a rise. January: 0 of 60;
+    February: 30 of 60; p0 = 30/120 = 0.25, and with n = 60 the 99.8% band is
+    0.25 ± 3.09·√(0.25·0.75/60) = [0.0773, 0.4227]."""
+    log = [appointment(f"A{month}{n}", f"2026-0{month}-05", client=f"C{month}{n}", discharge_date=f"2026-0{month}-05",
+                       discharge_reason="dropout" if month == 2 and n < 30 else "planned")
+           for month in (1, 2) for n in range(60)]
+    built = Warehouse(tmp_path)
+    built.load(log)
+    months = trend(built, period="month")
+    assert months["signal"].to_list() == ["below", "above"]
+    assert months["lower998"].to_list() == pytest.approx([0.0773] * 2, abs=1e-4)
+    assert months["upper998"].to_list() == pytest.approx([0.4227] * 2, abs=1e-4)
+
+
 def test_quarters_add_up_their_months(trend_warehouse: Warehouse) -> None:
     quarters = trend(trend_warehouse, period="quarter")
     assert quarters["period"].to_list() == ["2026 Q1", "2026 Q2"]

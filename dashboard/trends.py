@@ -44,9 +44,13 @@ def incomplete_warning(months: pl.DataFrame, period: Scope) -> None:
     """Say when the tiles' period holds incomplete months: their rates over closed episodes will still move."""
     incomplete, overlapping = frames.incomplete_months(months, period)
     if incomplete:
-        st.warning(f"{incomplete} of {overlapping} months of this period are still incomplete (at least "
-                   f"{frames.INCOMPLETE_OPEN_SHARE:.0%} of their episodes open): these rates will move as those "
-                   "episodes end.", icon=":material/schedule:")
+        share = f"{frames.INCOMPLETE_OPEN_SHARE:.0%}"
+        if overlapping == 1:
+            text = f"The one month of this period is still incomplete (at least {share} of its episodes open)"
+        else:
+            text = (f"{incomplete} of {overlapping} months of this period are still incomplete (at least {share} "
+                    "of their episodes open)")
+        st.warning(f"{text}: these rates will move as those episodes end.", icon=":material/schedule:")
 
 
 def clinic_quarters(scope: Scope) -> None:

@@ -85,6 +85,21 @@ def test_overview_tiles_say_how_many_months_are_incomplete(sample_db: Path,  # n
         "will move as those episodes end."]
 
 
+def test_overview_tiles_of_one_incomplete_month_say_so_in_the_singular(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two clients first seen in June 2026, both still open at the extract date: one month, incomplete; the trend
+    and the heat table still draw with no closed episode (no rate, no band)."""
+    from conftest import Warehouse, appointment
+
+    built = Warehouse(tmp_path)
+    built.load([appointment("A1", "2026-06-01"), appointment("A2", "2026-06-08", client="C2", clinic="K2")])
+    at = dashboard_on(built.path, monkeypatch)
+    assert [w.value for w in at.warning] == [
+        "The one month of this period is still incomplete (at least 10% of its episodes open): these rates will "
+        "move as those episodes end."]
+    assert len(specs(dashboard_on(built.path, monkeypatch, "first_sessions"))) == 4  # no SRS chart: none recorded
+
+
 def test_overview_tiles_of_complete_months_carry_no_warning(sample_db: Path,  # noqa: F811
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     at = dashboard_on(sample_db, monkeypatch, **{"from": "2024-01-01", "to": "2024-06-30"})

@@ -307,6 +307,9 @@ EPISODE_DISCLOSURE = Shareable(keys=(), counts=EPISODE_COUNTS, totals={"total": 
 TYPE_COLUMNS = [Column("first_session_type", "first session type"), Column("rate", "dropout", "rate"),
                 Column("numerator", "dropouts", "count"), Column("denominator", "closed episodes", "count")]
 TYPE_DISCLOSURE = table_spec(TYPE_COLUMNS, DROPOUT, total_row="first_session_type")
+CLINIC_COLUMNS = [Column("clinic", "clinic"), Column("rate", "dropout", "rate"),
+                  Column("numerator", "dropouts", "count"), Column("denominator", "closed episodes", "count")]
+CLINIC_DISCLOSURE = table_spec(CLINIC_COLUMNS, DROPOUT, total_row="clinic")
 # the closed episodes, where each table that quotes them holds them (a total row is the first row)
 CLOSED_IN_EPISODES: Cell = (0, "closed")
 CLOSED_IN_TOTAL_ROW: Cell = (0, "denominator")
@@ -329,6 +332,13 @@ def dropout_by_type(single: pl.DataFrame) -> pl.DataFrame:
     return with_total_row(types, overall_dropout(single)).pipe(frames.with_rate, "numerator", "denominator")
 
 
+def dropout_by_clinic(single: pl.DataFrame) -> pl.DataFrame:
+    """The single-session dropout by clinic of session 1, under its total row (the overall dropout): the
+    board's first question, where is dropout highest."""
+    clinics = frames.single_session_breakdown(single, "clinic", "clinic")
+    return with_total_row(clinics, overall_dropout(single)).pipe(frames.with_rate, "numerator", "denominator")
+
+
 BAND_COLUMNS = [Column("band", "next booking after session 1"), Column("rate", "dropout", "rate"),
                 Column("numerator", "dropouts", "count"), Column("denominator", "closed episodes", "count")]
 BAND_DISCLOSURE = table_spec(BAND_COLUMNS, DROPOUT, total_row="band")
@@ -348,6 +358,7 @@ def closed_hidden_anywhere(counts: dict[str, int], single: pl.DataFrame, bands: 
     are `*` in every sentence and table that quotes them."""
     return hidden_anywhere([(episode_table(counts), EPISODE_DISCLOSURE, CLOSED_IN_EPISODES),
                             (dropout_by_type(single), TYPE_DISCLOSURE, CLOSED_IN_TOTAL_ROW),
+                            (dropout_by_clinic(single), CLINIC_DISCLOSURE, CLOSED_IN_TOTAL_ROW),
                             (dropout_by_band(bands, single), BAND_DISCLOSURE, CLOSED_IN_TOTAL_ROW)])
 
 
@@ -476,6 +487,9 @@ def first_session_section(ctx: Context) -> str:
                                                                               "First session"), ctx.is_shareable)
                  if drawn.height else withheld_all(ctx.is_shareable, "first session type"))
     parts.append(table_html(types, TYPE_COLUMNS, ctx.is_shareable, spec=TYPE_DISCLOSURE, hidden=hidden))
+    parts.append("<h3>By clinic</h3>")
+    parts.append(table_html(dropout_by_clinic(single), CLINIC_COLUMNS, ctx.is_shareable, spec=CLINIC_DISCLOSURE,
+                            hidden=hidden, metric=lambda row: f"single_session.by_clinic.{row['clinic']}"))
     return "".join(parts) + waits_html(ctx, single)
 
 

@@ -38,6 +38,101 @@ def dropout_trend(by_month: pl.DataFrame) -> alt.Chart:
     return (line + points).properties(height=280)
 
 
+# A period against its 99.8% band (docs/metrics/single-session.md#the-control-band): told apart by shape as well
+# as colour, for readers who cannot tell the colours apart.
+SIGNALS = ["within", "above", "below"]
+SIGNAL_COLOURS = alt.Scale(domain=SIGNALS, range=["#4c78a8", "#d62728", "#7b4fa0"])
+SIGNAL_SHAPES = alt.Scale(domain=SIGNALS, range=["circle", "triangle-up", "triangle-down"])
+SIGNAL_LEGEND = "Against the 99.8% band"
+
+
+def dropout_control_chart(periods: pl.DataFrame, filtered: pl.DataFrame) -> alt.LayerChart:
+    """Single-session dropout by period (month or quarter) over the whole history, in its control band:
+    the 99.8% and 95% limits around the long-run rate, stepped because each period's limits rest on its
+    own closed episodes. Points outside the 99.8% band stand out by shape, colour and size; incomplete
+    periods are hollow; the filtered dates are shaded.
+
+    Inputs: periods (period, period_start, numerator, denominator, rate, open, is_incomplete, p0, lower998,
+    lower95, upper95, upper998, signal); filtered (from_date, to_date), one row, or none when no date filter."""
+    x = alt.X("period_start:T", title="First session")
+    shade = alt.Chart(filtered).mark_rect(color="#9e9e9e", opacity=0.18).encode(
+        x=x, x2="to_date:T", tooltip=[alt.Tooltip("from_date:T", title="filtered from"),
+                                      alt.Tooltip("to_date:T", title="filtered to")],
+    ).transform_calculate(period_start="datum.from_date")
+
+    def band(low: str, high: str, opacity: float, level: str) -> alt.Chart:
+        return alt.Chart(periods).mark_area(interpolate="step", color="#9ecae1", opacity=opacity).encode(
+            x=x, y=alt.Y(f"{low}:Q"), y2=f"{high}:Q",
+            tooltip=[alt.Tooltip("period:N", title="period"),
+                     alt.Tooltip(f"{low}:Q", format=PERCENT, title=f"{level} lower limit"),
+                     alt.Tooltip(f"{high}:Q", format=PERCENT, title=f"{level} upper limit")])
+
+    long_run = alt.Chart(periods.head(1)).mark_rule(color="#555", strokeDash=[4, 3]).encode(
+        y="p0:Q", tooltip=[alt.Tooltip("p0:Q", format=PERCENT, title="long-run rate")])
+    line = alt.Chart(periods).mark_line(color="#4c78a8").encode(
+        x=x, y=alt.Y("rate:Q", title="Single-session dropout", axis=alt.Axis(format="%")))
+    points = alt.Chart(periods).mark_point(filled=True, strokeWidth=2).encode(
+        x=x, y="rate:Q",
+        stroke=alt.Stroke("signal:N", scale=SIGNAL_COLOURS, title=SIGNAL_LEGEND),
+        shape=alt.Shape("signal:N", scale=SIGNAL_SHAPES, title=SIGNAL_LEGEND),
+        fill=alt.condition("datum.is_incomplete", alt.value("white"),
+                           alt.Fill("signal:N", scale=SIGNAL_COLOURS, legend=None)),
+        size=alt.condition(alt.datum.signal == "within", alt.value(50), alt.value(140)),
+        tooltip=_rate_tooltip(alt.Tooltip("period:N", title="period"), alt.Tooltip("open:Q", title="still open"),
+                              alt.Tooltip("is_incomplete:N", title="incomplete"),
+                              alt.Tooltip("signal:N", title=SIGNAL_LEGEND),
+                              alt.Tooltip("lower998:Q", format=PERCENT, title="99.8% lower limit"),
+                              alt.Tooltip("upper998:Q", format=PERCENT, title="99.8% upper limit")),
+    )
+    return alt.layer(shade, band("lower998", "upper998", 0.35, "99.8%"), band("lower95", "upper95", 0.55, "95%"),
+                     long_run, line, points).properties(height=300)
+
+
+# The heat table's clinics per row of panels: as many 56-pixel columns as fit a phone's width with the quarters'
+# labels beside them. A service of 36 clinics gets six panels, one under another, instead of a table wider
+# than the page.
+HEAT_TABLE_CLINICS_ACROSS = 5
+
+
+def dropout_heat_table(cells: pl.DataFrame) -> alt.VConcatChart:
+    """Single-session dropout by clinic (columns) and period (rows, the latest on top), each cell its rate and
+    counts ("12 of 80"); a cell with too few closed episodes is grey and says so instead of colouring its rate.
+    Clinics run across, HEAT_TABLE_CLINICS_ACROSS to a panel, and the panels run down, so that a phone's narrow
+    screen holds a panel and scrolls down, whatever the number of clinics.
+
+    Input: clinic_id, period, period_start, numerator, denominator, rate, is_too_few, label (the cell's text)."""
+    # only the columns drawn: the spec carries its data, and a national service has hundreds of cells
+    cells = cells.select("clinic_id", "period", "period_start", "numerator", "denominator", "rate", "is_too_few",
+                         "label")
+    clinics = cells["clinic_id"].unique(maintain_order=False).sort().to_list()
+    groups = [clinics[i:i + HEAT_TABLE_CLINICS_ACROSS] for i in range(0, len(clinics), HEAT_TABLE_CLINICS_ACROSS)]
+    # the highest rate of all panels, so that white text falls on the same dark cells in each
+    top_rate = cells.filter(~pl.col("is_too_few"))["rate"].max() or 1.0
+    tooltip = _rate_tooltip(alt.Tooltip("clinic_id:N", title="clinic"), alt.Tooltip("period:N", title="period"),
+                            alt.Tooltip("is_too_few:N", title="too few closed episodes"))
+
+    def panel(frame: pl.DataFrame) -> alt.LayerChart:
+        base = alt.Chart(frame).encode(
+            x=alt.X("clinic_id:N", title="Clinic", axis=alt.Axis(orient="top", labelAngle=0)),
+            # the quarter labels ("2026 Q1") name themselves: no axis title, so five clinics fit a phone's width
+            y=alt.Y("period:O", title=None, sort=alt.SortField("period_start", order="descending")))
+        rects = base.mark_rect(stroke="white").encode(
+            color=alt.condition("datum.is_too_few || datum.rate == null", alt.value("#e0e0e0"),
+                                alt.Color("rate:Q", title="Dropout", scale=alt.Scale(scheme="oranges", zero=True),
+                                          legend=alt.Legend(format="%", orient="bottom"))),
+            tooltip=tooltip)
+        # dark text on pale cells, white on the darkest third of the scale
+        text = base.mark_text(fontSize=10, lineBreak="\n").encode(
+            text="label:N", tooltip=tooltip,
+            color=alt.condition(f"!datum.is_too_few && datum.rate > {0.67 * top_rate}", alt.value("white"),
+                                alt.value("black")))
+        return alt.layer(rects, text).properties(height=alt.Step(38), width=alt.Step(56))
+
+    panels = [panel(cells.filter(pl.col("clinic_id").is_in(group))) for group in groups] or [panel(cells)]
+    # one colour scale for every panel: the same rate is the same colour everywhere
+    return alt.vconcat(*panels, spacing=24).resolve_scale(color="shared")
+
+
 def rate_bars(frame: pl.DataFrame, category: str, title: str) -> alt.Chart:
     """One horizontal bar per category value. Input: category, numerator, denominator, rate."""
     return alt.Chart(frame).mark_bar(color="#4c78a8").encode(

@@ -27,12 +27,45 @@ def with_rate(frame: pl.DataFrame, numerator: str, denominator: str) -> pl.DataF
 INCOMPLETE_OPEN_SHARE = 0.10
 
 
+def is_incomplete() -> pl.Expr:
+    """A period (month or quarter) is incomplete while INCOMPLETE_OPEN_SHARE of its episodes are open
+    (docs/metrics/single-session.md#breakdowns); over columns open and denominator (its closed episodes)."""
+    return (pl.col("open") >= INCOMPLETE_OPEN_SHARE * (pl.col("open") + pl.col("denominator"))).alias("is_incomplete")
+
+
 def dropout_by_month(single_session: pl.DataFrame) -> pl.DataFrame:
     """The month rows of the single_session report, ready for charts.dropout_trend."""
     months = with_rate(single_session.filter(pl.col("breakdown") == "month").rename({"key": "month"}),
                        "dropout", "closed")
-    return months.with_columns(
-        (pl.col("open") >= INCOMPLETE_OPEN_SHARE * (pl.col("open") + pl.col("denominator"))).alias("is_incomplete"))
+    return months.with_columns(is_incomplete())
+
+
+def dropout_control(trend: pl.DataFrame) -> pl.DataFrame:
+    """The dropout_trend report (periods with their control band) for charts.dropout_control_chart and
+    charts.dropout_heat_table: dropout as numerator over closed as denominator, each period marked incomplete or not."""
+    return with_rate(trend, "dropout", "closed").with_columns(is_incomplete())
+
+
+def _whole(column: str) -> pl.Expr:
+    return pl.col(column).map_elements(lambda n: f"{n:,}", return_dtype=pl.String)
+
+
+def dropout_heat_cells(by_clinic: pl.DataFrame) -> pl.DataFrame:
+    """The dropout_trend report by clinic and quarter for charts.dropout_heat_table: each cell labelled
+    with its rate and counts ("15.0%" over "12 of 80"), or "too few" over its counts when it has fewer
+    closed episodes than the minimum caseload (or none), so that no cell colours a rate of 1 of 2."""
+    cells = dropout_control(by_clinic)
+    counts = pl.format("{} of {}", _whole("numerator"), _whole("denominator"))
+    rate = pl.format("{}%", (pl.col("rate") * 100).round(1))
+    return cells.with_columns(label=pl.when(pl.col("is_too_few") | pl.col("rate").is_null())
+                              .then(pl.format("too few\n{}", counts)).otherwise(pl.format("{}\n{}", rate, counts)))
+
+
+def incomplete_months(months: pl.DataFrame, period: Scope) -> tuple[int, int]:
+    """How many of the months (rows of dropout_control by month) that overlap the period's dates are
+    incomplete, and how many overlap it: the Overview's warning that its tiles will still move."""
+    overlapping = months.filter((pl.col("period_end") >= period.from_date) & (pl.col("period_start") <= period.to_date))
+    return overlapping.filter(pl.col("is_incomplete")).height, overlapping.height
 
 
 def single_session_breakdown(single_session: pl.DataFrame, breakdown: str, label: str) -> pl.DataFrame:
@@ -79,20 +112,36 @@ def dose_response_curve(dose_response: pl.DataFrame) -> pl.DataFrame:
     return curve.with_columns(pl.col("denominator").alias("episodes"))
 
 
-# The Overview compares a period of this many days (or the filtered dates) with the one before.
+# The Overview shows a period of this many days (or the filtered dates) beside the same dates a year earlier.
 HEADLINE_DAYS = 365
 
 
+def years_earlier(day: dt.date, years: int = 1) -> dt.date:
+    """The same day and month `years` earlier; 29 February becomes 28 February (docs/dashboard.md#overview)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February, and that year has none
+        return day.replace(year=day.year - years, day=28)
+
+
 def headline_periods(scope: Scope, extract_date: dt.date) -> tuple[Scope, Scope]:
-    """The Overview's two periods: the filtered first-session dates (by default the last year up
-    to the extract date), and as many days just before them."""
+    """The Overview's two periods: the filtered first-session dates (by default the last year up to the
+    extract date), and the same dates a year earlier: the same season, so a January rise is set against
+    last January's. A period longer than a year is set against the same dates as many whole years earlier
+    as keep the two apart (docs/dashboard.md#overview)."""
     end = scope.to_date or extract_date
     start = scope.from_date or end - dt.timedelta(days=HEADLINE_DAYS - 1)
-    length = (end - start).days + 1
+    years = 1
+    while years_earlier(end, years) >= start:
+        years += 1
     current = dataclasses.replace(scope, from_date=start, to_date=end)
-    previous = dataclasses.replace(scope, from_date=start - dt.timedelta(days=length),
-                                   to_date=start - dt.timedelta(days=1))
+    previous = dataclasses.replace(scope, from_date=years_earlier(start, years), to_date=years_earlier(end, years))
     return current, previous
+
+
+def years_between(current: Scope, previous: Scope) -> int:
+    """How many years earlier the comparison period of headline_periods is."""
+    return current.to_date.year - previous.to_date.year
 
 
 FLAG_ORDER = {"alarm": 0, "alert": 1, "none": 2, "insufficient": 3}

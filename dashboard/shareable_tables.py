@@ -15,6 +15,7 @@ FLAG = {"flag": ("numerator", "denominator")}
 BOTH_FLAGS = {**FLAG, "adjusted_flag": ("numerator", "denominator")}
 
 SINGLE_SESSION_BY_MONTH = Shareable(keys=("month",), counts=("numerator", "denominator", "open"), rates=DROPOUT)
+CLINIC_QUARTERS = Shareable(keys=("clinic_id", "period"), counts=("numerator", "denominator", "open"), rates=DROPOUT)
 
 THERAPIST_FLAGS = Shareable(keys=("therapist_id",), counts=("numerator", "denominator"), rates=DROPOUT,
                             derived_labels=BOTH_FLAGS)

@@ -59,7 +59,7 @@ MODELS = (
 EPHEMERAL = ("marts/session_scores",)
 # Macros stored in the warehouse for the report queries in sql/reports/ (in_scope first: the
 # other uses it).
-MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion")
+MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion", "macros/binomial_limit")
 
 # The layout readers and later loads rely on. Raise it whenever a change to a model or a source
 # table would break a report, the dashboard or a later load on a file built before: readers then
@@ -71,7 +71,8 @@ MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion")
 #    overdispersion macros (the therapist and attendance funnels' adjusted flags call them).
 # 5: the waits table (the waits report reads it) and episode_issues' referral dated after session 1;
 #    nhs_paired, the national paired measures (the metrics report reads it), and outcomes.is_case_at_end.
-# 6: waits' flags for the wait standards and the 28- and 90-day marks (the waits reports count them).
+# 6: waits' flags for the wait standards and the 28- and 90-day marks (the waits reports count them),
+#    and the binomial_limit macro (the funnels' limits and the dropout trend's control band call it).
 SCHEMA_VERSION = 6
 
 # appointments.client_id is stored uncompressed. DuckDB's default for text (DICT_FSST) decodes

@@ -280,7 +280,7 @@ def one_stratum_funnel(caseloads: list[tuple[int, int]], min_caseload: int = 10)
     treatment, moderate, new), one therapist per (closed, dropouts) pair."""
     con = duckdb.connect()
     try:
-        for macro in ("macros/in_scope", "macros/overdispersion"):  # as a build stores them
+        for macro in ("macros/in_scope", "macros/overdispersion", "macros/binomial_limit"):  # as a build stores them
             con.execute(model_sql(macro))
         con.execute("CREATE TABLE settings AS SELECT ?::INTEGER AS min_caseload", [min_caseload])
         con.execute("""CREATE TABLE single_session (

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from dashboard import charts
+from test_trends import control_frames, heat_frame
 
 # --- small report frames, shaped as the pages pass them ------------------------------------------
 
@@ -152,7 +153,9 @@ def histogram_frame() -> pl.DataFrame:
 
 
 def units(spec: dict) -> list[dict]:
-    """The unit views of a spec (the layers of a layer chart, the inner spec of a facet)."""
+    """The unit views of a spec (the layers of a layer chart, the inner spec of a facet, the panels of a vconcat)."""
+    if "vconcat" in spec:
+        return [unit for view in spec["vconcat"] for unit in units(view)]
     if "layer" in spec:
         return [unit for layer in spec["layer"] for unit in units(layer)]
     if "spec" in spec:
@@ -403,6 +406,8 @@ BUILDERS = {
     "survival_curves": lambda: charts.survival_curves(survival_frame()),
     "count_histogram": lambda: charts.count_histogram(histogram_frame(), "attended_sessions", "Attended sessions"),
     "paired_rates": lambda: charts.paired_rates(paired_frame()),
+    "dropout_control_chart": lambda: charts.dropout_control_chart(*control_frames()),
+    "dropout_heat_table": lambda: charts.dropout_heat_table(heat_frame()),
 }
 
 
@@ -453,6 +458,8 @@ def test_every_builder_accepts_an_empty_frame(name: str) -> None:
         "survival_curves": lambda: charts.survival_curves(survival_frame().clear()),
         "count_histogram": lambda: charts.count_histogram(histogram_frame().clear(), "attended_sessions", "n"),
         "paired_rates": lambda: charts.paired_rates(paired_frame().clear()),
+        "dropout_control_chart": lambda: charts.dropout_control_chart(*(f.clear() for f in control_frames())),
+        "dropout_heat_table": lambda: charts.dropout_heat_table(heat_frame().clear()),
     }[name]()
     spec = empty.to_dict()
     assert all(rows_of(spec, unit) == [] for unit in units(spec) if (unit.get("data") or spec.get("data")))

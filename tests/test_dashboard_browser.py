@@ -34,8 +34,9 @@ VIEWPORT = {"width": 1400, "height": 1000}
 # The marks each page's charts draw (Vega-Lite renders to SVG here; a mark's <g> has class
 # "mark-<type> role-mark"), one entry per chart, in page order.
 MARKS = {
-    "overview": [{"line", "symbol"}],
-    "first_sessions": [{"line", "symbol"}, {"rect"}, {"rect"}, {"rect"}],
+    # the control chart shades the dates the tiles cover (rect), and on First sessions only a date filter's
+    "overview": [{"area", "line", "rule", "symbol", "rect"}],
+    "first_sessions": [{"area", "line", "rule", "symbol"}, {"rect", "text"}, {"rect"}, {"rect"}, {"rect"}],
     "waits": [{"line", "rule", "symbol"}, {"rect", "rule"}, {"rect", "text"}],
     "attendance": [{"line", "rule", "symbol"}],
     # adjusted funnel, raw funnel, case mix, CUSUM

@@ -166,7 +166,7 @@ def run_on_single_session(episodes: list[tuple[str, int, bool]], report: str, **
     """A report over a single_session table of closed episodes given as (therapist, stratum index, dropout)."""
     con = duckdb.connect()
     try:
-        for macro in ("macros/in_scope", "macros/overdispersion"):  # as a build stores them
+        for macro in ("macros/in_scope", "macros/overdispersion", "macros/binomial_limit"):  # as a build stores them
             con.execute(model_sql(macro))
         con.execute("CREATE TABLE settings AS SELECT 10 AS min_caseload")
         con.execute("""CREATE TABLE single_session (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, layout, shareable_tables
+from dashboard import charts, data, frames, layout, shareable_tables, trends
 
 st.title("First sessions")
 st.caption("Closed episodes that ended after one attended session, without a planned ending or an "
@@ -21,9 +21,11 @@ if layout.has_episodes():
     right.metric("Ended after one session (any reason)", layout.rate_text(overall["ended_after_one"], overall["closed"]),
                  border=True)
 
-    st.subheader("By cohort month")
-    months = frames.dropout_by_month(single)
-    st.altair_chart(charts.dropout_trend(months), width="stretch")
+    st.subheader("Over time")
+    trends.control_chart("first_sessions", scope, trends.periods(scope, "month"),
+                         trends.shaded_dates(scope.from_date, scope.to_date))
+    st.subheader("By clinic and quarter")
+    trends.clinic_quarters(scope)
 
     by_clinic, by_type = st.columns(2)
     with by_clinic:

@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, layout
+from dashboard import data, frames, layout, trends
 from pipelines.report import median_days
 
 st.title("Overview")
@@ -20,7 +20,6 @@ if layout.has_episodes():
     extract_date: dt.date = settings["extract_date"]
     current, previous = frames.headline_periods(scope, extract_date)
     start, end = current.from_date, current.to_date
-    length = (end - start).days + 1
 
     # Both periods' counts in one query: this page redraws on every filter change.
     counts = data.run("overview_headline", current, previous_from=previous.from_date,
@@ -49,9 +48,16 @@ if layout.has_episodes():
         if now[key] is None or before[key] is None:
             return None
         delta = now[key] - before[key]
-        return f"{delta * 100:+.1f} pts" if percent else f"{delta:+,}"
+        # the same dates a year earlier, and the change from them (docs/dashboard.md#overview)
+        return (f"{delta * 100:+.1f} pts on {before[key]:.1%} {earlier}" if percent
+                else f"{delta:+,} on {before[key]:,} {earlier}")
 
-    st.subheader(f"Episodes starting {start:%d %b %Y} – {end:%d %b %Y}, against the {length} days before")
+    years = frames.years_between(current, previous)
+    earlier = "a year earlier" if years == 1 else f"{years} years earlier"
+    st.subheader(f"Episodes starting {start:%d %b %Y} – {end:%d %b %Y}, against the same dates {earlier} "
+                 f"({previous.from_date:%d %b %Y} – {previous.to_date:%d %b %Y})")
+    months = trends.periods(scope, "month")
+    trends.incomplete_warning(months, current)
     tiles = [*st.columns(3), *st.columns(3)]
     tiles[0].metric("Single-session dropout", f"{now['dropout']:.1%}" if now["dropout"] is not None else "–",
                     change("dropout", True), delta_color="inverse", help=now["dropout_text"], border=True)
@@ -69,11 +75,8 @@ if layout.has_episodes():
                          "Safety page selects gaps by the date of the risk session, every date unless its own filter "
                          "is set, so it usually shows more.")
 
-    st.subheader("Single-session dropout by cohort month")
-    months = frames.dropout_by_month(data.run("single_session", scope))
-    st.altair_chart(charts.dropout_trend(months), width="stretch")
-    st.caption("Hollow points are months still incomplete: at least 10% of their episodes are open, so "
-               "their rate will move as those episodes end.")
+    st.subheader("Single-session dropout over time")
+    trends.control_chart("overview", scope, months, trends.shaded_dates(start, end))
 
 st.subheader("The four warning signs")
 st.markdown("""

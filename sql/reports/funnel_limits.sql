@@ -23,8 +23,8 @@ largest AS (
 SELECT
     n.caseload,
     b.p0,
-    b.p0 + 1.96 * sqrt(b.p0 * (1 - b.p0) / n.caseload) AS limit95,
-    b.p0 + 3.09 * sqrt(b.p0 * (1 - b.p0) / n.caseload) AS limit998
+    binomial_limit(b.p0, n.caseload, 1.96) AS limit95,
+    binomial_limit(b.p0, n.caseload, 3.09) AS limit998
 FROM largest AS l
 CROSS JOIN benchmark AS b
 CROSS JOIN LATERAL (SELECT unnest(range(1, l.caseload + 1)) AS caseload) AS n

@@ -2,7 +2,7 @@
 --   numerator / denominator / rate  single-session dropout among the therapist's closed episodes
 --   p0        the benchmark: all dropout / all closed over the episodes selected by every filter
 --             except the therapist filter (which only picks the therapists listed)
---   limit95, limit998   p0 + z·sqrt(p0·(1−p0)/denominator), z = 1.96 and 3.09
+--   limit95, limit998   binomial_limit(p0, denominator, z) = p0 + z·sqrt(p0·(1−p0)/denominator), z = 1.96 and 3.09
 --   flag      insufficient (denominator < min caseload), alarm (rate > limit998),
 --             alert (rate > limit95) or none
 -- The case-mix adjusted flag (docs/metrics/therapist-funnel.md#case-mix-adjusted-flag):
@@ -139,12 +139,12 @@ SELECT
     denominator,
     rate,
     p0,
-    p0 + 1.96 * sqrt(p0 * (1 - p0) / denominator) AS limit95,
-    p0 + 3.09 * sqrt(p0 * (1 - p0) / denominator) AS limit998,
+    binomial_limit(p0, denominator, 1.96) AS limit95,
+    binomial_limit(p0, denominator, 3.09) AS limit998,
     CASE
         WHEN denominator < min_caseload THEN 'insufficient'
-        WHEN rate > p0 + 3.09 * sqrt(p0 * (1 - p0) / denominator) THEN 'alarm'
-        WHEN rate > p0 + 1.96 * sqrt(p0 * (1 - p0) / denominator) THEN 'alert'
+        WHEN rate > binomial_limit(p0, denominator, 3.09) THEN 'alarm'
+        WHEN rate > binomial_limit(p0, denominator, 1.96) THEN 'alert'
         ELSE 'none'
     END AS flag,
     expected,

@@ -8,8 +8,8 @@ from dashboard import data, gate, layout
 from dashboard.literal import literal
 
 st.title("Explore")
-st.caption("The episodes selected by the sidebar filters. Select a row to see its appointments. "
-           "Downloads contain exactly the rows shown.")
+st.caption("The episodes selected by the sidebar filters. Select a row to see its appointments (by keyboard: Tab "
+           "into the table, arrow keys to the row, Shift+Space). Downloads contain exactly the rows shown.")
 
 scope = layout.scope()
 if layout.has_episodes():

@@ -81,7 +81,9 @@ def funnel_plot(units: pl.DataFrame, limits: pl.DataFrame, *, unit: str = "thera
     ).add_params(selection)
     # The limit curves and the flags each keep their own colour scale and legend: a shared scale
     # would repaint every point in the two limit colours.
-    return alt.layer(curve_layer, benchmark, points).resolve_scale(color="independent").properties(height=380)
+    # shape resolved with colour, so the points' colour and shape legends merge into one
+    return alt.layer(curve_layer, benchmark, points).resolve_scale(color="independent", shape="independent").properties(
+        height=380)
 
 
 # The overdispersion allowance's columns and the funnel columns they stand in for
@@ -226,7 +228,9 @@ def adjusted_funnel_plot(units: pl.DataFrame, limits: pl.DataFrame) -> alt.Layer
                  alt.Tooltip("adjusted_flag:N", title="adjusted flag"),
                  alt.Tooltip("denominator:Q", title="closed episodes")],
     ).add_params(selection)
-    return alt.layer(curve_layer, as_expected, points).resolve_scale(color="independent").properties(height=380)
+    # shape resolved with colour, so the points' colour and shape legends merge into one
+    return alt.layer(curve_layer, as_expected, points).resolve_scale(
+        color="independent", shape="independent").properties(height=380)
 
 
 def case_mix_bars(case_mix: pl.DataFrame) -> alt.Chart:

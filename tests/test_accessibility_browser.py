@@ -160,3 +160,44 @@ def test_a_table_row_is_selected_with_the_keyboard(browser, server: str, width: 
         screenshot(tab, f"access_explore_keyboard_row_{width}", width)
     finally:
         tab.close()
+
+
+def choose_by_keyboard(tab: Tab, label: str, option: str) -> None:
+    """Tab to the select box named `label`, type the option and press Enter."""
+    box = tab.page.get_by_role("combobox", name=label, exact=True)
+    box.wait_for()
+    for _ in range(150):
+        tab.page.keyboard.press("Tab")
+        if box.evaluate("input => input === document.activeElement"):
+            break
+    else:
+        pytest.fail(f"Tab never reached the {label} select box")
+    tab.page.keyboard.type(option)
+    tab.page.keyboard.press("Enter")
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_a_funnel_point_is_chosen_with_the_keyboard(browser, server: str, width: int) -> None:  # noqa: F811
+    """Therapists: the select box beside the funnels, reached by Tab, opens a therapist's panel as a click on
+    their point does; Attendance: the one beside the no-show funnel tells a clinic's point in words."""
+    tab = opened(browser, server, "/therapists", width)
+    try:
+        choose_by_keyboard(tab, "Therapist on the funnels", "T0203")
+        heading = tab.page.locator("h3", has_text="Episodes of")
+        heading.wait_for(timeout=30_000)
+        tab.wait_idle()
+        assert heading.inner_text().strip() == "Episodes of T0203"
+        assert tab.page.get_by_text("Therapist T0203: single-session dropout").count() == 1
+        tab.assert_clean()
+        screenshot(tab, f"access_therapists_keyboard_point_{width}", width)
+    finally:
+        tab.close()
+    tab = opened(browser, server, "/attendance", width)
+    try:
+        choose_by_keyboard(tab, "Clinic on the funnel", "K03")
+        tab.page.get_by_text("Clinic K03: no-show rate").wait_for(timeout=30_000)
+        tab.wait_idle()
+        tab.assert_clean()
+        screenshot(tab, f"access_attendance_keyboard_point_{width}", width)
+    finally:
+        tab.close()

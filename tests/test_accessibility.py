@@ -115,3 +115,26 @@ def test_a_click_on_a_point_or_a_row_sets_the_select_box(monkeypatch: pytest.Mon
     state["flags"] = SimpleNamespace(selection=SimpleNamespace(rows=[1]))
     funnel_points.choice_from_table("flags", ["T0101", "T0102"], "choice")()
     assert state["choice"] == "T0102"
+
+
+# --- key columns first: a phone shows a table's first three or four columns ------------------------------
+
+LEADING = {  # page -> the columns its main table starts with, in order
+    "safety": ["client_id", "days_since", "therapist_id", "risk_date"],
+    "attendance": ["clinic_id", "rate", "flag", "adjusted_flag"],
+    "plateaus": ["client_id", "sessions_after_plateau", "therapist_id", "status"],
+    "endings": ["client_id", "attended_sessions", "duration_days", "therapist_id"],
+    "explore": ["client_id", "episode_id", "status", "therapist_id"],
+    "waits": ["clinic_id", "rate_within_6_weeks", "rate_within_18_weeks", "dropout_rate"],
+}
+
+
+@pytest.mark.parametrize("page", LEADING)
+def test_tables_lead_with_the_columns_that_identify_and_act(page: str, sample_db: Path,  # noqa: F811
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Safety leads with the client, the days since the risk session and the therapist; each other
+    row-level or per-clinic table with who or what the row is and the number that asks for action."""
+    at = dashboard_on(sample_db, monkeypatch, page)
+    leading = LEADING[page]
+    [table] = [frame.value for frame in at.dataframe if set(leading) <= set(frame.value.columns)]
+    assert list(table.columns[:len(leading)]) == leading

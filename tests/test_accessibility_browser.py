@@ -201,3 +201,18 @@ def test_a_funnel_point_is_chosen_with_the_keyboard(browser, server: str, width:
         screenshot(tab, f"access_attendance_keyboard_point_{width}", width)
     finally:
         tab.close()
+
+
+def test_safety_table_shows_client_days_since_and_therapist_at_phone_width(browser, server: str) -> None:  # noqa: F811
+    """At 390 px the Safety table's first screen holds the client, the days since the risk session and the
+    therapist (the grid's accessible table lists the columns it draws)."""
+    width = WIDTHS["phone"]
+    tab = opened(browser, server, "/safety", width)
+    try:
+        tab.page.wait_for_selector('[data-testid="stDataFrame"] canvas [role="columnheader"]')
+        headers = tab.page.locator('[data-testid="stDataFrame"] canvas [role="columnheader"]').all_text_contents()
+        assert headers[:3] == ["client_id", "days since risk session", "therapist_id"], headers
+        tab.assert_clean()
+        screenshot(tab, f"access_safety_key_columns_{width}", width)
+    finally:
+        tab.close()

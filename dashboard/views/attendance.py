@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, explain, funnel_points, layout, shareable_tables
+from dashboard import charts, data, explain, funnel_points, key_columns, layout, shareable_tables
 
 st.title("Attendance")
 st.caption("Every appointment dated on or before the extract date. No-show rate: did not attend, as a "
@@ -80,6 +80,7 @@ else:
     severity = {"alarm": 0, "alert": 1, "none": 2, "insufficient": 3}
     flagged_first = table.sort(pl.col("adjusted_flag" if widen else "flag").replace_strict(severity),
                                pl.col("flag").replace_strict(severity), "clinic_id")
+    flagged_first = key_columns.key_first(flagged_first, "attendance_by_clinic")
     st.dataframe(layout.capped(flagged_first, "clinics"), hide_index=True,
                  column_config={"rate": st.column_config.NumberColumn("no-show rate", format="percent"),
                                 "numerator": st.column_config.NumberColumn("no-shows"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, gate, layout
+from dashboard import data, gate, key_columns, layout
 from dashboard.literal import literal
 
 st.title("Explore")
@@ -13,7 +13,7 @@ st.caption("The episodes selected by the sidebar filters. Select a row to see it
 
 scope = layout.scope()
 if layout.has_episodes():
-    episodes = data.run("episode_list", scope, limit=layout.ROW_LIMIT)
+    episodes = key_columns.key_first(data.run("episode_list", scope, limit=layout.ROW_LIMIT), "episodes")
     if episodes.height == layout.ROW_LIMIT:
         st.warning(f"Showing the first {layout.ROW_LIMIT:,} episodes (by client id); narrow the filters to see the rest.")
     chosen = st.dataframe(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import data, layout
+from dashboard import data, key_columns, layout
 
 st.title("Safety: risk follow-up gaps")
 days = data.build()["risk_followup_days"]
@@ -23,6 +23,7 @@ if layout.has_episodes():
         "client_id", "episode_id", "therapist_id", "clinic_id", "status", "risk_date", "item9",
         "next_contact_date", "next_contact_status", "returned_later",
         pl.col("days_since_risk").alias("days_since"))
+    table = key_columns.key_first(table, "risk_followup_gaps")
     if table.is_empty():
         st.success("No risk follow-up gaps in this selection.")
     else:

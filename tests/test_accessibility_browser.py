@@ -209,8 +209,9 @@ def test_safety_table_shows_client_days_since_and_therapist_at_phone_width(brows
     width = WIDTHS["phone"]
     tab = opened(browser, server, "/safety", width)
     try:
-        tab.page.wait_for_selector('[data-testid="stDataFrame"] canvas [role="columnheader"]')
-        headers = tab.page.locator('[data-testid="stDataFrame"] canvas [role="columnheader"]').all_text_contents()
+        columns = '[data-testid="stDataFrame"] canvas [role="columnheader"]'  # inside the canvas: never "visible"
+        tab.page.wait_for_selector(columns, state="attached")
+        headers = tab.page.locator(columns).all_text_contents()
         assert headers[:3] == ["client_id", "days since risk session", "therapist_id"], headers
         tab.assert_clean()
         screenshot(tab, f"access_safety_key_columns_{width}", width)

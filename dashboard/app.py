@@ -7,6 +7,8 @@ import each other.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 # pandas first, whole, before any page runs: st.dataframe imports it lazily in one session's
 # thread while Altair, in another session's, would read the half-imported module (found by ten
 # concurrent browser sessions on a fresh server: "partially initialized module 'pandas'").
@@ -18,6 +20,8 @@ from dashboard.literal import literal
 from pipelines.errors import LoadError
 
 st.set_page_config(page_title="Clinic outcomes", page_icon="📈", layout="wide")
+# a visible focus ring and readable captions on every page (docs/dashboard.md#accessibility)
+st.html(Path(__file__).parent / "accessibility.css")
 
 # The page files live in views/, not pages/: Streamlit treats a pages/ folder next to the entry
 # script as an old-style multipage app, and then the first request a fresh server gets for a deep

@@ -163,17 +163,22 @@ def funnel_plot(units: pl.DataFrame, limits: pl.DataFrame, *, unit: str = "thera
     benchmark = alt.Chart(limits.head(1)).mark_rule(color="#555").encode(
         y="p0:Q", tooltip=[alt.Tooltip("p0:Q", format=PERCENT, title=f"all {unit}s")])
     selection = alt.selection_point(name=unit, fields=[f"{unit}_id"], on="click")
-    points = alt.Chart(units).mark_circle(size=90, opacity=0.9).encode(
+    points = alt.Chart(units).mark_point(size=90, opacity=0.9, filled=True).encode(
         x="denominator:Q",
         y="rate:Q",
         color=alt.Color("flag:N", scale=FLAG_COLOURS, title="Flag"),
+        # the shape repeats the colour for readers who cannot tell the colours apart; colour and shape share
+        # the field and the title, so one legend shows both (docs/dashboard.md#accessibility)
+        shape=alt.Shape("flag:N", scale=FLAG_SHAPES, title="Flag"),
         tooltip=_rate_tooltip(alt.Tooltip(f"{unit}_id:N", title=unit), alt.Tooltip("flag:N"),
                               alt.Tooltip("limit95:Q", format=PERCENT, title="95% limit"),
                               alt.Tooltip("limit998:Q", format=PERCENT, title="99.8% limit")),
     ).add_params(selection)
     # The limit curves and the flags each keep their own colour scale and legend: a shared scale
     # would repaint every point in the two limit colours.
-    return alt.layer(curve_layer, benchmark, points).resolve_scale(color="independent").properties(height=380)
+    # shape resolved with colour, so the points' colour and shape legends merge into one
+    return alt.layer(curve_layer, benchmark, points).resolve_scale(color="independent", shape="independent").properties(
+        height=380)
 
 
 # The overdispersion allowance's columns and the funnel columns they stand in for
@@ -273,7 +278,7 @@ def cusum_chart(path: pl.DataFrame) -> alt.LayerChart:
 
 LIMIT_LEVELS = alt.Scale(domain=["95%", "99.8%"], range=["#f2a541", "#d62728"])
 FLAG_SHAPES = alt.Scale(domain=["none", "alert", "alarm", "insufficient"],
-                        range=["circle", "triangle-up", "diamond", "circle"])
+                        range=["circle", "triangle-up", "diamond", "square"])
 
 
 def adjusted_funnel_plot(units: pl.DataFrame, limits: pl.DataFrame) -> alt.LayerChart:
@@ -307,8 +312,8 @@ def adjusted_funnel_plot(units: pl.DataFrame, limits: pl.DataFrame) -> alt.Layer
         x="expected:Q",
         y="ratio:Q",
         color=alt.Color("adjusted_flag:N", scale=FLAG_COLOURS, title="Adjusted flag"),
-        # the shape repeats the colour for readers who cannot tell the colours apart; one legend says both
-        shape=alt.Shape("adjusted_flag:N", scale=FLAG_SHAPES, legend=None),
+        # the shape repeats the colour for readers who cannot tell the colours apart; one legend shows both
+        shape=alt.Shape("adjusted_flag:N", scale=FLAG_SHAPES, title="Adjusted flag"),
         opacity=alt.condition(alt.datum.adjusted_flag == "insufficient", alt.value(0.35), alt.value(0.9)),
         tooltip=[alt.Tooltip("therapist_id:N", title="therapist"),
                  alt.Tooltip("numerator:Q", title="observed (O)"),
@@ -318,7 +323,9 @@ def adjusted_funnel_plot(units: pl.DataFrame, limits: pl.DataFrame) -> alt.Layer
                  alt.Tooltip("adjusted_flag:N", title="adjusted flag"),
                  alt.Tooltip("denominator:Q", title="closed episodes")],
     ).add_params(selection)
-    return alt.layer(curve_layer, as_expected, points).resolve_scale(color="independent").properties(height=380)
+    # shape resolved with colour, so the points' colour and shape legends merge into one
+    return alt.layer(curve_layer, as_expected, points).resolve_scale(
+        color="independent", shape="independent").properties(height=380)
 
 
 def case_mix_bars(case_mix: pl.DataFrame) -> alt.Chart:

@@ -260,7 +260,7 @@ def test_rate_bars_one_bar_per_category_in_the_given_order() -> None:
 def test_funnel_plot_layers_limit_curves_benchmark_and_points() -> None:
     therapists, limits = funnel_frames()
     spec = charts.funnel_plot(therapists, limits).to_dict()
-    assert [mark_type(u) for u in units(spec)] == ["line", "rule", "circle"]
+    assert [mark_type(u) for u in units(spec)] == ["line", "rule", "point"]
     curves, rule, points = units(spec)
 
     # two dashed limit curves, one per limit, over every caseload
@@ -290,7 +290,7 @@ def test_funnel_plot_layers_limit_curves_benchmark_and_points() -> None:
 
 def test_funnel_plot_points_keep_their_flag_colours() -> None:
     spec = charts.funnel_plot(*funnel_frames()).to_dict()
-    points = the_unit(spec, "circle")
+    points = the_unit(spec, "point")
     colour = points["encoding"]["color"]
     assert colour["field"] == "flag"
     assert dict(zip(colour["scale"]["domain"], colour["scale"]["range"], strict=True)) == {
@@ -310,7 +310,7 @@ def test_funnel_plot_limit_curves_stop_at_100_percent() -> None:
 
 def test_funnel_plot_tooltip_and_click_selection() -> None:
     spec = charts.funnel_plot(*funnel_frames()).to_dict()
-    points = the_unit(spec, "circle")
+    points = the_unit(spec, "point")
     assert_rate_tooltip(points)
     assert {"therapist_id", "flag", "limit95", "limit998"} <= set(tooltip_fields(points))
     # the page reads event.selection["therapist"][0]["therapist_id"]

@@ -111,7 +111,7 @@ def test_pages_show_their_numbers(on_sample: Path) -> None:
 def test_chart_specs_reach_the_page(on_sample: Path) -> None:
     at = go(run(app()), "therapists")
     adjusted, funnel, case_mix, cusum = charts(at)
-    assert [layer["mark"]["type"] for layer in funnel["layer"]] == ["line", "rule", "circle"]
+    assert [layer["mark"]["type"] for layer in funnel["layer"]] == ["line", "rule", "point"]
     assert funnel["resolve"]["scale"]["color"] == "independent"
     assert [layer["mark"]["type"] for layer in adjusted["layer"]] == ["line", "rule", "point"]
     assert case_mix["mark"]["type"] == "bar"

@@ -393,6 +393,7 @@ def test_hostile_ids_are_shown_as_text_and_fetch_nothing(browser, hostile_db: Pa
             # the funnel plot's tooltips name each therapist as text
             tips = set()
             for point in tab.page.locator('[data-testid="stVegaLiteChart"] g.mark-symbol.role-mark path').all():
+                point.evaluate("p => p.scrollIntoView({block: 'center'})")  # clear of Streamlit's fixed header
                 point.hover(force=True)
                 tip = tab.page.locator("#vg-tooltip-element")
                 tip.wait_for(state="visible", timeout=5_000)

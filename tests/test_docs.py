@@ -28,7 +28,7 @@ DOCS = ROOT / "docs"
 THIS_FILE = Path(__file__).resolve().relative_to(ROOT).as_posix()
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SQL_FILES = sorted(sql_dir().rglob("*.sql"))
-TEST_COMMAND = 'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest'
+TEST_COMMAND = 'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && npm ci && .venv/bin/python -m pytest'
 DEMO_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/clinic-outcomes demo"
 # A reference to a section of the manual, as code comments, CLI help and tests write it.
 DOCS_REFERENCE = re.compile(r"docs/((?:[\w-]+/)*[\w-]+\.md)(?:#([\w-]+))?")

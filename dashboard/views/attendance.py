@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, explain, layout, shareable_tables
+from dashboard import charts, data, explain, funnel_points, key_columns, layout, shareable_tables
 
 st.title("Attendance")
 st.caption("Every appointment dated on or before the extract date. No-show rate: did not attend, as a "
@@ -61,9 +61,17 @@ else:
         st.info("No appointment in this selection was attended or missed, so there is no no-show rate.")
     else:
         draw = charts.widened_funnel_plot if widen else charts.funnel_plot
-        st.altair_chart(draw(clinics.filter(pl.col("denominator") > 0), limits, unit="clinic",
+        drawn = clinics.filter(pl.col("denominator") > 0)
+        st.altair_chart(draw(drawn, limits, unit="clinic",
                              caseload_title="Appointments attended or missed", rate_title="No-show rate"),
-                        width="stretch")
+                        width="stretch", key="clinic_funnel",
+                        on_select=funnel_points.choice_from_chart("clinic_funnel", "clinic", "funnel_clinic"))
+        # a keyboard path to each point: the same choice as a click (docs/dashboard.md#accessibility)
+        picked = funnel_points.pick("Clinic on the funnel", drawn["clinic_id"].to_list(), "funnel_clinic",
+                                    "The same as a click on its point: its no-show rate, limits and flag.")
+        if picked is not None:
+            st.markdown(funnel_points.point_sentence(funnel_points.row_of(drawn, "clinic", picked), "clinic",
+                                                     "No-show rate", "attended or missed", widened=widen))
         st.caption("Each point is a clinic. A small clinic's rate swings by chance, so it is judged against "
                    "wide limits, never ranked on its rate alone; clinics with fewer than "
                    f"{default_caseload} attended or missed appointments are not flagged (insufficient).")
@@ -72,6 +80,7 @@ else:
     severity = {"alarm": 0, "alert": 1, "none": 2, "insufficient": 3}
     flagged_first = table.sort(pl.col("adjusted_flag" if widen else "flag").replace_strict(severity),
                                pl.col("flag").replace_strict(severity), "clinic_id")
+    flagged_first = key_columns.key_first(flagged_first, "attendance_by_clinic")
     st.dataframe(layout.capped(flagged_first, "clinics"), hide_index=True,
                  column_config={"rate": st.column_config.NumberColumn("no-show rate", format="percent"),
                                 "numerator": st.column_config.NumberColumn("no-shows"),

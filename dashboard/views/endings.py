@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout
+from dashboard import charts, data, key_columns, layout
 from pipelines.report import median_days
 
 # the end groups of docs/metrics/time-to-discharge.md#split-by-end-reason, in the order they are listed
@@ -45,6 +45,7 @@ if layout.has_episodes():
     st.subheader("Long engagements")
     st.caption(f"Episodes with {settings['long_engagement_sessions']} or more sessions, or lasting "
                f"{settings['long_engagement_days']} days or more.")
-    long = layout.capped(data.run("long_engagement", scope), "long engagements")
+    long = layout.capped(key_columns.key_first(data.run("long_engagement", scope), "long_engagements"),
+                         "long engagements")
     st.dataframe(long, hide_index=True)
     layout.downloads(long, "long_engagements")

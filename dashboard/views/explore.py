@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, gate, layout
+from dashboard import data, gate, key_columns, layout
 from dashboard.literal import literal
 
 st.title("Explore")
-st.caption("The episodes selected by the sidebar filters. Select a row to see its appointments. "
-           "Downloads contain exactly the rows shown.")
+st.caption("The episodes selected by the sidebar filters. Select a row to see its appointments (by keyboard: Tab "
+           "into the table, arrow keys to the row, Shift+Space). Downloads contain exactly the rows shown.")
 
 scope = layout.scope()
 if layout.has_episodes():
-    episodes = data.run("episode_list", scope, limit=layout.ROW_LIMIT)
+    episodes = key_columns.key_first(data.run("episode_list", scope, limit=layout.ROW_LIMIT), "episodes")
     if episodes.height == layout.ROW_LIMIT:
         st.warning(f"Showing the first {layout.ROW_LIMIT:,} episodes (by client id); narrow the filters to see the rest.")
     chosen = st.dataframe(

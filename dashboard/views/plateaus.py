@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, layout
+from dashboard import charts, data, frames, key_columns, layout
 
 st.title("Plateaus")
 settings = data.build()
@@ -39,6 +39,6 @@ if layout.has_episodes():
     table = plateaued.sort(pl.col("status") != "open", pl.col("sessions_after_plateau"), descending=[False, True]).select(
         "client_id", "episode_id", "therapist_id", "clinic_id", "status", "attended_sessions", "plateau_session",
         "plateau_end_session", "sessions_after_plateau")
-    table = layout.capped(table, "plateaued episodes")
+    table = layout.capped(key_columns.key_first(table, "plateaued_episodes"), "plateaued episodes")
     st.dataframe(table, hide_index=True)
     layout.downloads(table, "plateaued_episodes")

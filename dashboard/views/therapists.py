@@ -8,7 +8,7 @@ import dataclasses
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, cusum_panel, data, explain, frames, layout, shareable_tables
+from dashboard import charts, cusum_panel, data, explain, frames, funnel_points, layout, shareable_tables
 from dashboard.literal import literal
 
 st.title("Therapists")
@@ -16,6 +16,9 @@ st.caption("Each point is a therapist. Left, the adjusted funnel: observed singl
            "number expected from their clients' case mix, against that expected number. Right, the raw "
            "funnel: their dropout rate against the service's. Points beyond the dashed curves are further "
            "from what is expected than chance would explain; small caseloads have wide limits.")
+
+# the therapist chosen by a point, a row of the flags table or the select box (docs/dashboard.md#accessibility)
+CHOICE = "funnel_therapist"
 
 scope = layout.scope()
 if layout.has_episodes():
@@ -37,6 +40,7 @@ if layout.has_episodes():
         st.caption(explain.variation_sentence("therapists", "have enough closed episodes", int(first["eligible"]),
                                               first["phi"], float(first["tau2"]), applied=allowance,
                                               allowed_for="chance and case mix"))
+        flagged_first = frames.therapist_flags(funnel)
         guides = data.run("adjusted_funnel_limits", scope, tau_squared=float(funnel["tau2"][0]),
                           largest_expected=float(funnel["expected"].max()))
         adjusted_side, raw_side = st.columns(2)
@@ -47,12 +51,16 @@ if layout.has_episodes():
                 st.info("No therapist listed has a dropout expected from their case mix, so there is no "
                         "adjusted funnel to draw.")
             else:
-                adjusted_event = st.altair_chart(charts.adjusted_funnel_plot(funnel, guides), width="stretch",
-                                                 on_select="rerun", key="adjusted_funnel")
+                adjusted_event = st.altair_chart(
+                    charts.adjusted_funnel_plot(funnel, guides), width="stretch", key="adjusted_funnel",
+                    on_select=funnel_points.choice_from_chart("adjusted_funnel", "therapist", CHOICE))
         with raw_side:
             st.markdown("**Raw** (rate against closed episodes)")
-            raw_event = st.altair_chart(charts.funnel_plot(funnel, limits), width="stretch", on_select="rerun",
-                                        key="funnel")
+            raw_event = st.altair_chart(charts.funnel_plot(funnel, limits), width="stretch", key="funnel",
+                                        on_select=funnel_points.choice_from_chart("funnel", "therapist", CHOICE))
+        picked = funnel_points.pick("Therapist on the funnels", flagged_first["therapist_id"].to_list(), CHOICE,
+                                    "The same as a click on their point or their row below: their numbers and "
+                                    "their episodes. Flagged therapists first.")
         by_flag = {flag: ((funnel["flag"] == flag).sum(), (funnel["adjusted_flag"] == flag).sum())
                    for flag in frames.FLAG_ORDER}
         counts = " · ".join(f"{flag}: {raw} raw, {adjusted} adjusted" for flag, (raw, adjusted) in by_flag.items()
@@ -60,9 +68,9 @@ if layout.has_episodes():
         st.caption(f"{counts} · benchmark {funnel['p0'][0]:.1%}")
 
         st.subheader("Flags")
-        flagged_first = frames.therapist_flags(funnel)
         selected_rows = st.dataframe(
-            flagged_first, hide_index=True, on_select="rerun", selection_mode="single-row", key="flags",
+            flagged_first, hide_index=True, selection_mode="single-row", key="flags",
+            on_select=funnel_points.choice_from_table("flags", flagged_first["therapist_id"].to_list(), CHOICE),
             column_config={
                 "flag": st.column_config.TextColumn("raw flag"),
                 "adjusted_flag": st.column_config.TextColumn("adjusted flag"),
@@ -78,7 +86,7 @@ if layout.has_episodes():
         # shareable: counts, rate and both flags only (docs/dashboard.md#therapists)
         layout.downloads(flagged_first, "therapist_flags", shareable_tables.THERAPIST_FLAGS)
 
-        chosen = None
+        chosen = picked
         for event in (adjusted_event, raw_event):
             points = (event["selection"].get("therapist") or []) if event else []
             if points and chosen is None:
@@ -87,12 +95,16 @@ if layout.has_episodes():
             chosen = flagged_first["therapist_id"][selected_rows.selection.rows[0]]
         if chosen:
             st.subheader(f"Episodes of {literal(chosen)}")
+            point = funnel_points.row_of(funnel, "therapist", chosen)
+            st.markdown(funnel_points.point_sentence(point, "therapist", "Single-session dropout",
+                                                     "closed episodes", widened=False))
+            st.markdown(funnel_points.adjusted_sentence(point))
             episodes = data.run("episode_list", dataclasses.replace(scope, therapists=(chosen,)),
                                 limit=layout.ROW_LIMIT)
             st.dataframe(episodes, hide_index=True)
             layout.downloads(episodes, f"episodes_{chosen}")
         else:
-            st.caption("Select a point or a row to see that therapist's episodes.")
+            st.caption("Select a point, a row or a therapist above to see that therapist's episodes.")
 
         st.subheader("Explain a therapist's flag: case mix")
         # flagged first, so the first option is the first flagged therapist, else the first listed

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data, frames, layout, shareable_tables
+from dashboard import charts, data, frames, key_columns, layout, shareable_tables
 from pipelines.queries import Scope
 
 st.title("Waits")
@@ -45,7 +45,7 @@ if layout.has_episodes():
                    "126 days within 18 weeks.")
 
     st.subheader("By clinic")
-    by_clinic = frames.waits_by_clinic(data.run("waits_by_clinic", scope))
+    by_clinic = key_columns.key_first(frames.waits_by_clinic(data.run("waits_by_clinic", scope)), "waits_by_clinic")
     st.dataframe(by_clinic, hide_index=True, key="waits_by_clinic", column_config={
         "clinic_id": st.column_config.TextColumn("clinic"),
         "waited": st.column_config.NumberColumn("episodes with a wait"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout
+from dashboard import charts, data, layout, vocabulary
 from pipelines.report import median_days
 
 # the end groups of docs/metrics/time-to-discharge.md#split-by-end-reason, in the order they are listed
@@ -33,9 +33,8 @@ if layout.has_episodes():
                for (stratum,), part in curve.group_by("stratum", maintain_order=True)]
     if by_end_reason:
         medians.sort(key=lambda row: END_GROUPS.index(row[label]))
-    st.dataframe(pl.DataFrame(medians, schema={label: pl.String, "episodes": pl.Int64, "median_days": pl.Int64}),
-                 hide_index=True,
-                 column_config={"median_days": st.column_config.NumberColumn("median days to discharge")})
+    vocabulary.show_table(pl.DataFrame(medians, schema={label: pl.String, "episodes": pl.Int64,
+                                                        "median_days": pl.Int64}))
 
     st.subheader("Sessions at discharge")
     histogram = data.run("sessions_at_discharge", scope)
@@ -46,5 +45,5 @@ if layout.has_episodes():
     st.caption(f"Episodes with {settings['long_engagement_sessions']} or more sessions, or lasting "
                f"{settings['long_engagement_days']} days or more.")
     long = layout.capped(data.run("long_engagement", scope), "long engagements")
-    st.dataframe(long, hide_index=True)
+    vocabulary.show_table(long)
     layout.downloads(long, "long_engagements")

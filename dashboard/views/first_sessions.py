@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, layout, shareable_tables
+from dashboard import charts, data, frames, layout, shareable_tables, vocabulary
 
 st.title("First sessions")
 st.caption("Closed episodes that ended after one attended session, without a planned ending or an "
@@ -49,5 +49,5 @@ if layout.has_episodes():
 
     table = frames.single_session_breakdown(single, "month", "month").select(
         "month", "numerator", "denominator", "rate", "open")
-    st.dataframe(table, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
+    vocabulary.show_table(table, {"numerator": "dropouts", "denominator": "closed", "rate": "dropout_rate"})
     layout.downloads(table, "single_session_by_month", shareable_tables.SINGLE_SESSION_BY_MONTH)

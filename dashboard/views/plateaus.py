@@ -5,11 +5,11 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, layout
+from dashboard import charts, data, frames, layout, vocabulary
 
 st.title("Plateaus")
 settings = data.build()
-measure, window = settings["plateau_measure"], settings["plateau_window"]
+measure, window = vocabulary.measure_name(settings["plateau_measure"]), settings["plateau_window"]
 st.caption(f"A plateau is {window} consecutive {measure} scores, all in the clinical range, that move "
            "less than a reliable change. Sessions delivered after it are the cost of a therapy that "
            "stopped changing.")
@@ -40,5 +40,5 @@ if layout.has_episodes():
         "client_id", "episode_id", "therapist_id", "clinic_id", "status", "attended_sessions", "plateau_session",
         "plateau_end_session", "sessions_after_plateau")
     table = layout.capped(table, "plateaued episodes")
-    st.dataframe(table, hide_index=True)
+    vocabulary.show_table(table)
     layout.downloads(table, "plateaued_episodes")

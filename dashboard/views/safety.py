@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import data, layout
+from dashboard import data, layout, vocabulary
 
 st.title("Safety: risk follow-up gaps")
 days = data.build()["risk_followup_days"]
@@ -27,9 +27,5 @@ if layout.has_episodes():
         st.success("No risk follow-up gaps in this selection.")
     else:
         table = layout.capped(table, "gaps")
-        st.dataframe(table, hide_index=True, column_config={
-            "item9": st.column_config.NumberColumn("item 9", help="PHQ-9 item 9 at the risk session (0–3)"),
-            "risk_date": st.column_config.DateColumn("risk session", format="YYYY-MM-DD"),
-            "next_contact_date": st.column_config.DateColumn("next contact", format="YYYY-MM-DD"),
-            "days_since": st.column_config.NumberColumn("days since risk session")})
+        vocabulary.show_table(table)
         layout.downloads(table, "risk_followup_gaps")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout, vocabulary
+from dashboard import charts, data, empty, layout, vocabulary
 from pipelines.report import median_days
 
 # the end groups of docs/metrics/time-to-discharge.md#split-by-end-reason, in the order they are listed
@@ -38,7 +38,10 @@ if layout.has_episodes():
 
     st.subheader("Sessions at discharge")
     histogram = data.run("sessions_at_discharge", scope)
-    st.altair_chart(charts.count_histogram(histogram, "attended_sessions", "Attended sessions"), width="stretch")
+    empty.chart_or_say(histogram, "episodes",
+                       lambda frame: charts.count_histogram(frame, "attended_sessions", "Attended sessions"),
+                       "No episode in this selection has ended yet, so there are no sessions at discharge to count.",
+                       width="stretch")
 
     settings = data.build()
     st.subheader("Long engagements")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, layout, shareable_tables, vocabulary
+from dashboard import charts, data, empty, frames, layout, shareable_tables, vocabulary
 
 st.title("First sessions")
 st.caption("Closed episodes that ended after one attended session, without a planned ending or an "
@@ -23,18 +23,20 @@ if layout.has_episodes():
 
     st.subheader("By cohort month")
     months = frames.dropout_by_month(single)
-    st.altair_chart(charts.dropout_trend(months), width="stretch")
+    empty.chart_or_say(months, "rate", charts.dropout_trend, empty.NO_ENDED_MONTH, width="stretch")
 
     by_clinic, by_type = st.columns(2)
     with by_clinic:
         st.subheader("By clinic")
         clinics = frames.single_session_breakdown(single, "clinic", "clinic")
-        st.altair_chart(charts.rate_bars(clinics, "clinic", "Clinic"), width="stretch")
+        empty.chart_or_say(clinics, "rate", lambda f: charts.rate_bars(f, "clinic", "Clinic"), empty.NO_ENDED,
+                           width="stretch")
     with by_type:
         st.subheader("By first session type")
         types = frames.single_session_breakdown(single, "first_session_type", "first_session_type").with_columns(
             pl.col("first_session_type").fill_null("not recorded"))
-        st.altair_chart(charts.rate_bars(types, "first_session_type", "First session"), width="stretch")
+        empty.chart_or_say(types, "rate", lambda f: charts.rate_bars(f, "first_session_type", "First session"),
+                           empty.NO_ENDED, width="stretch")
         st.caption("An assessment-only first session against one that starts treatment.")
 
     st.subheader("First-session alliance (SRS)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, explain, frames, layout, shareable_tables, vocabulary
+from dashboard import charts, data, empty, explain, frames, layout, shareable_tables, vocabulary
 
 st.title("Outcomes and hope")
 st.caption("Closed episodes with two or more scores on a measure, first against last score. Recovery "
@@ -21,8 +21,10 @@ if layout.has_episodes():
         st.info("No outcome scores were recorded at attended sessions in this selection.")
     else:
         long = frames.outcome_rates(outcomes)
-        st.altair_chart(charts.outcome_bars(frames.outcome_bars_data(long.filter(pl.col("denominator") > 0))),
-                        width="content")
+        drawn = frames.outcome_bars_data(long.filter(pl.col("denominator") > 0))
+        empty.chart_or_say(drawn, "rate", charts.outcome_bars,
+                           "No episode in this selection has ended with two or more scores on a measure, so there "
+                           "is no outcome rate to draw.", width="content")
 
         per_measure_column, paired_column = st.columns(2)
         with per_measure_column:

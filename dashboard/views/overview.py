@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, layout
+from dashboard import charts, data, empty, frames, layout
 from pipelines.report import median_days
 
 st.title("Overview")
@@ -68,7 +68,7 @@ if layout.has_episodes():
 
     st.subheader("Single-session dropout by cohort month")
     months = frames.dropout_by_month(data.run("single_session", scope))
-    st.altair_chart(charts.dropout_trend(months), width="stretch")
+    empty.chart_or_say(months, "rate", charts.dropout_trend, empty.NO_ENDED_MONTH, width="stretch")
     st.caption("Hollow points are months still incomplete: at least 10% of their episodes are open, so "
                "their rate will move as those episodes end.")
 

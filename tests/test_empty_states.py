@@ -102,3 +102,11 @@ def test_outcomes_with_nobody_scored_twice_say_so(nothing_paired: Path, monkeypa
 def test_endings_with_nothing_ended_say_so(nothing_ended: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = dashboard_on(nothing_ended, monkeypatch, "endings")
     assert any("no sessions at discharge" in info.value for info in at.info)
+
+
+def test_a_tile_with_nothing_to_count_shows_a_dash(nothing_ended: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rate over no closed episode is missing: "—", the one sign for missing
+    (docs/dashboard.md#words-and-numbers)."""
+    at = dashboard_on(nothing_ended, monkeypatch, "overview")
+    tiles = {tile.label: tile.value for tile in at.metric}
+    assert tiles["Single-session dropout"] == "—"

@@ -20,7 +20,7 @@ if layout.has_episodes():
     plateaued = data.run("plateau_episodes", scope)
     tiles = st.columns(3)
     tiles[0].metric("Episodes plateaued",
-                    f"{summary['plateaued'] / summary['assessed']:.1%}" if summary["assessed"] else "–",
+                    f"{summary['plateaued'] / summary['assessed']:.1%}" if summary["assessed"] else vocabulary.MISSING,
                     border=True, help=f"{layout.rate_text(summary['plateaued'], summary['assessed'])} of the "
                     f"episodes with at least {window} {measure} scores.")
     tiles[1].metric("Still open", f"{summary['plateaued_open']:,}", border=True)

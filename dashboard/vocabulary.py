@@ -237,7 +237,9 @@ def displayed(frame: pl.DataFrame, meaning: Mapping[str, str] | None = None
             kind in NUMBER_FORMATS and not series.dtype.is_numeric())
         if as_text:
             columns.append(_as_text(series, kind))
-            config[series.name] = st.column_config.TextColumn(entry.label, help=help_text)
+            # numbers written as text still line up on the right, as the number columns do
+            config[series.name] = st.column_config.TextColumn(
+                entry.label, help=help_text, alignment="right" if kind in NUMBER_FORMATS else None)
         elif kind in NUMBER_FORMATS:
             columns.append(series * 100 if kind == "rate" else series)
             config[series.name] = st.column_config.NumberColumn(entry.label, help=help_text,

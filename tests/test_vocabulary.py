@@ -210,3 +210,9 @@ def test_the_glossary_test_fails_when_a_tile_is_not_in_the_vocabulary(shown) -> 
 
 def test_the_glossary_test_fails_on_a_raw_column_name() -> None:
     assert unexplained({"days_since": None}, [], glossary.entries(), vocabulary.METRICS) == ["column 'days_since'"]
+
+
+def test_a_number_shown_as_text_still_lines_up_on_the_right() -> None:
+    _, config = vocabulary.displayed(frame_with_a_gap(), OUTCOME_RATE)
+    assert config["rate"]["alignment"] == "right" and config["median_days"]["alignment"] == "right"
+    assert config["measure"]["alignment"] is None

@@ -178,6 +178,13 @@ def column(name: str) -> Column:
     return COLUMNS.get(name) or Column(name.replace("_", " ").capitalize(), "text", "")
 
 
+def term(words: str, anchor: str) -> str:
+    """Markdown: `words` linked to their entry on the Glossary page (relative, so the link works under any base
+    path). A missing entry raises KeyError, so a page cannot link to nothing."""
+    glossary.entries()[anchor]
+    return f"[{words}](glossary#{anchor})"
+
+
 # --- numbers as text -------------------------------------------------------------------------------------------
 
 

@@ -158,21 +158,43 @@ def shown_on(at) -> tuple[dict[str, str | None], list[str]]:
 
 
 @pytest.fixture(scope="module")
-def shown(sample_db: Path) -> tuple[dict[str, str | None], list[str]]:  # noqa: F811
-    """Every column and tile of every page of the sample warehouse, both curves' toggles of Endings included."""
+def runs(sample_db: Path) -> list:  # noqa: F811
+    """Every page run on the sample warehouse, Endings also with one curve per end reason."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        columns: dict[str, str | None] = {}
-        tiles: list[str] = []
+        runs = []
         for page in PAGES:
             at = dashboard_on(sample_db, monkeypatch, page)
-            runs = [at]
+            runs.append(at)
             if page == "endings":
                 runs.append(at.toggle[1].set_value(True).run())
-            for run in runs:
-                found_columns, found_tiles = shown_on(run)
-                columns.update(found_columns)
-                tiles += found_tiles
+    return runs
+
+
+@pytest.fixture(scope="module")
+def shown(runs) -> tuple[dict[str, str | None], list[str]]:
+    """Every column and tile of every page."""
+    columns: dict[str, str | None] = {}
+    tiles: list[str] = []
+    for run in runs:
+        found_columns, found_tiles = shown_on(run)
+        columns.update(found_columns)
+        tiles += found_tiles
     return columns, tiles
+
+
+GLOSSARY_LINK = re.compile(r"\]\(glossary#(?P<anchor>[\w-]+)\)")
+
+
+def test_pages_link_their_terms_to_the_glossary_page(runs) -> None:
+    texts = [element.value for run in runs for element in (*run.caption, *run.markdown, *run.info)]
+    linked = {link["anchor"] for text in texts for link in GLOSSARY_LINK.finditer(text)}
+    assert {"cohort-month", "censored", "kaplan-meier", "clinical-range", "inactive"} <= linked
+    assert linked <= set(glossary.entries())
+
+
+def test_a_link_to_a_missing_entry_fails_at_once() -> None:
+    with pytest.raises(KeyError):
+        vocabulary.term("fossil", "fossilisation")
 
 
 def unexplained(columns: dict[str, str | None], tiles: list[str], entries: dict[str, glossary.Entry],

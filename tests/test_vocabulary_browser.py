@@ -85,3 +85,17 @@ def test_no_table_header_is_a_raw_column_name(browser, server: str, path: str) -
         table.scroll_into_view_if_needed()
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         table.screenshot(path=str(SCREENSHOTS / f"table{path.replace('/', '_')}.png"))
+
+
+def test_a_term_on_a_page_leads_to_its_glossary_entry(browser, server: str) -> None:  # noqa: F811
+    """The link opens the Glossary in a new tab (Streamlit opens every Markdown link so), at the entry."""
+    with opened(browser, server, "/endings", WIDTHS["desktop"]) as tab:
+        with tab.page.context.expect_page() as opening:
+            tab.page.locator('[data-testid="stCaptionContainer"] a', has_text="censored").first.click()
+        glossary_tab = opening.value
+        glossary_tab.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=30_000)
+        assert glossary_tab.url == f"{server}/glossary#censored"
+        assert glossary_tab.locator("h1").first.inner_text() == "Glossary"
+        glossary_tab.locator('[id="censored"]').wait_for()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        glossary_tab.screenshot(path=str(SCREENSHOTS / "glossary_from_a_link.png"))

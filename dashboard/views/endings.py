@@ -12,8 +12,9 @@ from pipelines.report import median_days
 END_GROUPS = ["planned", "dropout", "other"]
 
 st.title("Endings")
-st.caption("The share of episodes still in care by days since the first session. Open episodes count "
-           "as still in care up to the extract date (censored), so long-running care is not hidden.")
+st.caption("The share of episodes still in care by days since the first session, a "
+           f"{vocabulary.term('Kaplan–Meier', 'kaplan-meier')} estimate. Open episodes count as still in care "
+           f"up to the extract date ({vocabulary.term('censored', 'censored')}), so long-running care is not hidden.")
 
 scope = layout.scope()
 if layout.has_episodes():
@@ -22,9 +23,9 @@ if layout.has_episodes():
     curve = data.run("kaplan_meier", scope, by_clinic=by_clinic, by_end_reason=by_end_reason)
     if by_end_reason:
         st.caption("Each curve is over the closed episodes that ended that way (planned; dropout, including "
-                   "closed as inactive; other: referred on, other or unknown). Open episodes are in none of "
-                   "them: how they will end is not known yet. The single curve stays the measure of how long "
-                   "care lasts (docs: time to discharge, split by end reason).")
+                   f"closed as {vocabulary.term('inactive', 'inactive')}; other: referred on, other or unknown). "
+                   "Open episodes are in none of them: how they will end is not known yet. The single curve stays "
+                   "the measure of how long care lasts (docs: time to discharge, split by end reason).")
         st.altair_chart(charts.survival_curves_by_end_reason(curve), width="stretch")
     else:
         st.altair_chart(charts.survival_curves(curve), width="stretch")

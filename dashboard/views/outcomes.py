@@ -9,7 +9,8 @@ from dashboard import charts, data, empty, explain, frames, layout, shareable_ta
 
 st.title("Outcomes and hope")
 st.caption("Closed episodes with two or more scores on a measure, first against last score. Recovery "
-           "counts those that started in the clinical range. Hover a bar for its numerator and denominator.")
+           f"counts those that started in the {vocabulary.term('clinical range', 'clinical-range')} (caseness). "
+           "Hover a bar for its numerator and denominator.")
 
 # the generic columns of an outcome rate, by what they count
 OUTCOME_RATE = {"numerator": "with_outcome", "denominator": "outcome_out_of", "rate": "outcome_rate"}

@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, data, empty, frames, layout
+from dashboard import vocabulary
 from dashboard.vocabulary import MISSING
 from pipelines.report import median_days
 
@@ -70,7 +71,8 @@ if layout.has_episodes():
     st.subheader("Single-session dropout by cohort month")
     months = frames.dropout_by_month(data.run("single_session", scope))
     empty.chart_or_say(months, "rate", charts.dropout_trend, empty.NO_ENDED_MONTH, width="stretch")
-    st.caption("Hollow points are months still incomplete: at least 10% of their episodes are open, so "
+    st.caption(f"Hollow points are {vocabulary.term('cohort months', 'cohort-month')} still incomplete: at least "
+               "10% of their episodes are open, so "
                "their rate will move as those episodes end.")
 
 st.subheader("The four warning signs")

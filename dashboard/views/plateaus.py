@@ -10,7 +10,8 @@ from dashboard import charts, data, frames, layout, vocabulary
 st.title("Plateaus")
 settings = data.build()
 measure, window = vocabulary.measure_name(settings["plateau_measure"]), settings["plateau_window"]
-st.caption(f"A plateau is {window} consecutive {measure} scores, all in the clinical range, that move "
+st.caption(f"A plateau is {window} consecutive {measure} scores, all in the "
+           f"{vocabulary.term('clinical range', 'clinical-range')}, that move "
            "less than a reliable change. Sessions delivered after it are the cost of a therapy that "
            "stopped changing.")
 

@@ -238,3 +238,41 @@ def test_a_number_shown_as_text_still_lines_up_on_the_right() -> None:
     _, config = vocabulary.displayed(frame_with_a_gap(), OUTCOME_RATE)
     assert config["rate"]["alignment"] == "right" and config["median_days"]["alignment"] == "right"
     assert config["measure"]["alignment"] is None
+
+
+def test_funnel_limit_tooltips_name_the_level_not_the_column() -> None:
+    """The issue found `limit95` in a tooltip: the curves' tooltip says 95% or 99.8%."""
+    from dashboard import charts
+
+    limits = pl.DataFrame({"caseload": [10, 20], "p0": [0.2, 0.2], "limit95": [0.45, 0.38], "limit998": [0.6, 0.5]})
+    units = pl.DataFrame({"therapist_id": ["T1"], "numerator": [2], "denominator": [10], "rate": [0.2],
+                          "limit95": [0.45], "limit998": [0.6], "flag": ["none"]})
+    spec = charts.funnel_plot(units, limits).to_dict()
+    curves = spec["layer"][0]
+    assert [tip["field"] for tip in curves["encoding"]["tooltip"]] == ["caseload", "level", "value"]
+    rows = spec["datasets"][curves["data"]["name"]]
+    assert {row["level"] for row in rows} == {"95%", "99.8%"}
+
+
+# Tables the sample's pages do not show without a click (a row's appointments, a therapist's episodes) or without
+# bad rows (quarantine, data issues), with the meanings their pages give: read from their reports.
+HIDDEN_TABLES = {"episode_appointments": ({"client_id": "C0000001", "episode_id": "1"}, {}),
+                 "episode_list": ({"limit": 10}, {}),
+                 "quarantine_reasons": ({"load_id": 1}, {}),
+                 "data_issue_summary": ({}, {"reason": "issue_reason"})}
+
+
+@pytest.mark.parametrize("report", HIDDEN_TABLES)
+def test_tables_shown_after_a_click_or_on_bad_rows_are_explained(sample_db: Path, report: str) -> None:  # noqa: F811
+    from pipelines.queries import MetricsReader, Scope
+
+    parameters, meaning = HIDDEN_TABLES[report]
+    reader = MetricsReader.open(sample_db)
+    try:
+        frame = reader.run(report, Scope(), **parameters)
+    finally:
+        reader.close()
+    _, config = vocabulary.displayed(frame, meaning)
+    columns = {column["label"]: column["help"] for column in config.values()}
+    assert len(columns) == frame.width
+    assert unexplained(columns, [], glossary.entries(), vocabulary.METRICS) == []

@@ -41,6 +41,7 @@ PAGES = {
     "Data": [
         st.Page("views/explore.py", title="Explore", icon=":material/table_view:"),
         st.Page("views/data_quality.py", title="Data quality", icon=":material/fact_check:"),
+        st.Page("views/glossary.py", title="Glossary", icon=":material/menu_book:"),
     ],
 }
 

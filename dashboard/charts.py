@@ -152,13 +152,17 @@ def funnel_plot(units: pl.DataFrame, limits: pl.DataFrame, *, unit: str = "thera
     curves = limits.unpivot(index=["caseload", "p0"], on=["limit95", "limit998"],
                             variable_name="limit", value_name="value")
     # A limit above 100% flags no one (a rate cannot exceed it), so the curves stop at 100%.
+    curves = curves.with_columns(
+        level=pl.when(pl.col("limit") == "limit95").then(pl.lit("95%")).otherwise(pl.lit("99.8%")))
     curve_layer = alt.Chart(curves).transform_filter(alt.datum.value <= 1).mark_line(strokeDash=[4, 3]).encode(
         x=alt.X("caseload:Q", title=caseload_title),
         y=alt.Y("value:Q", title=rate_title, axis=alt.Axis(format="%")),
         color=alt.Color("limit:N", title="Upper limit",
                         scale=alt.Scale(domain=["limit95", "limit998"], range=["#f2a541", "#d62728"]),
                         legend=alt.Legend(labelExpr="datum.label == 'limit95' ? '95%' : '99.8%'")),
-        tooltip=[alt.Tooltip("caseload:Q"), alt.Tooltip("limit:N"), alt.Tooltip("value:Q", format=PERCENT)],
+        # in words: the level of the limit, never the column's name (docs/dashboard.md#words-and-numbers)
+        tooltip=[alt.Tooltip("caseload:Q", title="caseload"), alt.Tooltip("level:N", title="upper limit"),
+                 alt.Tooltip("value:Q", format=PERCENT, title="limit rate")],
     )
     benchmark = alt.Chart(limits.head(1)).mark_rule(color="#555").encode(
         y="p0:Q", tooltip=[alt.Tooltip("p0:Q", format=PERCENT, title=f"all {unit}s")])

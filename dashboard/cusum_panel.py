@@ -8,7 +8,7 @@ import dataclasses
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout
+from dashboard import charts, data, layout, vocabulary
 from dashboard.literal import literal
 from pipelines.queries import Scope
 
@@ -58,8 +58,7 @@ def show(scope: Scope) -> None:
     counts = table.group_by("status").len()
     st.caption(" · ".join(f"{row['status']}: {row['len']}" for row in counts.sort(
         pl.col("status").replace_strict(STATUS_ORDER)).iter_rows(named=True)))
-    st.dataframe(table, hide_index=True, key="cusum_table", column_config={
-        column: st.column_config.DateColumn(format="YYYY-MM-DD") for column in ("first_signal_date", "last_signal_date")})
+    vocabulary.show_table(table, {"status": "cusum_status", "episodes": "closed"}, key="cusum_table")
     # the score moves episode by episode on exact outcomes, as a survival curve does: no shareable version
     layout.downloads(table, "therapist_cusum", internal_only="Scores follow each episode: internal only.")
 

@@ -84,6 +84,9 @@ OUTCOMES = {  # outcome label -> (numerator column, denominator column) of the o
 
 
 ALL_CLINICS = "all clinics"  # how the total row's clinic is drawn: a label for the eye, never a key
+# The measures by the names clinicians know them (the warehouse's columns are phq9, gad7, ...): for the eye only,
+# downloads keep the warehouse's names (docs/dashboard.md#words-and-numbers)
+MEASURE_NAMES = {"phq9": "PHQ-9", "gad7": "GAD-7", "core10": "CORE-10", "ors": "ORS", "srs": "SRS"}
 
 
 def outcome_rates(outcomes: pl.DataFrame) -> pl.DataFrame:
@@ -100,9 +103,10 @@ def outcome_rates(outcomes: pl.DataFrame) -> pl.DataFrame:
 
 
 def outcome_bars_data(rates: pl.DataFrame) -> pl.DataFrame:
-    """outcome_rates as charts.outcome_bars draws them: the total row's clinic labelled ALL_CLINICS."""
+    """outcome_rates as charts.outcome_bars draws them: the total row's clinic labelled ALL_CLINICS, the
+    measures by their names."""
     return rates.with_columns(pl.when(pl.col("is_all_clinics")).then(pl.lit(ALL_CLINICS)).otherwise(pl.col("clinic"))
-                              .alias("clinic"))
+                              .alias("clinic"), pl.col("measure").replace(MEASURE_NAMES))
 
 
 def dose_response_curve(dose_response: pl.DataFrame) -> pl.DataFrame:

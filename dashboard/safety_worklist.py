@@ -14,7 +14,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import data, gate
+from dashboard import data, gate, vocabulary
 from dashboard.literal import literal
 from pipelines.errors import AccessDenied, LoadError
 from pipelines.followup import (
@@ -33,24 +33,11 @@ from pipelines.queries import Scope
 EPISODE = "safety_episode"  # session-state key of the episode opened below the lists
 RISK_PARAMS = {"risk_from": "safety_risk_from", "risk_to": "safety_risk_to"}  # link parameter -> widget key
 RECORDED = "followup_recorded"  # session-state key of the confirmation shown after an entry is added
-LATEST_COLUMNS = {
-    "needs_action": st.column_config.CheckboxColumn(
-        "needs action", help="No follow-up entry yet for this risk session, or the latest is \"could not reach\""),
-    "latest_outcome": st.column_config.TextColumn("latest follow-up"),
-    "latest_note": st.column_config.TextColumn("note"),
-    "latest_by": st.column_config.TextColumn("recorded by"),
-    "latest_at": st.column_config.DatetimeColumn("recorded at (UTC)", format="YYYY-MM-DD HH:mm"),
-}
-COMMON_COLUMNS = {
-    "client_id": st.column_config.TextColumn("client"),
-    "episode_id": st.column_config.TextColumn("episode"),
-    "days_since_risk": st.column_config.NumberColumn("days since", help="Extract date minus the risk session's date"),
-    "risk_date": st.column_config.DateColumn("risk session", format="YYYY-MM-DD"),
-    "item9": st.column_config.NumberColumn("item 9", help="PHQ-9 item 9 at the risk session (0–3)"),
-    "therapist_id": st.column_config.TextColumn("therapist"),
-    "clinic_id": st.column_config.TextColumn("clinic"),
-    "status": st.column_config.TextColumn("episode status"),
-}
+# The columns of both lists, key columns first (docs/dashboard.md#safety), then the latest follow-up entry;
+# labels, help and formats are the dashboard's vocabulary (dashboard/vocabulary.py).
+COMMON_COLUMNS = ("client_id", "episode_id", "days_since_risk", "risk_date", "item9", "therapist_id", "clinic_id",
+                  "status")
+LATEST_COLUMNS = ("needs_action", "latest_outcome", "latest_note", "latest_by", "latest_at")
 
 
 def followup_log() -> FollowupLog:
@@ -115,13 +102,11 @@ def with_followups(rows: pl.DataFrame) -> pl.DataFrame:
     return with_latest_entry(rows, entries)
 
 
-def worklist_table(rows: pl.DataFrame, key: str, extra: dict[str, object]) -> None:
-    """A table of worklist rows, key columns first; selecting a row opens its episode below."""
-    config = {**COMMON_COLUMNS, **extra, **LATEST_COLUMNS}
-    shown = rows.select([name for name in config if name in rows.columns])
-
-    event = st.dataframe(shown, hide_index=True, key=key, on_select="rerun", selection_mode="single-row",
-                         column_config=config)
+def worklist_table(rows: pl.DataFrame, key: str, extra: tuple[str, ...]) -> None:
+    """A table of worklist rows, key columns first, then `extra`, then the latest follow-up; selecting a
+    row opens its episode below."""
+    shown = rows.select([name for name in (*COMMON_COLUMNS, *extra, *LATEST_COLUMNS) if name in rows.columns])
+    event = vocabulary.show_table(shown, key=key, on_select="rerun", selection_mode="single-row")
     # A newly selected row opens its episode below; comparing with the selection last seen lets the
     # other table or the select box choose another episode meanwhile.
     selected = tuple(event.selection.rows) if event else ()
@@ -150,7 +135,7 @@ def episode_detail(scope: Scope, client_id: str, episode_id: str) -> None:
     appointments = data.run("episode_appointments", scope, client_id=client_id, episode_id=episode_id)
     if gate.allowed_clinics() is not None:  # a restricted user (docs/security.md#who-sees-what)
         st.caption("Appointments at clinics outside your access are not shown.")
-    st.dataframe(appointments, hide_index=True)
+    vocabulary.show_table(appointments)
     log = followup_log()
     try:
         history = log.history(data.restricted_reader(), client_id, episode_id)
@@ -161,12 +146,9 @@ def episode_detail(scope: Scope, client_id: str, episode_id: str) -> None:
     if history.is_empty():
         st.caption("No entries yet for this episode.")
     else:
-        st.dataframe(history.select(
-            "recorded_at", pl.col("outcome").replace_strict(OUTCOMES), "note", "recorded_by", "who_kind", "risk_date"),
-            hide_index=True, column_config={
-                "recorded_at": st.column_config.DatetimeColumn("recorded at (UTC)", format="YYYY-MM-DD HH:mm"),
-                "recorded_by": "recorded by", "who_kind": "who",
-                "risk_date": st.column_config.DateColumn("about the risk session of", format="YYYY-MM-DD")})
+        vocabulary.show_table(history.select(
+            "recorded_at", pl.col("outcome").replace_strict(OUTCOMES), "note", "recorded_by", "who_kind",
+            pl.col("risk_date").alias("about_risk_date")))
     followup_form(log, client_id, episode_id)
 
 

@@ -9,7 +9,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, layout, shareable_tables
+from dashboard import charts, data, frames, layout, shareable_tables, vocabulary
 from pipelines.queries import Scope
 
 PERIODS = {"month": "Month", "quarter": "Quarter"}
@@ -64,5 +64,6 @@ def clinic_quarters(scope: Scope) -> None:
                f"episodes than the minimum caseload ({data.build()['min_caseload']}): too few to read a rate from.")
     table = cells.select("clinic_id", "period", "numerator", "denominator", "rate", "open")
     with st.expander("As a table"):
-        st.dataframe(table, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
+        vocabulary.show_table(table, {"period": "quarter", "numerator": "dropouts", "denominator": "closed",
+                                      "rate": "dropout_rate"})
     layout.downloads(table, "single_session_by_clinic_and_quarter", shareable_tables.CLINIC_QUARTERS)

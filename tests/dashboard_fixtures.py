@@ -26,17 +26,19 @@ PAGES = {
     "safety": ("/safety", "Safety: risk follow-up gaps"),
     "explore": ("/explore", "Explore"),
     "data_quality": ("/data_quality", "Data quality"),
+    "glossary": ("/glossary", "Glossary"),
 }
 NAV_TITLES = ["Overview", "First sessions", "Waits", "Attendance", "Therapists", "Outcomes and hope", "Plateaus", "Endings", "Safety",
-              "Explore", "Data quality"]
+              "Explore", "Data quality", "Glossary"]
 
 # How many Vega-Lite charts each page draws on the full sample.
 CHARTS = {"overview": 1, "first_sessions": 5, "waits": 3, "attendance": 1, "therapists": 4, "outcomes": 2, "plateaus": 1, "endings": 2,
-          "safety": 0, "explore": 0, "data_quality": 0}
+          "safety": 0, "explore": 0, "data_quality": 0, "glossary": 0}
 
 # Pages whose content depends on the selected episodes (not Data quality, which reports loads, nor
-# Attendance, which selects appointments by their own date, nor Safety, which selects by risk date).
-SCOPED_PAGES = [name for name in PAGES if name not in ("data_quality", "attendance", "safety")]
+# Attendance, which selects appointments by their own date, nor Safety, which selects by risk date,
+# nor the Glossary, which shows no data).
+SCOPED_PAGES = [name for name in PAGES if name not in ("data_quality", "attendance", "safety", "glossary")]
 
 NO_EPISODES = "No episodes match these filters"
 

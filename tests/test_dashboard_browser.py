@@ -47,6 +47,7 @@ MARKS = {
     "safety": [],
     "explore": [],
     "data_quality": [],
+    "glossary": [],
 }
 
 # Streamlit's frontend, opened on a page's URL, first probes /<page>/_stcore/health and

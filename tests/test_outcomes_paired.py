@@ -54,7 +54,8 @@ def test_paired_panel_stands_beside_the_per_measure_table_with_counts_and_the_50
     spec = json.loads(paired_column.get("vega_lite_chart")[0].proto.spec)
     bars, standard = spec["layer"]
     assert bars["mark"]["type"] == "bar" and standard["mark"]["type"] == "tick"
-    assert set(per_measure_column.dataframe[0].value["measure"]) == set(per_measure["measure"])
+    # shown by their names (docs/dashboard.md#words-and-numbers)
+    assert set(per_measure_column.dataframe[0].value["measure"]) == {frames.MEASURE_NAMES[m] for m in per_measure["measure"]}
 
 
 def test_the_sentence_gives_phq9_and_paired_recovery_of_the_current_selection(

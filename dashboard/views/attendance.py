@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, explain, funnel_points, key_columns, layout, shareable_tables
+from dashboard import charts, data, explain, funnel_points, key_columns, layout, shareable_tables, vocabulary
 
 st.title("Attendance")
 st.caption("Every appointment dated on or before the extract date. No-show rate: did not attend, as a "
@@ -81,10 +81,6 @@ else:
     flagged_first = table.sort(pl.col("adjusted_flag" if widen else "flag").replace_strict(severity),
                                pl.col("flag").replace_strict(severity), "clinic_id")
     flagged_first = key_columns.key_first(flagged_first, "attendance_by_clinic")
-    st.dataframe(layout.capped(flagged_first, "clinics"), hide_index=True,
-                 column_config={"rate": st.column_config.NumberColumn("no-show rate", format="percent"),
-                                "numerator": st.column_config.NumberColumn("no-shows"),
-                                "denominator": st.column_config.NumberColumn("attended or missed"),
-                                "flag": st.column_config.TextColumn("flag (chance alone)"),
-                                "adjusted_flag": st.column_config.TextColumn("flag (allowing for variation)")})
+    vocabulary.show_table(layout.capped(flagged_first, "clinics"), {
+        "rate": "no_show_rate", "numerator": "no_shows", "denominator": "attended_or_missed"})
     layout.downloads(flagged_first, "attendance_by_clinic", shareable_tables.ATTENDANCE_BY_CLINIC)

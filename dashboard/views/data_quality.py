@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import data, frames, layout
+from dashboard import data, frames, layout, vocabulary
 from pipelines.errors import AccessDenied
 
 st.title("Data quality")
@@ -27,26 +27,25 @@ if loads is not None:
                 f"**{totals['rows_quarantined']:,}** + duplicates merged **{totals['duplicates_merged']:,}** — "
                 + ("reconciles, per file and in total." if reconciles and latest["reconciles"].all()
                    else "**does not reconcile**."))
-    st.dataframe(latest.drop("load_id"), hide_index=True)
+    vocabulary.show_table(latest.drop("load_id"))
 
 st.subheader("Quarantined rows by reason")
 reasons = data.run("quarantine_reasons", scope, load_id=latest_id)
 if reasons.is_empty():
     st.success("Nothing was quarantined in the latest load.")
 else:
-    st.dataframe(reasons, hide_index=True,
-                 column_config={"first_example": st.column_config.TextColumn("first example (file:line)")})
+    vocabulary.show_table(reasons)
 
 st.subheader("Data issues by field")
 issues = data.run("data_issue_summary", scope)
 if issues.is_empty():
     st.success("No field problems on the loaded appointments.")
 else:
-    st.dataframe(issues, hide_index=True)
+    vocabulary.show_table(issues, {"reason": "issue_reason"})
 
 st.subheader("Score coverage at attended sessions")
 coverage = frames.with_rate(data.run("score_coverage", scope), "scored", "sessions")
-st.dataframe(coverage, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
+vocabulary.show_table(coverage, {"numerator": "scored", "denominator": "sessions", "rate": "score_coverage"})
 
 if loads is not None:
     st.subheader("Earlier loads")
@@ -54,4 +53,4 @@ if loads is not None:
     if earlier.is_empty():
         st.caption("This warehouse has had one load so far.")
     else:
-        st.dataframe(earlier, hide_index=True)
+        vocabulary.show_table(earlier)

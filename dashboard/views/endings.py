@@ -5,15 +5,16 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, key_columns, layout
+from dashboard import charts, data, empty, key_columns, layout, vocabulary
 from pipelines.report import median_days
 
 # the end groups of docs/metrics/time-to-discharge.md#split-by-end-reason, in the order they are listed
 END_GROUPS = ["planned", "dropout", "other"]
 
 st.title("Endings")
-st.caption("The share of episodes still in care by days since the first session. Open episodes count "
-           "as still in care up to the extract date (censored), so long-running care is not hidden.")
+st.caption("The share of episodes still in care by days since the first session, a "
+           f"{vocabulary.term('Kaplan–Meier', 'kaplan-meier')} estimate. Open episodes count as still in care "
+           f"up to the extract date ({vocabulary.term('censored', 'censored')}), so long-running care is not hidden.")
 
 scope = layout.scope()
 if layout.has_episodes():
@@ -22,9 +23,9 @@ if layout.has_episodes():
     curve = data.run("kaplan_meier", scope, by_clinic=by_clinic, by_end_reason=by_end_reason)
     if by_end_reason:
         st.caption("Each curve is over the closed episodes that ended that way (planned; dropout, including "
-                   "closed as inactive; other: referred on, other or unknown). Open episodes are in none of "
-                   "them: how they will end is not known yet. The single curve stays the measure of how long "
-                   "care lasts (docs: time to discharge, split by end reason).")
+                   f"closed as {vocabulary.term('inactive', 'inactive')}; other: referred on, other or unknown). "
+                   "Open episodes are in none of them: how they will end is not known yet. The single curve stays "
+                   "the measure of how long care lasts (docs: time to discharge, split by end reason).")
         st.altair_chart(charts.survival_curves_by_end_reason(curve), width="stretch")
     else:
         st.altair_chart(charts.survival_curves(curve), width="stretch")
@@ -33,13 +34,15 @@ if layout.has_episodes():
                for (stratum,), part in curve.group_by("stratum", maintain_order=True)]
     if by_end_reason:
         medians.sort(key=lambda row: END_GROUPS.index(row[label]))
-    st.dataframe(pl.DataFrame(medians, schema={label: pl.String, "episodes": pl.Int64, "median_days": pl.Int64}),
-                 hide_index=True,
-                 column_config={"median_days": st.column_config.NumberColumn("median days to discharge")})
+    vocabulary.show_table(pl.DataFrame(medians, schema={label: pl.String, "episodes": pl.Int64,
+                                                        "median_days": pl.Int64}))
 
     st.subheader("Sessions at discharge")
     histogram = data.run("sessions_at_discharge", scope)
-    st.altair_chart(charts.count_histogram(histogram, "attended_sessions", "Attended sessions"), width="stretch")
+    empty.chart_or_say(histogram, "episodes",
+                       lambda frame: charts.count_histogram(frame, "attended_sessions", "Attended sessions"),
+                       "No episode in this selection has ended yet, so there are no sessions at discharge to count.",
+                       width="stretch")
 
     settings = data.build()
     st.subheader("Long engagements")
@@ -47,5 +50,5 @@ if layout.has_episodes():
                f"{settings['long_engagement_days']} days or more.")
     long = layout.capped(key_columns.key_first(data.run("long_engagement", scope), "long_engagements"),
                          "long engagements")
-    st.dataframe(long, hide_index=True)
+    vocabulary.show_table(long)
     layout.downloads(long, "long_engagements")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, gate, key_columns, layout
+from dashboard import data, gate, key_columns, layout, vocabulary
 from dashboard.literal import literal
 
 st.title("Explore")
@@ -16,14 +16,7 @@ if layout.has_episodes():
     episodes = key_columns.key_first(data.run("episode_list", scope, limit=layout.ROW_LIMIT), "episodes")
     if episodes.height == layout.ROW_LIMIT:
         st.warning(f"Showing the first {layout.ROW_LIMIT:,} episodes (by client id); narrow the filters to see the rest.")
-    chosen = st.dataframe(
-        episodes, hide_index=True, on_select="rerun", selection_mode="single-row", key="episodes",
-        column_config={
-            "is_single_session_dropout": st.column_config.CheckboxColumn("single-session dropout"),
-            "has_future_booking": st.column_config.CheckboxColumn("booked after extract"),
-            "duration_days": st.column_config.NumberColumn("days in care"),
-        },
-    )
+    chosen = vocabulary.show_table(episodes, on_select="rerun", selection_mode="single-row", key="episodes")
     layout.downloads(episodes, "episodes")
     if chosen and chosen.selection.rows:
         row = episodes.row(chosen.selection.rows[0], named=True)
@@ -33,5 +26,5 @@ if layout.has_episodes():
         if gate.allowed_clinics() is not None:  # a restricted user (docs/security.md#who-sees-what)
             st.caption("Appointments at clinics outside your access are not shown. The episode's own figures "
                        "(sessions, days in care, how it ended) count them.")
-        st.dataframe(appointments, hide_index=True)
+        vocabulary.show_table(appointments)
         layout.downloads(appointments, f"appointments_{row['client_id']}_{row['episode_id']}")

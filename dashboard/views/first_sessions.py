@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, layout, shareable_tables, trends
+from dashboard import charts, data, empty, frames, layout, shareable_tables, trends, vocabulary
 
 st.title("First sessions")
 st.caption("Closed episodes that ended after one attended session, without a planned ending or an "
@@ -31,12 +31,14 @@ if layout.has_episodes():
     with by_clinic:
         st.subheader("By clinic")
         clinics = frames.single_session_breakdown(single, "clinic", "clinic")
-        st.altair_chart(charts.rate_bars(clinics, "clinic", "Clinic"), width="stretch")
+        empty.chart_or_say(clinics, "rate", lambda f: charts.rate_bars(f, "clinic", "Clinic"), empty.NO_ENDED,
+                           width="stretch")
     with by_type:
         st.subheader("By first session type")
         types = frames.single_session_breakdown(single, "first_session_type", "first_session_type").with_columns(
             pl.col("first_session_type").fill_null("not recorded"))
-        st.altair_chart(charts.rate_bars(types, "first_session_type", "First session"), width="stretch")
+        empty.chart_or_say(types, "rate", lambda f: charts.rate_bars(f, "first_session_type", "First session"),
+                           empty.NO_ENDED, width="stretch")
         st.caption("An assessment-only first session against one that starts treatment.")
 
     st.subheader("First-session alliance (SRS)")
@@ -51,5 +53,5 @@ if layout.has_episodes():
 
     table = frames.single_session_breakdown(single, "month", "month").select(
         "month", "numerator", "denominator", "rate", "open")
-    st.dataframe(table, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
+    vocabulary.show_table(table, {"numerator": "dropouts", "denominator": "closed", "rate": "dropout_rate"})
     layout.downloads(table, "single_session_by_month", shareable_tables.SINGLE_SESSION_BY_MONTH)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, explain, frames, layout, shareable_tables
+from dashboard import charts, data, empty, explain, frames, layout, shareable_tables, vocabulary
 
 st.title("Outcomes and hope")
 st.caption("Closed episodes with two or more scores on a measure, first against last score. Recovery "
-           "counts those that started in the clinical range. Hover a bar for its numerator and denominator.")
+           f"counts those that started in the {vocabulary.term('clinical range', 'clinical-range')} (caseness). "
+           "Hover a bar for its numerator and denominator.")
+
+# the generic columns of an outcome rate, by what they count
+OUTCOME_RATE = {"numerator": "with_outcome", "denominator": "outcome_out_of", "rate": "outcome_rate"}
 
 scope = layout.scope()
 if layout.has_episodes():
@@ -18,8 +22,10 @@ if layout.has_episodes():
         st.info("No outcome scores were recorded at attended sessions in this selection.")
     else:
         long = frames.outcome_rates(outcomes)
-        st.altair_chart(charts.outcome_bars(frames.outcome_bars_data(long.filter(pl.col("denominator") > 0))),
-                        width="content")
+        drawn = frames.outcome_bars_data(long.filter(pl.col("denominator") > 0))
+        empty.chart_or_say(drawn, "rate", charts.outcome_bars,
+                           "No episode in this selection has ended with two or more scores on a measure, so there "
+                           "is no outcome rate to draw.", width="content")
 
         per_measure_column, paired_column = st.columns(2)
         with per_measure_column:
@@ -27,8 +33,7 @@ if layout.has_episodes():
             st.caption("Each measure on its own, over the closed episodes scored on it twice or more.")
             per_measure = long.filter(pl.col("is_all_clinics")).select("measure", "outcome", "rate", "numerator",
                                                                        "denominator")
-            st.dataframe(per_measure, hide_index=True,
-                         column_config={"rate": st.column_config.NumberColumn(format="percent")})
+            vocabulary.show_table(per_measure, OUTCOME_RATE)
         with paired_column:
             st.subheader("National paired measures")
             gad7 = data.run("score_coverage", scope).filter(pl.col("measure") == "gad7")["scored"].sum()
@@ -45,8 +50,7 @@ if layout.has_episodes():
                            "tick is the 50% recovery standard for a whole service, never a pass mark for one "
                            "therapist.")
                 st.altair_chart(charts.paired_rates(rates.filter(pl.col("denominator") > 0)), width="stretch")
-                st.dataframe(rates, hide_index=True,
-                             column_config={"rate": st.column_config.NumberColumn(format="percent")})
+                vocabulary.show_table(rates, {**OUTCOME_RATE, "measure": "outcome"})
                 st.markdown(explain.paired_difference_sentence(per_measure, rates))
                 layout.downloads(rates, "nhs_paired", shareable_tables.NHS_PAIRED)
 
@@ -57,11 +61,9 @@ if layout.has_episodes():
                                  "early_change_episodes").select(
             "measure", pl.col("denominator").alias("episodes"), "mean_early_change",
             pl.col("numerator").alias("early_reliable_improvement"), "rate")
-        st.dataframe(early, hide_index=True, column_config={
-            "mean_early_change": st.column_config.NumberColumn(format="%.2f"),
-            "rate": st.column_config.NumberColumn("share reliable after two scores", format="percent")})
+        vocabulary.show_table(early, {"rate": "early_reliable_rate"})
 
         table = long.sort("measure", "outcome", pl.col("is_all_clinics").not_(), "clinic")
         st.subheader("All rates")
-        st.dataframe(table, hide_index=True, column_config={"rate": st.column_config.NumberColumn(format="percent")})
+        vocabulary.show_table(frames.outcome_bars_data(table), OUTCOME_RATE)  # the total row's clinic named
         layout.downloads(table, "outcomes", shareable_tables.OUTCOMES)

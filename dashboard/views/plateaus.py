@@ -5,12 +5,13 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, key_columns, layout
+from dashboard import charts, data, frames, key_columns, layout, vocabulary
 
 st.title("Plateaus")
 settings = data.build()
-measure, window = settings["plateau_measure"], settings["plateau_window"]
-st.caption(f"A plateau is {window} consecutive {measure} scores, all in the clinical range, that move "
+measure, window = vocabulary.measure_name(settings["plateau_measure"]), settings["plateau_window"]
+st.caption(f"A plateau is {window} consecutive {measure} scores, all in the "
+           f"{vocabulary.term('clinical range', 'clinical-range')}, that move "
            "less than a reliable change. Sessions delivered after it are the cost of a therapy that "
            "stopped changing.")
 
@@ -20,7 +21,7 @@ if layout.has_episodes():
     plateaued = data.run("plateau_episodes", scope)
     tiles = st.columns(3)
     tiles[0].metric("Episodes plateaued",
-                    f"{summary['plateaued'] / summary['assessed']:.1%}" if summary["assessed"] else "–",
+                    f"{summary['plateaued'] / summary['assessed']:.1%}" if summary["assessed"] else vocabulary.MISSING,
                     border=True, help=f"{layout.rate_text(summary['plateaued'], summary['assessed'])} of the "
                     f"episodes with at least {window} {measure} scores.")
     tiles[1].metric("Still open", f"{summary['plateaued_open']:,}", border=True)
@@ -40,5 +41,5 @@ if layout.has_episodes():
         "client_id", "episode_id", "therapist_id", "clinic_id", "status", "attended_sessions", "plateau_session",
         "plateau_end_session", "sessions_after_plateau")
     table = layout.capped(key_columns.key_first(table, "plateaued_episodes"), "plateaued episodes")
-    st.dataframe(table, hide_index=True)
+    vocabulary.show_table(table)
     layout.downloads(table, "plateaued_episodes")

@@ -23,7 +23,7 @@ ahead = safety_worklist.with_followups(data.run("at_risk_nothing_ahead", scope, 
 if ahead.is_empty():
     st.success("Nobody in this selection disclosed thoughts of self-harm with nothing after it.")
 else:
-    safety_worklist.worklist_table(layout.capped(ahead, "clients at risk"), "nothing_ahead", {})
+    safety_worklist.worklist_table(layout.capped(ahead, "clients at risk"), "nothing_ahead", ())
 
 st.subheader(f"Risk follow-up gaps ({days} days)")
 gaps = safety_worklist.with_followups(data.run("risk_followup_gaps", scope, **dates)).sort(
@@ -39,10 +39,7 @@ if gaps.is_empty():
     st.success("No risk follow-up gaps in this selection.")
 else:
     table = layout.capped(gaps, "gaps")
-    safety_worklist.worklist_table(table, "gaps", {
-        "returned_later": st.column_config.CheckboxColumn("returned later"),
-        "next_contact_date": st.column_config.DateColumn("next contact", format="YYYY-MM-DD"),
-        "next_contact_status": st.column_config.TextColumn("next contact status")})
+    safety_worklist.worklist_table(table, "gaps", ("returned_later", "next_contact_date", "next_contact_status"))
     layout.downloads(table, "risk_followup_gaps")
 
 chosen = safety_worklist.episode_choice(pl.concat([ahead.select("client_id", "episode_id", "risk_date"),

@@ -8,7 +8,7 @@ import dataclasses
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, cusum_panel, data, explain, frames, funnel_points, layout, shareable_tables
+from dashboard import charts, cusum_panel, data, explain, frames, funnel_points, layout, shareable_tables, vocabulary
 from dashboard.literal import literal
 
 st.title("Therapists")
@@ -68,21 +68,10 @@ if layout.has_episodes():
         st.caption(f"{counts} · benchmark {funnel['p0'][0]:.1%}")
 
         st.subheader("Flags")
-        selected_rows = st.dataframe(
-            flagged_first, hide_index=True, selection_mode="single-row", key="flags",
-            on_select=funnel_points.choice_from_table("flags", flagged_first["therapist_id"].to_list(), CHOICE),
-            column_config={
-                "flag": st.column_config.TextColumn("raw flag"),
-                "adjusted_flag": st.column_config.TextColumn("adjusted flag"),
-                "numerator": st.column_config.NumberColumn("dropouts (O)"),
-                "denominator": st.column_config.NumberColumn("closed episodes"),
-                "rate": st.column_config.NumberColumn("rate", format="percent"),
-                "expected": st.column_config.NumberColumn("expected (E)", format="%.1f"),
-                "ratio": st.column_config.NumberColumn("O/E", format="%.2f"),
-                "z": st.column_config.NumberColumn("z", format="%.2f"),
-                "adjusted_z": st.column_config.NumberColumn("adjusted z", format="%.2f"),
-            },
-        )
+        selected_rows = vocabulary.show_table(
+            flagged_first, {"numerator": "dropouts", "denominator": "closed", "rate": "dropout_rate"},
+            selection_mode="single-row", key="flags",
+            on_select=funnel_points.choice_from_table("flags", flagged_first["therapist_id"].to_list(), CHOICE))
         # shareable: counts, rate and both flags only (docs/dashboard.md#therapists)
         layout.downloads(flagged_first, "therapist_flags", shareable_tables.THERAPIST_FLAGS)
 
@@ -101,7 +90,7 @@ if layout.has_episodes():
             st.markdown(funnel_points.adjusted_sentence(point))
             episodes = data.run("episode_list", dataclasses.replace(scope, therapists=(chosen,)),
                                 limit=layout.ROW_LIMIT)
-            st.dataframe(episodes, hide_index=True)
+            vocabulary.show_table(episodes)
             layout.downloads(episodes, f"episodes_{chosen}")
         else:
             st.caption("Select a point, a row or a therapist above to see that therapist's episodes.")
@@ -118,17 +107,9 @@ if layout.has_episodes():
                    "is the service's for that kind of client (every filter but the therapist filter); the "
                    "expected count is the therapist's closed episodes in the stratum times that rate.")
         st.altair_chart(charts.case_mix_bars(case_mix), width="stretch")
-        st.dataframe(
+        vocabulary.show_table(
             case_mix.select("stratum", "closed", "share", "dropouts", "service_share", "p_s", "expected"),
-            hide_index=True, key="case_mix",
-            column_config={
-                "closed": st.column_config.NumberColumn("therapist's closed episodes"),
-                "share": st.column_config.NumberColumn("therapist's share", format="percent"),
-                "dropouts": st.column_config.NumberColumn("therapist's dropouts"),
-                "service_share": st.column_config.NumberColumn("service's share", format="percent"),
-                "p_s": st.column_config.NumberColumn("service dropout rate (p_s)", format="percent"),
-                "expected": st.column_config.NumberColumn("expected dropouts (n × p_s)", format="%.2f"),
-            },
-        )
+            {"closed": "therapist_closed", "dropouts": "therapist_dropouts", "expected": "expected_in_stratum"},
+            key="case_mix")
 
         cusum_panel.show(scope)

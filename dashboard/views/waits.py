@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data, frames, key_columns, layout, shareable_tables
+from dashboard import charts, data, frames, key_columns, layout, shareable_tables, vocabulary
 from pipelines.queries import Scope
 
 st.title("Waits")
@@ -15,7 +15,6 @@ st.caption("Two waits decide whether a client gets help: referral to the first s
 
 # the second-session gap marks (docs/metrics/waits.md#hidden-wait)
 GAP_MARKS = (28, 90)
-PERCENT = st.column_config.NumberColumn(format="percent")
 # widths of a row of tiles: two rates with their counts, then a median
 TILES = [3, 3, 1]
 
@@ -46,22 +45,7 @@ if layout.has_episodes():
 
     st.subheader("By clinic")
     by_clinic = key_columns.key_first(frames.waits_by_clinic(data.run("waits_by_clinic", scope)), "waits_by_clinic")
-    st.dataframe(by_clinic, hide_index=True, key="waits_by_clinic", column_config={
-        "clinic_id": st.column_config.TextColumn("clinic"),
-        "waited": st.column_config.NumberColumn("episodes with a wait"),
-        "within_6_weeks": st.column_config.NumberColumn("waits ≤ 42 days"),
-        "within_18_weeks": st.column_config.NumberColumn("waits ≤ 126 days"),
-        "second_sessions": st.column_config.NumberColumn("episodes with a session 2"),
-        "over_28_days": st.column_config.NumberColumn("gaps over 28 days"),
-        "over_90_days": st.column_config.NumberColumn("gaps over 90 days"),
-        "dropouts": st.column_config.NumberColumn("single-session dropouts"),
-        "closed": st.column_config.NumberColumn("closed episodes"),
-        "rate_within_6_weeks": st.column_config.NumberColumn("within 6 weeks", format="percent"),
-        "rate_within_18_weeks": st.column_config.NumberColumn("within 18 weeks", format="percent"),
-        "median_second_gap": st.column_config.NumberColumn("median days to session 2"),
-        "booked_over_28_days": st.column_config.NumberColumn("closed, next booking over 28 days"),
-        "dropout_rate": st.column_config.NumberColumn("single-session dropout", format="percent"),
-    })
+    vocabulary.show_table(by_clinic, key="waits_by_clinic")
     layout.downloads(by_clinic, "waits_by_clinic", shareable_tables.WAITS_BY_CLINIC)
 
     st.subheader("The hidden wait: first to second session")
@@ -85,8 +69,6 @@ if layout.has_episodes():
         st.caption("Closed episodes by how many days after session 1 their next appointment was booked, "
                    "whatever became of it. The bands describe, they do not prove: a client may be booked far "
                    "out because they were unsure about coming back.")
-        st.dataframe(bands, hide_index=True, key="dropout_by_next_booking",
-                     column_config={"numerator": st.column_config.NumberColumn("single-session dropouts"),
-                                    "denominator": st.column_config.NumberColumn("closed episodes"),
-                                    "rate": PERCENT})
+        vocabulary.show_table(bands, {"numerator": "dropouts", "denominator": "closed", "rate": "dropout_rate"},
+                              key="dropout_by_next_booking")
         layout.downloads(bands, "dropout_by_next_booking", shareable_tables.DROPOUT_BY_NEXT_BOOKING)

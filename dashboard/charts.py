@@ -88,49 +88,48 @@ def dropout_control_chart(periods: pl.DataFrame, filtered: pl.DataFrame) -> alt.
                      long_run, line, points).properties(height=300)
 
 
-# The heat table's clinics per row of panels: as many 56-pixel columns as fit a phone's width with the quarters'
-# labels beside them. A service of 36 clinics gets six panels, one under another, instead of a table wider
-# than the page.
+# The heat table's clinics per panel, and each clinic's column width: five 56-pixel columns and the quarters'
+# labels beside them fit a phone's width. A service of 36 clinics gets eight panels, one under another,
+# instead of a table wider than the page.
 HEAT_TABLE_CLINICS_ACROSS = 5
+HEAT_TABLE_COLUMN_PX = 56
 
 
-def dropout_heat_table(cells: pl.DataFrame) -> alt.VConcatChart:
+def dropout_heat_table(cells: pl.DataFrame) -> alt.FacetChart:
     """Single-session dropout by clinic (columns) and period (rows, the latest on top), each cell its rate and
     counts ("12 of 80"); a cell with too few closed episodes is grey and says so instead of colouring its rate.
-    Clinics run across, HEAT_TABLE_CLINICS_ACROSS to a panel, and the panels run down, so that a phone's narrow
-    screen holds a panel and scrolls down, whatever the number of clinics.
+    Clinics run across, HEAT_TABLE_CLINICS_ACROSS to a panel, and the panels run down (one facet, one dataset:
+    a chart of one panel per group took ten times as long to build), so that a phone's narrow screen holds a
+    panel and scrolls down, whatever the number of clinics.
 
     Input: clinic_id, period, period_start, numerator, denominator, rate, is_too_few, label (the cell's text)."""
-    # only the columns drawn: the spec carries its data, and a national service has hundreds of cells
+    # only the columns drawn: the spec carries its data, and a national service has thousands of cells
     cells = cells.select("clinic_id", "period", "period_start", "numerator", "denominator", "rate", "is_too_few",
-                         "label")
-    clinics = cells["clinic_id"].unique(maintain_order=False).sort().to_list()
-    groups = [clinics[i:i + HEAT_TABLE_CLINICS_ACROSS] for i in range(0, len(clinics), HEAT_TABLE_CLINICS_ACROSS)]
+                         "label").with_columns(
+        panel=(pl.col("clinic_id").rank("dense") - 1) // HEAT_TABLE_CLINICS_ACROSS)
     # the highest rate of all panels, so that white text falls on the same dark cells in each
     top_rate = cells.filter(~pl.col("is_too_few"))["rate"].max() or 1.0
     tooltip = _rate_tooltip(alt.Tooltip("clinic_id:N", title="clinic"), alt.Tooltip("period:N", title="period"),
                             alt.Tooltip("is_too_few:N", title="too few closed episodes"))
-
-    def panel(frame: pl.DataFrame) -> alt.LayerChart:
-        base = alt.Chart(frame).encode(
-            x=alt.X("clinic_id:N", title="Clinic", axis=alt.Axis(orient="top", labelAngle=0)),
-            # the quarter labels ("2026 Q1") name themselves: no axis title, so five clinics fit a phone's width
-            y=alt.Y("period:O", title=None, sort=alt.SortField("period_start", order="descending")))
-        rects = base.mark_rect(stroke="white").encode(
-            color=alt.condition("datum.is_too_few || datum.rate == null", alt.value("#e0e0e0"),
-                                alt.Color("rate:Q", title="Dropout", scale=alt.Scale(scheme="oranges", zero=True),
-                                          legend=alt.Legend(format="%", orient="bottom"))),
-            tooltip=tooltip)
-        # dark text on pale cells, white on the darkest third of the scale
-        text = base.mark_text(fontSize=10, lineBreak="\n").encode(
-            text="label:N", tooltip=tooltip,
-            color=alt.condition(f"!datum.is_too_few && datum.rate > {0.67 * top_rate}", alt.value("white"),
-                                alt.value("black")))
-        return alt.layer(rects, text).properties(height=alt.Step(38), width=alt.Step(56))
-
-    panels = [panel(cells.filter(pl.col("clinic_id").is_in(group))) for group in groups] or [panel(cells)]
-    # one colour scale for every panel: the same rate is the same colour everywhere
-    return alt.vconcat(*panels, spacing=24).resolve_scale(color="shared")
+    base = alt.Chart().encode(
+        x=alt.X("clinic_id:N", title="Clinic", axis=alt.Axis(orient="top", labelAngle=0)),
+        # the quarter labels ("2026 Q1") name themselves: no axis title, so five clinics fit a phone's width
+        y=alt.Y("period:O", title=None, sort=alt.SortField("period_start", order="descending")))
+    rects = base.mark_rect(stroke="white").encode(
+        color=alt.condition("datum.is_too_few || datum.rate == null", alt.value("#e0e0e0"),
+                            alt.Color("rate:Q", title="Dropout", scale=alt.Scale(scheme="oranges", zero=True),
+                                      legend=alt.Legend(format="%", orient="bottom"))),
+        tooltip=tooltip)
+    # dark text on pale cells, white on the darkest third of the scale
+    text = base.mark_text(fontSize=10, lineBreak="\n").encode(
+        text="label:N", tooltip=tooltip,
+        color=alt.condition(f"!datum.is_too_few && datum.rate > {0.67 * top_rate}", alt.value("white"),
+                            alt.value("black")))
+    # a fixed panel width: with a width per step and each panel's own clinics, Vega-Lite 6 fails ("child_width")
+    panel = alt.layer(rects, text).properties(width=HEAT_TABLE_CLINICS_ACROSS * HEAT_TABLE_COLUMN_PX,
+                                              height=alt.Step(38))
+    return panel.facet(row=alt.Row("panel:O", title=None, header=alt.Header(labels=False)), data=cells,
+                       spacing=24).resolve_scale(x="independent")
 
 
 def rate_bars(frame: pl.DataFrame, category: str, title: str) -> alt.Chart:

@@ -286,24 +286,26 @@ def test_control_chart_draws_incomplete_periods_hollow() -> None:
 
 def test_heat_table_cells_carry_their_counts_and_grey_out_too_few() -> None:
     spec = charts.dropout_heat_table(heat_frame()).to_dict()
-    [panel] = spec["vconcat"]
-    marks = layers(panel)
+    marks = layers(spec["spec"])
     [rect], [text] = marks["rect"], marks["text"]
     assert rect["encoding"]["color"]["condition"]["test"].startswith("datum.is_too_few")
     assert text["encoding"]["text"]["field"] == "label"
-    rows = spec["datasets"][(panel.get("data") or spec["data"])["name"]]
+    rows = spec["datasets"][spec["data"]["name"]]
     assert [row["label"] for row in rows] == ["15.0%\n12 of 80", "27.3%\n3 of 11", "too few\n1 of 2"]
 
 
 def test_heat_table_puts_five_clinics_to_a_panel_one_under_another() -> None:
-    """Twelve clinics: three panels of 5, 5 and 2 clinics, so the table never grows wider than a phone."""
+    """Twelve clinics: three panels of 5, 5 and 2 clinics, each with its own clinics across, so the table never
+    grows wider than a phone; one colour scale for all."""
     cells = frames.dropout_heat_cells(pl.DataFrame({
         "clinic_id": [f"K{c:02d}" for c in range(12, 0, -1)], "period": ["2026 Q1"] * 12,
         "period_start": [dt.date(2026, 1, 1)] * 12, "dropout": [3] * 12, "closed": [20] * 12, "open": [0] * 12,
         "is_too_few": [False] * 12}))
     spec = charts.dropout_heat_table(cells).to_dict()
-    shown = [[row["clinic_id"] for row in spec["datasets"][(panel.get("data") or spec["data"])["name"]]]
-             for panel in spec["vconcat"]]
-    assert [sorted(clinics) for clinics in shown] == [[f"K{c:02d}" for c in range(1, 6)],
-                                                      [f"K{c:02d}" for c in range(6, 11)], ["K11", "K12"]]
-    assert spec["resolve"]["scale"]["color"] == "shared"
+    assert spec["facet"]["row"]["field"] == "panel"
+    assert spec["resolve"]["scale"]["x"] == "independent" and "color" not in spec["resolve"]["scale"]
+    panels: dict[int, list[str]] = {}
+    for row in spec["datasets"][spec["data"]["name"]]:
+        panels.setdefault(row["panel"], []).append(row["clinic_id"])
+    assert [sorted(panels[p]) for p in sorted(panels)] == [[f"K{c:02d}" for c in range(1, 6)],
+                                                            [f"K{c:02d}" for c in range(6, 11)], ["K11", "K12"]]

@@ -24,14 +24,12 @@ def specs(at) -> list[tuple[dict, dict[str, pl.DataFrame]]]:
 
 
 def layer_rows(chart: tuple[dict, dict[str, pl.DataFrame]], mark: str) -> list[dict]:
-    """The rows the layers of this mark draw (of every panel, for a chart of panels one under another)."""
+    """The rows the layer of this mark draws (in every panel of a facet)."""
     spec, datasets = chart
-    rows = []
-    for view in spec.get("vconcat", [spec]):
-        for layer in view["layer"]:
-            if (layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"]) == mark:
-                rows += datasets[(layer.get("data") or view.get("data") or spec["data"])["name"]].to_dicts()
-    return rows
+    view = spec.get("spec", spec)  # a facet's panel, or the chart itself
+    [layer] = [la for la in view["layer"]
+               if (la["mark"]["type"] if isinstance(la["mark"], dict) else la["mark"]) == mark]
+    return datasets[(layer.get("data") or spec["data"])["name"]].to_dicts()
 
 
 def sample_months(db: Path, scope: Scope = Scope()) -> pl.DataFrame:

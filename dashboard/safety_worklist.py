@@ -35,7 +35,7 @@ RISK_PARAMS = {"risk_from": "safety_risk_from", "risk_to": "safety_risk_to"}  # 
 RECORDED = "followup_recorded"  # session-state key of the confirmation shown after an entry is added
 # The columns of both lists, key columns first (docs/dashboard.md#safety), then the latest follow-up entry;
 # labels, help and formats are the dashboard's vocabulary (dashboard/vocabulary.py).
-COMMON_COLUMNS = ("client_id", "episode_id", "days_since_risk", "risk_date", "item9", "therapist_id", "clinic_id",
+COMMON_COLUMNS = ("client_id", "days_since_risk", "therapist_id", "risk_date", "item9", "episode_id", "clinic_id",
                   "status")
 LATEST_COLUMNS = ("needs_action", "latest_outcome", "latest_note", "latest_by", "latest_at")
 

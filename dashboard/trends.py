@@ -9,7 +9,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, frames, layout, shareable_tables, vocabulary
+from dashboard import charts, data, empty, frames, layout, shareable_tables, vocabulary
 from pipelines.queries import Scope
 
 PERIODS = {"month": "Month", "quarter": "Quarter"}
@@ -32,12 +32,18 @@ def control_chart(page: str, scope: Scope, months: pl.DataFrame, shaded: pl.Data
     period = st.segmented_control("Each point is a", list(PERIODS), format_func=PERIODS.get, default="month",
                                   required=True, key=f"trend_period_{page}")
     shown = months if period == "month" else periods(scope, period)
+    if not empty.has_values(shown, "rate"):  # nothing has ended: say so rather than draw empty axes
+        st.info(empty.NO_ENDED_MONTH if period == "month" else empty.NO_ENDED)
+        return
     st.altair_chart(charts.dropout_control_chart(shown, shaded), width="stretch")
-    st.caption("The shaded bands are the 95% (darker) and 99.8% limits around the long-run rate (dashed), each "
-               "period's own from its number of closed episodes: a point outside the 99.8% band (a triangle) is "
-               "worth a look, a point inside it is not news. Hollow points are periods still incomplete (at least "
+    st.caption(f"The shaded bands are the 95% (darker) and 99.8% limits around the "
+               f"{vocabulary.term('long-run rate', 'long-run-rate')} (dashed), each period's own from its number of "
+               f"closed episodes: a point outside the 99.8% band (a triangle, a "
+               f"{vocabulary.term('signal', 'signal')}) is worth a look, a point inside it is not news. Each point is "
+               f"a {vocabulary.term('cohort month', 'cohort-month')} or quarter; hollow points are "
+               f"{vocabulary.term('incomplete periods', 'incomplete-period')} (at least "
                f"{frames.INCOMPLETE_OPEN_SHARE:.0%} of their episodes open); the grey area is the dates selected. "
-               "See docs/metrics/single-session.md#the-control-band.")
+               f"See the {vocabulary.term('control band', 'control-band')}.")
 
 
 def incomplete_warning(months: pl.DataFrame, period: Scope) -> None:

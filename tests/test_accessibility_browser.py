@@ -212,7 +212,7 @@ def test_safety_table_shows_client_days_since_and_therapist_at_phone_width(brows
         columns = '[data-testid="stDataFrame"] canvas [role="columnheader"]'  # inside the canvas: never "visible"
         tab.page.wait_for_selector(columns, state="attached")
         headers = tab.page.locator(columns).all_text_contents()
-        assert headers[:3] == ["client_id", "days since risk session", "therapist_id"], headers
+        assert headers[:3] == ["Client", "Days since the risk session", "Therapist"], headers
         tab.assert_clean()
         screenshot(tab, f"access_safety_key_columns_{width}", width)
     finally:

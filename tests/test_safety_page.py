@@ -13,6 +13,7 @@ from dashboard_fixtures import _release_cached_connections, dashboard_on, sample
 from streamlit.testing.v1 import AppTest
 
 from dashboard.gate import ACCESS_ENV
+from dashboard.vocabulary import MISSING
 from pipelines.followup import LOG_ENV, NAME_GIVEN, VERIFIED, FollowupLog
 from pipelines.queries import MetricsReader, Scope
 
@@ -89,8 +90,8 @@ def test_at_risk_nothing_ahead_is_listed_above_the_gaps_with_days_since_and_ther
     at = dashboard_on(db, monkeypatch, "safety")
     assert [s.value for s in at.subheader][:2] == ["At risk, nothing ahead", "Risk follow-up gaps (14 days)"]
     ahead = at.dataframe(key="nothing_ahead").value
-    assert list(ahead.columns[:6]) == ["client_id", "episode_id", "days_since_risk", "risk_date", "item9",
-                                       "therapist_id"]
+    assert list(ahead.columns[:6]) == ["client_id", "days_since_risk", "therapist_id", "risk_date", "item9",
+                                       "episode_id"]
     assert ahead["client_id"].tolist() == truth.run("at_risk_nothing_ahead", Scope())["client_id"].to_list()
 
 
@@ -153,7 +154,7 @@ def test_signed_in_entry_records_the_verified_email_and_asks_no_name(db, log, tm
     at.radio(key="followup_outcome").set_value("followed_up")
     at.button(key="FormSubmitter:followup_form-Add to the follow-up log").click().run()
     row = at.dataframe(key="gaps").value
-    logged = row[row["latest_by"].notna()]
+    logged = row[row["latest_by"] != MISSING]  # a missing value is shown as "—"
     assert logged["latest_by"].tolist() == ["director@clinic.example"]
     assert not bool(logged["needs_action"].iloc[0])
     entry = FollowupLog(log).entries(pl.from_pandas(logged[["client_id", "episode_id"]])).row(0, named=True)

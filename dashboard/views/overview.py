@@ -7,9 +7,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, empty, frames, layout
-from dashboard import vocabulary
-from dashboard.vocabulary import MISSING
+from dashboard import charts, data, empty, frames, layout, vocabulary
 from pipelines.report import median_days
 
 st.title("Overview")
@@ -55,11 +53,12 @@ if layout.has_episodes():
 
     st.subheader(f"Episodes starting {start:%d %b %Y} – {end:%d %b %Y}, against the {length} days before")
     tiles = [*st.columns(3), *st.columns(3)]
-    tiles[0].metric("Single-session dropout", f"{now['dropout']:.1%}" if now["dropout"] is not None else MISSING,
+    tiles[0].metric("Single-session dropout",
+                    f"{now['dropout']:.1%}" if now["dropout"] is not None else vocabulary.MISSING,
                     change("dropout", True), delta_color="inverse", help=now["dropout_text"], border=True)
     tiles[1].metric("Reliable improvement (PHQ-9)", f"{now['improvement']:.1%}" if now["improvement"] is not None
-                    else MISSING, change("improvement", True), help=now["improvement_text"], border=True)
-    tiles[2].metric("Recovery (PHQ-9)", f"{now['recovery']:.1%}" if now["recovery"] is not None else MISSING,
+                    else vocabulary.MISSING, change("improvement", True), help=now["improvement_text"], border=True)
+    tiles[2].metric("Recovery (PHQ-9)", f"{now['recovery']:.1%}" if now["recovery"] is not None else vocabulary.MISSING,
                     change("recovery", True), help=now["recovery_text"], border=True)
     tiles[3].metric("Median days to discharge", now["median"] if now["median"] is not None else "not reached",
                     change("median"), delta_color="off", border=True)

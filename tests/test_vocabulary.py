@@ -126,6 +126,23 @@ def test_the_dashboard_reads_the_manuals_glossary() -> None:
     assert len(glossary.entries()) == len(headings)
 
 
+def test_an_installed_dashboard_reads_the_glossary_it_carries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wheel holds the page as dashboard/glossary.md (pyproject.toml), with no docs/ beside it."""
+    installed = tmp_path / "site-packages" / "dashboard"
+    installed.mkdir(parents=True)
+    (installed / "glossary.md").write_text(GLOSSARY_PAGE.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(glossary, "__file__", str(installed / "glossary.py"))
+    assert glossary.glossary_path() == installed / "glossary.md"
+
+
+def test_a_missing_glossary_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.errors import LoadError
+
+    monkeypatch.setattr(glossary, "__file__", str(tmp_path / "dashboard" / "glossary.py"))
+    with pytest.raises(LoadError, match="glossary"):
+        glossary.glossary_path()
+
+
 @pytest.mark.parametrize("anchor", ["cohort-month", "censored", "kaplan-meier", "caseness", "clinical-range",
                                     "inactive"])
 def test_terms_the_issue_names_have_entries(anchor: str) -> None:

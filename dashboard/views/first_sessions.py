@@ -31,13 +31,14 @@ if layout.has_episodes():
     with by_clinic:
         st.subheader("By clinic")
         clinics = frames.single_session_breakdown(single, "clinic", "clinic")
-        empty.chart_or_say(clinics, "rate", lambda f: charts.rate_bars(f, "clinic", "Clinic"), empty.NO_ENDED,
+        empty.chart_or_say(clinics, "rate", lambda frame: charts.rate_bars(frame, "clinic", "Clinic"), empty.NO_ENDED,
                            width="stretch")
     with by_type:
         st.subheader("By first session type")
         types = frames.single_session_breakdown(single, "first_session_type", "first_session_type").with_columns(
             pl.col("first_session_type").fill_null("not recorded"))
-        empty.chart_or_say(types, "rate", lambda f: charts.rate_bars(f, "first_session_type", "First session"),
+        empty.chart_or_say(types, "rate",
+                           lambda frame: charts.rate_bars(frame, "first_session_type", "First session"),
                            empty.NO_ENDED, width="stretch")
         st.caption("An assessment-only first session against one that starts treatment.")
 

@@ -7,8 +7,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import data, frames, layout, trends
-from dashboard.vocabulary import MISSING
+from dashboard import data, frames, layout, trends, vocabulary
 from pipelines.report import median_days
 
 st.title("Overview")
@@ -60,11 +59,12 @@ if layout.has_episodes():
     months = trends.periods(scope, "month")
     trends.incomplete_warning(months, current)
     tiles = [*st.columns(3), *st.columns(3)]
-    tiles[0].metric("Single-session dropout", f"{now['dropout']:.1%}" if now["dropout"] is not None else MISSING,
+    tiles[0].metric("Single-session dropout",
+                    f"{now['dropout']:.1%}" if now["dropout"] is not None else vocabulary.MISSING,
                     change("dropout", True), delta_color="inverse", help=now["dropout_text"], border=True)
     tiles[1].metric("Reliable improvement (PHQ-9)", f"{now['improvement']:.1%}" if now["improvement"] is not None
-                    else MISSING, change("improvement", True), help=now["improvement_text"], border=True)
-    tiles[2].metric("Recovery (PHQ-9)", f"{now['recovery']:.1%}" if now["recovery"] is not None else MISSING,
+                    else vocabulary.MISSING, change("improvement", True), help=now["improvement_text"], border=True)
+    tiles[2].metric("Recovery (PHQ-9)", f"{now['recovery']:.1%}" if now["recovery"] is not None else vocabulary.MISSING,
                     change("recovery", True), help=now["recovery_text"], border=True)
     tiles[3].metric("Median days to discharge", now["median"] if now["median"] is not None else "not reached",
                     change("median"), delta_color="off", border=True)

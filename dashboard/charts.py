@@ -55,7 +55,7 @@ def dropout_control_chart(periods: pl.DataFrame, filtered: pl.DataFrame) -> alt.
     Inputs: periods (period, period_start, numerator, denominator, rate, open, is_incomplete, p0, lower998,
     lower95, upper95, upper998, signal); filtered (from_date, to_date), one row, or none when no date filter."""
     x = alt.X("period_start:T", title="First session")
-    shade = alt.Chart(filtered).mark_rect(color="#9e9e9e", opacity=0.18).encode(
+    shade = alt.Chart(filtered).mark_rect(color="#9e9e9e", opacity=0.18, aria=False).encode(
         x=x, x2="to_date:T", tooltip=[alt.Tooltip("from_date:T", title="filtered from"),
                                       alt.Tooltip("to_date:T", title="filtered to")],
     ).transform_calculate(period_start="datum.from_date")

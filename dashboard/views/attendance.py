@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, explain, layout, shareable_tables
+from dashboard import charts, data, explain, layout, links, shareable_tables
 
 st.title("Attendance")
 st.caption("Every appointment dated on or before the extract date. No-show rate: did not attend, as a "
@@ -49,9 +49,9 @@ else:
     clinics = data.run("attendance_by_clinic", scope)
     limits = data.run("attendance_funnel_limits", scope)
     estimate = clinics.select("eligible", "phi", "tau2").row(0, named=True) if clinics.height else None
-    widen = st.toggle("Allow for variation between clinics", value=bool(estimate and estimate["phi"] is not None),
-                      key="widen_clinic_limits",
-                      help="Widens the limits by how much more the clinics' no-show rates differ than chance "
+    widen = links.control("clinic_variation", links.SWITCH, st.toggle, "Allow for variation between clinics",
+                          default=bool(estimate and estimate["phi"] is not None), key="widen_clinic_limits",
+                          help="Widens the limits by how much more the clinics' no-show rates differ than chance "
                            "alone would make them (docs/metrics/attendance.md#overdispersion).")
     if estimate is not None:
         st.caption(explain.variation_sentence(

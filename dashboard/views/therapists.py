@@ -8,7 +8,7 @@ import dataclasses
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, cusum_panel, data, explain, frames, layout, shareable_tables
+from dashboard import charts, cusum_panel, data, explain, frames, layout, links, shareable_tables
 from dashboard.literal import literal
 
 st.title("Therapists")
@@ -20,11 +20,14 @@ st.caption("Each point is a therapist. Left, the adjusted funnel: observed singl
 scope = layout.scope()
 if layout.has_episodes():
     default_caseload = int(data.build()["min_caseload"])
-    min_caseload = st.slider("Minimum caseload before a therapist is flagged", 1, 50, default_caseload,
-                             help=f"Closed episodes; the warehouse's setting is {default_caseload}.")
-    allowance = st.toggle("Allow for differences between therapists (overdispersion)", value=True,
-                          key="overdispersion",
-                          help="On: the adjusted limits and flags are widened by τ², the variation between "
+    min_caseload = links.control("caseload", links.whole(1, 50), st.slider,
+                                 "Minimum caseload before a therapist is flagged", 1, 50, default=default_caseload,
+                                 key="min_caseload",
+                                 help=f"Closed episodes; the warehouse's setting is {default_caseload}.")
+    allowance = links.control("overdispersion", links.SWITCH, st.toggle,
+                              "Allow for differences between therapists (overdispersion)", default=True,
+                              key="overdispersion",
+                              help="On: the adjusted limits and flags are widened by τ², the variation between "
                                "therapists beyond chance. Off: they allow for chance and case mix only.")
     funnel = data.run("therapist_funnel", scope, min_caseload=min_caseload, allow_overdispersion=allowance)
     # the estimate itself, whatever the toggle: the sentence says what switching it off leaves out
@@ -78,13 +81,18 @@ if layout.has_episodes():
         # shareable: counts, rate and both flags only (docs/dashboard.md#therapists)
         layout.downloads(flagged_first, "therapist_flags", shareable_tables.THERAPIST_FLAGS)
 
-        chosen = None
+        picked = None
         for event in (adjusted_event, raw_event):
             points = (event["selection"].get("therapist") or []) if event else []
-            if points and chosen is None:
-                chosen = points[0].get("therapist_id")
-        if chosen is None and selected_rows and selected_rows.selection.rows:
-            chosen = flagged_first["therapist_id"][selected_rows.selection.rows[0]]
+            if points and picked is None:
+                picked = points[0].get("therapist_id")
+        if picked is None and selected_rows and selected_rows.selection.rows:
+            picked = flagged_first["therapist_id"][selected_rows.selection.rows[0]]
+        listed = flagged_first["therapist_id"].to_list()
+        links.follow("episodes_of", picked)  # a point or row picks the therapist; the link keeps it
+        chosen = links.control("episodes_of", links.one_of(listed, "a therapist listed here"), st.selectbox,
+                               "Show the episodes of", listed, default=None, key="episodes_of",
+                               placeholder="Select a point, a row or a therapist")
         if chosen:
             st.subheader(f"Episodes of {literal(chosen)}")
             episodes = data.run("episode_list", dataclasses.replace(scope, therapists=(chosen,)),
@@ -96,8 +104,8 @@ if layout.has_episodes():
 
         st.subheader("Explain a therapist's flag: case mix")
         # flagged first, so the first option is the first flagged therapist, else the first listed
-        explained = st.selectbox("Explain a therapist's flag", flagged_first["therapist_id"].to_list(), index=0,
-                                 key="explain_therapist")
+        explained = links.control("explain", links.one_of(listed, "a therapist listed here"), st.selectbox,
+                                  "Explain a therapist's flag", listed, default=listed[0], key="explain_therapist")
         row = funnel.filter(pl.col("therapist_id") == explained).row(0, named=True)
         case_mix = data.run("therapist_case_mix", scope, therapist=explained)
         st.markdown(explain.case_mix_sentence(explained, int(row["denominator"]), float(case_mix["expected"].sum()),

@@ -32,6 +32,24 @@ LINK_NOTICE = "link_notice"  # session-state key: the warning about the link thi
 PERIODS = {"last-12-months": "Last 12 months", "this-year": "This year", "last-quarter": "Last quarter",
            "all": "All"}
 
+# Streamlit's date field applies a typed date only when the focus moves to another element outside
+# it; Enter does nothing (tests/test_links_browser.py). On Enter in a date field this moves the focus
+# out and back, so the typed date applies and the cursor stays. A fixed script with no value from the
+# data in it (docs/dashboard.md#dates).
+ENTER_APPLIES_DATES = """<script>
+if (!window.clinicOutcomesEnterAppliesDates) {
+  window.clinicOutcomesEnterAppliesDates = true;
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.isComposing || !event.target.closest) return;
+    if (!event.target.closest('[data-testid="stDateInputField"]')) return;
+    const typed = event.target, away = document.getElementById("stMain");
+    if (!away) return;
+    away.focus({preventScroll: true});  // focus must land outside the field: a bare blur() applies nothing
+    requestAnimationFrame(() => typed.focus({preventScroll: true}));
+  }, true);
+}
+</script>"""
+
 
 def period_dates(period: str, extract_date: dt.date) -> tuple[dt.date | None, dt.date | None]:
     """The dates of a quick period, seen from the extract date E (the data's "today"):
@@ -144,6 +162,7 @@ def sidebar_filters(options: pl.DataFrame, extract_date: dt.date, page: str = ""
     sidebar.date_input(f"{what} to", key=PARAMS["to"], min_value=first, max_value=last, value=None,
                        on_change=_type_dates)
     sidebar.caption(sentence)
+    sidebar.html(ENTER_APPLIES_DATES, unsafe_allow_javascript=True)
     clinics = sidebar.multiselect("Clinics", sorted(options["clinic_id"].drop_nulls().unique()),
                                   key=PARAMS["clinic"], placeholder="All clinics")
     therapist_rows = options.filter(pl.col("clinic_id").is_in(clinics)) if clinics else options

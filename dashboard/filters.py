@@ -78,15 +78,10 @@ def _read_date(name: str, given: list[str], first: dt.date, last: dt.date, probl
     if not given:
         return None
     try:
-        day = dt.date.fromisoformat(given[-1])
-    except ValueError:
-        problems.append(f"{name} {literal(given[-1])} is not a date (write it as YYYY-MM-DD): not applied.")
+        return links.day(first, last).read(given[-1])
+    except ValueError as reason:
+        problems.append(f"{name} {literal(given[-1])} is {reason}: not applied.")
         return None
-    if not first <= day <= last:
-        problems.append(f"{name} {literal(given[-1])} is outside the data, which runs from {first} to {last}: "
-                        "not applied.")
-        return None
-    return day
 
 
 def _restore_from_link(options: pl.DataFrame, first: dt.date, last: dt.date, extract_date: dt.date) -> list[str]:

@@ -22,6 +22,7 @@ and it makes the widget key the parameter's name.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -77,7 +78,23 @@ def number(low: float, high: float) -> Kind:
         if not low <= value <= high:  # also refuses nan
             raise ValueError(f"not a number from {low:g} to {high:g}")
         return value
-    return Kind(read, lambda value: f"{value:g}")
+    def write(value: float) -> str:  # short when that reads back the same, else every digit
+        return f"{value:g}" if float(f"{value:g}") == value else repr(value)
+    return Kind(read, write)
+
+
+def day(first: dt.date, last: dt.date) -> Kind:
+    """A date from first to last, written YYYY-MM-DD. For st.date_input pass `value=None` as well:
+    Streamlit then takes the value from the control without a warning."""
+    def read(text: str) -> dt.date:
+        try:
+            value = dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValueError("not a date (write it as YYYY-MM-DD)") from None
+        if not first <= value <= last:
+            raise ValueError(f"outside the data, which runs from {first} to {last}")
+        return value
+    return Kind(read, lambda value: value.isoformat())
 
 
 def _read_switch(text: str) -> bool:

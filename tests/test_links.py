@@ -118,6 +118,7 @@ CONTROLS = [
     ("attendance", "clinic_variation", "toggle", "widen_clinic_limits", "on", True, False),
     ("endings", "by_clinic", "toggle", "by_clinic", "on", True, False),
     ("endings", "by_end_reason", "toggle", "by_end_reason", "on", True, False),
+    ("explore", "episode", "selectbox", "appointments_of", "C0000015:1", "C0000015:1", "C0000002:1"),
 ]
 CONTROL_IDS = [f"{page}-{param}" for page, param, *_ in CONTROLS]
 
@@ -145,6 +146,7 @@ def test_a_page_control_comes_back_from_the_link_and_goes_into_it(sample_db: Pat
     ("therapists", "cusum_odds", "number_input", "cusum_odds_ratio", "nan"),
     ("therapists", "cusum_therapist", "selectbox", "cusum_therapist", "K01"),
     ("endings", "by_clinic", "toggle", "by_clinic", "yes"),
+    ("explore", "episode", "selectbox", "appointments_of", "C9999999:1"),
 ], ids=lambda value: str(value))
 def test_a_bad_page_control_value_in_a_link_is_named_and_the_default_kept(sample_db: Path, monkeypatch,  # noqa: F811
                                                                           page, param, widget, key, bad):
@@ -178,6 +180,16 @@ def test_a_picked_point_sets_the_episodes_shown_and_the_link(sample_db: Path, mo
     at.run()
     assert at.query_params["episodes_of"] == "T0101"
     assert f"Episodes of {literal('T0101')}" in [s.value for s in at.subheader]
+
+
+def test_a_ticked_row_sets_the_episode_shown_and_the_link(sample_db: Path, monkeypatch) -> None:  # noqa: F811
+    at = dashboard_on(sample_db, monkeypatch, "explore")
+    first = at.dataframe[0].value.iloc[0]
+    at.session_state["episodes"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert at.query_params["episode"] == f"{first['client_id']}:{first['episode_id']}"
+    assert at.subheader[0].value == (f"Appointments of client {literal(first['client_id'])}, "
+                                     f"episode {literal(first['episode_id'])}")
 
 
 # --- what each page's dates select ----------------------------------------------------------------------

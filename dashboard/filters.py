@@ -84,7 +84,7 @@ def _read_date(name: str, given: list[str], first: dt.date, last: dt.date, probl
         return None
 
 
-def _restore_from_link(options: pl.DataFrame, first: dt.date, last: dt.date, extract_date: dt.date) -> list[str]:
+def _restore_from_link(options: pl.DataFrame, first: dt.date, last: dt.date) -> list[str]:
     """First run of a session: take the filters from the link. Returns what could not be used, as
     plain sentences (docs/dashboard.md#links): unknown values are left out, bad dates not applied, a
     backwards range swapped. A clinic this user may not see is unknown here too: `options` holds only
@@ -141,7 +141,7 @@ def sidebar_filters(options: pl.DataFrame, extract_date: dt.date, page: str = ""
     first = options["first_date"].min() or extract_date
     last = max(options["last_date"].max() or extract_date, extract_date)
     if opening:
-        problems = _restore_from_link(options, first, last, extract_date)
+        problems = _restore_from_link(options, first, last)
     period = st.session_state.get(PARAMS["period"])
     if period is not None and period != "all":
         st.session_state[PARAMS["from"]], st.session_state[PARAMS["to"]] = (

@@ -1,6 +1,7 @@
 """Honest links in a real browser (docs/dashboard.md#links): a date typed in the sidebar applies on
 Enter and on leaving the field, a bad link's warnings are on screen, and a quick period is one click.
-Screenshots at 1440 and 390 px go to test-artifacts/screenshots/links_*.png."""
+Screenshots at 1440 and 390 px go to test-artifacts/screenshots/links_*.png (the periods also with the
+sidebar open at 390 px)."""
 
 from __future__ import annotations
 
@@ -88,3 +89,12 @@ def test_this_year_is_one_click(tab: Tab) -> None:
     assert headline(tab).startswith("Episodes starting 01 Jan 2026 – 30 Jun 2026")
     tab.assert_clean()
     screenshots(tab, "this_year")
+    # at phone width the sidebar starts folded away: the periods are one tap after opening it
+    tab.page.set_viewport_size(PHONE)
+    tab.page.locator('[data-testid="stExpandSidebarButton"]').click()
+    period = tab.page.locator('[data-testid="stSidebar"] button').filter(has_text="This year")
+    period.wait_for(state="visible", timeout=10_000)
+    period.scroll_into_view_if_needed()
+    tab.page.wait_for_timeout(500)  # the sidebar has slid in
+    tab.page.screenshot(path=str(SCREENSHOTS / "links_this_year_sidebar_390.png"))
+    tab.page.set_viewport_size(DESKTOP)

@@ -61,7 +61,9 @@ if current is None:
         st.warning(f"There is no warehouse at {literal(data.warehouse_path())} yet; ask the person who runs this "
                    "dashboard.")
 else:
+    page = st.navigation(PAGES)  # first: the sidebar's dates say what they select on this page
     options = data.run("filter_options", filters.Scope())
-    st.session_state["scope"] = filters.sidebar_filters(options)
+    st.session_state["scope"] = filters.sidebar_filters(options, current.settings()["extract_date"], page.url_path)
     layout.sidebar_footer(gate.describe(clinics))
-    st.navigation(PAGES).run()
+    page.run()
+    filters.unused_link_warning()

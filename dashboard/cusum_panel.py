@@ -8,7 +8,7 @@ import dataclasses
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, layout, vocabulary
+from dashboard import charts, data, layout, links, vocabulary
 from dashboard.literal import literal
 from pipelines.queries import Scope
 
@@ -39,13 +39,13 @@ def show(scope: Scope) -> None:
                "(docs/metrics/therapist-cusum.md).")
     build = data.build()
     left, right = st.columns(2)
-    odds_ratio = left.number_input(
-        "Rise in the odds of dropout to watch for", min_value=1.1, max_value=100.0,
-        value=float(build["cusum_odds_ratio"]), step=0.25, key="cusum_odds_ratio",
+    odds_ratio = links.control(
+        "cusum_odds", links.number(1.1, 100.0), left.number_input, "Rise in the odds of dropout to watch for",
+        min_value=1.1, max_value=100.0, default=float(build["cusum_odds_ratio"]), step=0.25, key="cusum_odds_ratio",
         help=f"2 means the odds have doubled. The warehouse's setting is {build['cusum_odds_ratio']:g}.")
-    threshold = right.number_input(
-        "Signal threshold", min_value=0.5, max_value=1000.0, value=float(build["cusum_threshold"]), step=0.5,
-        key="cusum_threshold",
+    threshold = links.control(
+        "cusum_threshold", links.number(0.5, 1000.0), right.number_input, "Signal threshold", min_value=0.5,
+        max_value=1000.0, default=float(build["cusum_threshold"]), step=0.5, key="cusum_threshold",
         help=f"Lower signals sooner and more often by chance. The warehouse's setting is {build['cusum_threshold']:g}.")
     summary = data.run("therapist_cusum", scope, latest_only=True, odds_ratio=odds_ratio, threshold=threshold)
     if summary.is_empty():
@@ -63,8 +63,9 @@ def show(scope: Scope) -> None:
     layout.downloads(table, "therapist_cusum", internal_only="Scores follow each episode: internal only.")
 
     listed = table["therapist_id"].to_list()
-    chosen = st.selectbox("Therapist", listed, index=0, key="cusum_therapist",
-                          help="Signalling therapists first, then those who signalled before.")
+    chosen = links.control("cusum_therapist", links.one_of(listed, "a therapist listed here"), st.selectbox,
+                           "Therapist", listed, default=listed[0], key="cusum_therapist",
+                           help="Signalling therapists first, then those who signalled before.")
     path = data.run("therapist_cusum", dataclasses.replace(scope, therapists=(chosen,)), odds_ratio=odds_ratio,
                     threshold=threshold)
     row = summary.filter(pl.col("therapist_id") == chosen).row(0, named=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import polars as pl
 import streamlit as st
 
+from dashboard import links
 from dashboard.literal import literal
 
 
@@ -34,13 +35,11 @@ def choice_from_table(table_key: str, ids: Sequence[str], choice_key: str) -> Ca
     return chosen
 
 
-def pick(label: str, ids: Sequence[str], choice_key: str, help_text: str) -> str | None:
-    """The select box: the same choice as a click on a point, for a keyboard. A choice no longer listed
-    (the filters changed) is dropped."""
-    if st.session_state.get(choice_key) not in ids:
-        st.session_state[choice_key] = None
-    return st.selectbox(label, list(ids), index=None, key=choice_key, placeholder="Choose one, or click a point",
-                        help=help_text)
+def pick(label: str, ids: Sequence[str], choice_key: str, help_text: str, param: str, unit: str) -> str | None:
+    """The select box: the same choice as a click on a point, for a keyboard, kept in the link as `param`
+    (docs/dashboard.md#links). A choice no longer listed (the filters changed) is dropped."""
+    return links.control(param, links.one_of(list(ids), f"a {unit} listed here"), st.selectbox, label, list(ids),
+                         default=None, key=choice_key, placeholder="Choose one, or click a point", help=help_text)
 
 
 def point_sentence(row: dict[str, object], unit: str, rate_title: str, counted: str, *, widened: bool) -> str:

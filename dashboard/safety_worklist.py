@@ -14,7 +14,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import data, gate, vocabulary
+from dashboard import data, gate, links, vocabulary
 from dashboard.literal import literal
 from pipelines.errors import AccessDenied, LoadError
 from pipelines.followup import (
@@ -44,34 +44,18 @@ def followup_log() -> FollowupLog:
     return FollowupLog(log_path(data.warehouse_path()))
 
 
-def _date_from_link(name: str) -> dt.date | None:
-    """A date parameter of the link, or None; a value that is not a date is named in a warning."""
-    if name not in st.query_params:
-        return None
-    text = st.query_params[name]
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        st.warning(f"The link's {name} value {literal(text)} is not a date (YYYY-MM-DD), so it was ignored.")
-        return None
-
-
 def risk_dates(scope: Scope) -> tuple[dt.date | None, dt.date | None]:
     """The page's own filter on the risk session's date, in the link as risk_from and risk_to
-    (dashboard/filters.py leaves those parameters to this page)."""
-    for name in RISK_PARAMS:
-        if RISK_PARAMS[name] not in st.session_state:  # first drawn in this visit: the link says
-            st.session_state[RISK_PARAMS[name]] = _date_from_link(name)
+    (docs/dashboard.md#links: a date that cannot be read, or is outside the data, is named in a warning)."""
+    last = data.build()["extract_date"]
+    first = data.run("filter_options", Scope())["first_date"].min() or last
     left, right = st.columns(2)
-    risk_from = left.date_input("Risk session from", key=RISK_PARAMS["risk_from"], format="YYYY-MM-DD",
-                                help="Rows whose risk session is on or after this date")
-    risk_to = right.date_input("Risk session to", key=RISK_PARAMS["risk_to"], format="YYYY-MM-DD",
-                               help="Rows whose risk session is on or before this date")
-    for name, value in (("risk_from", risk_from), ("risk_to", risk_to)):
-        if value:
-            st.query_params[name] = value.isoformat()
-        elif name in st.query_params:
-            del st.query_params[name]
+    risk_from = links.control("risk_from", links.day(first, last), left.date_input, "Risk session from",
+                              default=None, key=RISK_PARAMS["risk_from"], value=None, format="YYYY-MM-DD",
+                              help="Rows whose risk session is on or after this date")
+    risk_to = links.control("risk_to", links.day(first, last), right.date_input, "Risk session to",
+                            default=None, key=RISK_PARAMS["risk_to"], value=None, format="YYYY-MM-DD",
+                            help="Rows whose risk session is on or before this date")
     if risk_from and risk_to and risk_from > risk_to:
         st.warning(f"Risk session from ({risk_from}) is after risk session to ({risk_to}), so no row can match. "
                    "Swap the dates.")

@@ -9,7 +9,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, empty, frames, layout, shareable_tables, vocabulary
+from dashboard import charts, data, empty, frames, layout, links, shareable_tables, vocabulary
 from pipelines.queries import Scope
 
 PERIODS = {"month": "Month", "quarter": "Quarter"}
@@ -29,8 +29,9 @@ def shaded_dates(from_date: dt.date | None, to_date: dt.date | None) -> pl.DataF
 
 def control_chart(page: str, scope: Scope, months: pl.DataFrame, shaded: pl.DataFrame) -> None:
     """The month/quarter toggle and the control chart; `months` is the month report the page already has."""
-    period = st.segmented_control("Each point is a", list(PERIODS), format_func=PERIODS.get, default="month",
-                                  required=True, key=f"trend_period_{page}")
+    period = links.control("trend", links.one_of(list(PERIODS), "month or quarter"), st.segmented_control,
+                           "Each point is a", list(PERIODS), format_func=PERIODS.get, required=True,
+                           default="month", key=f"trend_period_{page}")
     shown = months if period == "month" else periods(scope, period)
     if not empty.has_values(shown, "rate"):  # nothing has ended: say so rather than draw empty axes
         st.info(empty.NO_ENDED_MONTH if period == "month" else empty.NO_ENDED)

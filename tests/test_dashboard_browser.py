@@ -222,7 +222,7 @@ def test_a_link_to_a_page_is_the_first_visit(tab: Tab) -> None:
     tab.open("/therapists?clinic=K01")
     assert tab.page.locator("h1").first.inner_text() == "Therapists"
     assert list(tab.nav()) == NAV_TITLES
-    assert tab.sidebar_labels()[:5] == ["First session from", "First session to", "Clinics", "Therapists",
+    assert tab.sidebar_labels()[:6] == ["Period", "First session from", "First session to", "Clinics", "Therapists",
                                         "First session type"]
     clinics = tab.page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(has_text="Clinics")
     assert "K01" in clinics.inner_text()
@@ -314,6 +314,7 @@ def test_a_clinic_filter_changes_the_overview(tab: Tab) -> None:
     assert len(everyone) == 6
 
     clinics = tab.page.get_by_role("combobox", name="Clinics")
+    clinics.scroll_into_view_if_needed()  # below the fold of the sidebar: its list must not open mid-scroll
     clinics.click()
     tab.page.get_by_role("option", name="K01", exact=True).click()
     tab.page.keyboard.press("Escape")
@@ -402,7 +403,9 @@ def test_hostile_ids_are_shown_as_text_and_fetch_nothing(browser, hostile_db: Pa
                 tips.add(tip.locator("td.value").first.inner_text())
             assert set(HOSTILE_THERAPISTS) <= tips, tips
             # the sidebar's therapist list shows the ids as they are
-            tab.page.get_by_role("combobox", name="Therapists").click()
+            therapists = tab.page.get_by_role("combobox", name="Therapists")
+            therapists.scroll_into_view_if_needed()  # below the fold of the sidebar
+            therapists.click()
             options = tab.page.get_by_role("option").all_inner_texts()
             tab.page.keyboard.press("Escape")
             assert set(HOSTILE_THERAPISTS) <= {option.strip() for option in options}, options

@@ -169,7 +169,7 @@ def test_overview_risk_tile_says_which_date_it_counts_by(db, log, monkeypatch):
 
 def test_a_risk_date_in_the_link_that_is_not_a_date_is_named_in_a_warning(db, log, monkeypatch):
     at = dashboard_on(db, monkeypatch, "safety", risk_from="2026-13-45")
-    assert any("risk_from value ` 2026-13-45 ` is not a date" in w.value for w in at.warning)
+    assert any("This link's risk_from ` 2026-13-45 ` is not a date" in w.value for w in at.warning)
     assert at.date_input(key="safety_risk_from").value is None
 
 

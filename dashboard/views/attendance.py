@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, explain, funnel_points, key_columns, layout, shareable_tables, vocabulary
+from dashboard import charts, data, explain, funnel_points, key_columns, layout, links, shareable_tables, vocabulary
 
 st.title("Attendance")
 st.caption("Every appointment dated on or before the extract date. No-show rate: did not attend, as a "
@@ -49,9 +49,9 @@ else:
     clinics = data.run("attendance_by_clinic", scope)
     limits = data.run("attendance_funnel_limits", scope)
     estimate = clinics.select("eligible", "phi", "tau2").row(0, named=True) if clinics.height else None
-    widen = st.toggle("Allow for variation between clinics", value=bool(estimate and estimate["phi"] is not None),
-                      key="widen_clinic_limits",
-                      help="Widens the limits by how much more the clinics' no-show rates differ than chance "
+    widen = links.control("clinic_variation", links.SWITCH, st.toggle, "Allow for variation between clinics",
+                          default=bool(estimate and estimate["phi"] is not None), key="widen_clinic_limits",
+                          help="Widens the limits by how much more the clinics' no-show rates differ than chance "
                            "alone would make them (docs/metrics/attendance.md#overdispersion).")
     if estimate is not None:
         st.caption(explain.variation_sentence(
@@ -68,7 +68,8 @@ else:
                         on_select=funnel_points.choice_from_chart("clinic_funnel", "clinic", "funnel_clinic"))
         # a keyboard path to each point: the same choice as a click (docs/dashboard.md#accessibility)
         picked = funnel_points.pick("Clinic on the funnel", drawn["clinic_id"].to_list(), "funnel_clinic",
-                                    "The same as a click on its point: its no-show rate, limits and flag.")
+                                    "The same as a click on its point: its no-show rate, limits and flag.",
+                                    "clinic_point", "clinic")
         if picked is not None:
             st.markdown(funnel_points.point_sentence(funnel_points.row_of(drawn, "clinic", picked), "clinic",
                                                      "No-show rate", "attended or missed", widened=widen))

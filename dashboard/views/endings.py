@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, empty, key_columns, layout, vocabulary
+from dashboard import charts, data, empty, key_columns, layout, links, vocabulary
 from pipelines.report import median_days
 
 # the end groups of docs/metrics/time-to-discharge.md#split-by-end-reason, in the order they are listed
@@ -18,8 +18,10 @@ st.caption("The share of episodes still in care by days since the first session,
 
 scope = layout.scope()
 if layout.has_episodes():
-    by_clinic = st.toggle("One curve per clinic", value=False)
-    by_end_reason = st.toggle("One curve per end reason", value=False, disabled=by_clinic) and not by_clinic
+    by_clinic = links.control("by_clinic", links.SWITCH, st.toggle, "One curve per clinic", default=False,
+                              key="by_clinic")
+    by_end_reason = links.control("by_end_reason", links.SWITCH, st.toggle, "One curve per end reason", default=False,
+                                  key="by_end_reason", disabled=by_clinic) and not by_clinic
     curve = data.run("kaplan_meier", scope, by_clinic=by_clinic, by_end_reason=by_end_reason)
     if by_end_reason:
         st.caption("Each curve is over the closed episodes that ended that way (planned; dropout, including "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, gate, key_columns, layout, vocabulary
+from dashboard import data, gate, key_columns, layout, links, vocabulary
 from dashboard.literal import literal
 
 st.title("Explore")
@@ -18,8 +18,15 @@ if layout.has_episodes():
         st.warning(f"Showing the first {layout.ROW_LIMIT:,} episodes (by client id); narrow the filters to see the rest.")
     chosen = vocabulary.show_table(episodes, on_select="rerun", selection_mode="single-row", key="episodes")
     layout.downloads(episodes, "episodes")
-    if chosen and chosen.selection.rows:
-        row = episodes.row(chosen.selection.rows[0], named=True)
+    # an episode in the link is "client:episode" (docs/dashboard.md#links)
+    listed = [f"{client}:{episode}" for client, episode in episodes.select("client_id", "episode_id").iter_rows()]
+    links.follow("appointments_of", listed[chosen.selection.rows[0]] if chosen and chosen.selection.rows else None)
+    shown = links.control("episode", links.one_of(listed, "an episode listed here"), st.selectbox,
+                          "Show the appointments of", listed, default=None, key="appointments_of",
+                          format_func=lambda key: "client {}, episode {}".format(*key.rsplit(":", 1)),
+                          placeholder="Select a row or an episode")
+    if shown:
+        row = episodes.row(listed.index(shown), named=True)
         st.subheader(f"Appointments of client {literal(row['client_id'])}, episode {literal(row['episode_id'])}")
         appointments = data.run("episode_appointments", scope, client_id=row["client_id"],
                                 episode_id=row["episode_id"])

@@ -8,7 +8,7 @@ import dataclasses
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, cusum_panel, data, explain, frames, funnel_points, layout, shareable_tables, vocabulary
+from dashboard import charts, cusum_panel, data, explain, frames, funnel_points, layout, links, shareable_tables, vocabulary
 from dashboard.literal import literal
 
 st.title("Therapists")
@@ -23,11 +23,14 @@ CHOICE = "funnel_therapist"
 scope = layout.scope()
 if layout.has_episodes():
     default_caseload = int(data.build()["min_caseload"])
-    min_caseload = st.slider("Minimum caseload before a therapist is flagged", 1, 50, default_caseload,
-                             help=f"Closed episodes; the warehouse's setting is {default_caseload}.")
-    allowance = st.toggle("Allow for differences between therapists (overdispersion)", value=True,
-                          key="overdispersion",
-                          help="On: the adjusted limits and flags are widened by τ², the variation between "
+    min_caseload = links.control("caseload", links.whole(1, 50), st.slider,
+                                 "Minimum caseload before a therapist is flagged", 1, 50, default=default_caseload,
+                                 key="min_caseload",
+                                 help=f"Closed episodes; the warehouse's setting is {default_caseload}.")
+    allowance = links.control("overdispersion", links.SWITCH, st.toggle,
+                              "Allow for differences between therapists (overdispersion)", default=True,
+                              key="overdispersion",
+                              help="On: the adjusted limits and flags are widened by τ², the variation between "
                                "therapists beyond chance. Off: they allow for chance and case mix only.")
     funnel = data.run("therapist_funnel", scope, min_caseload=min_caseload, allow_overdispersion=allowance)
     # the estimate itself, whatever the toggle: the sentence says what switching it off leaves out
@@ -47,20 +50,19 @@ if layout.has_episodes():
         with adjusted_side:
             st.markdown("**Adjusted for case mix** (O/E against E)")
             if guides.is_empty():
-                adjusted_event = None
                 st.info("No therapist listed has a dropout expected from their case mix, so there is no "
                         "adjusted funnel to draw.")
             else:
-                adjusted_event = st.altair_chart(
+                st.altair_chart(
                     charts.adjusted_funnel_plot(funnel, guides), width="stretch", key="adjusted_funnel",
                     on_select=funnel_points.choice_from_chart("adjusted_funnel", "therapist", CHOICE))
         with raw_side:
             st.markdown("**Raw** (rate against closed episodes)")
-            raw_event = st.altair_chart(charts.funnel_plot(funnel, limits), width="stretch", key="funnel",
+            st.altair_chart(charts.funnel_plot(funnel, limits), width="stretch", key="funnel",
                                         on_select=funnel_points.choice_from_chart("funnel", "therapist", CHOICE))
         picked = funnel_points.pick("Therapist on the funnels", flagged_first["therapist_id"].to_list(), CHOICE,
                                     "The same as a click on their point or their row below: their numbers and "
-                                    "their episodes. Flagged therapists first.")
+                                    "their episodes. Flagged therapists first.", "episodes_of", "therapist")
         by_flag = {flag: ((funnel["flag"] == flag).sum(), (funnel["adjusted_flag"] == flag).sum())
                    for flag in frames.FLAG_ORDER}
         counts = " · ".join(f"{flag}: {raw} raw, {adjusted} adjusted" for flag, (raw, adjusted) in by_flag.items()
@@ -68,20 +70,15 @@ if layout.has_episodes():
         st.caption(f"{counts} · benchmark {funnel['p0'][0]:.1%}")
 
         st.subheader("Flags")
-        selected_rows = vocabulary.show_table(
+        vocabulary.show_table(
             flagged_first, {"numerator": "dropouts", "denominator": "closed", "rate": "dropout_rate"},
             selection_mode="single-row", key="flags",
             on_select=funnel_points.choice_from_table("flags", flagged_first["therapist_id"].to_list(), CHOICE))
         # shareable: counts, rate and both flags only (docs/dashboard.md#therapists)
         layout.downloads(flagged_first, "therapist_flags", shareable_tables.THERAPIST_FLAGS)
 
+        # a click on a point, a ticked row and the select box are one choice, kept in the link (episodes_of)
         chosen = picked
-        for event in (adjusted_event, raw_event):
-            points = (event["selection"].get("therapist") or []) if event else []
-            if points and chosen is None:
-                chosen = points[0].get("therapist_id")
-        if chosen is None and selected_rows and selected_rows.selection.rows:
-            chosen = flagged_first["therapist_id"][selected_rows.selection.rows[0]]
         if chosen:
             st.subheader(f"Episodes of {literal(chosen)}")
             point = funnel_points.row_of(funnel, "therapist", chosen)
@@ -97,8 +94,8 @@ if layout.has_episodes():
 
         st.subheader("Explain a therapist's flag: case mix")
         # flagged first, so the first option is the first flagged therapist, else the first listed
-        explained = st.selectbox("Explain a therapist's flag", flagged_first["therapist_id"].to_list(), index=0,
-                                 key="explain_therapist")
+        explained = links.control("explain", links.one_of(listed, "a therapist listed here"), st.selectbox,
+                                  "Explain a therapist's flag", listed, default=listed[0], key="explain_therapist")
         row = funnel.filter(pl.col("therapist_id") == explained).row(0, named=True)
         case_mix = data.run("therapist_case_mix", scope, therapist=explained)
         st.markdown(explain.case_mix_sentence(explained, int(row["denominator"]), float(case_mix["expected"].sum()),

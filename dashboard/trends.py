@@ -66,6 +66,9 @@ def clinic_quarters(scope: Scope) -> None:
     if cells.is_empty():
         st.info("No started episodes in this selection, so there is no clinic and quarter to show.")
         return
+    if not cells["denominator"].sum():  # every cell would read "0 of 0": say why instead
+        st.info(empty.NO_ENDED)
+        return
     st.altair_chart(charts.dropout_heat_table(cells), width="content")
     st.caption(f"Every quarter of the selection's history, whatever the dates chosen. A grey cell has fewer closed "
                f"episodes than the minimum caseload ({data.build()['min_caseload']}): too few to read a rate from.")

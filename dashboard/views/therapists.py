@@ -50,16 +50,25 @@ if layout.has_episodes():
         with adjusted_side:
             st.markdown("**Adjusted for case mix** (O/E against E)")
             if guides.is_empty():
+                adjusted_event = None
                 st.info("No therapist listed has a dropout expected from their case mix, so there is no "
                         "adjusted funnel to draw.")
             else:
-                st.altair_chart(
+                adjusted_event = st.altair_chart(
                     charts.adjusted_funnel_plot(funnel, guides), width="stretch", key="adjusted_funnel",
                     on_select=funnel_points.choice_from_chart("adjusted_funnel", "therapist", CHOICE))
         with raw_side:
             st.markdown("**Raw** (rate against closed episodes)")
-            st.altair_chart(charts.funnel_plot(funnel, limits), width="stretch", key="funnel",
+            raw_event = st.altair_chart(charts.funnel_plot(funnel, limits), width="stretch", key="funnel",
                                         on_select=funnel_points.choice_from_chart("funnel", "therapist", CHOICE))
+        # the point a click picked, or the row ticked in the flags table below (its state is there before it is
+        # drawn again), read here as well as by their callbacks (a script run by a test sets a selection without
+        # them): a new pick sets the select box
+        ticked = st.session_state.get("flags") or {}
+        rows = [row for row in ticked.get("selection", {}).get("rows", []) if row < flagged_first.height]
+        links.follow(CHOICE, next((points[0].get("therapist_id") for event in (adjusted_event, raw_event)
+                                   if event and (points := event["selection"].get("therapist"))),
+                                  flagged_first["therapist_id"][rows[0]] if rows else None))
         picked = funnel_points.pick("Therapist on the funnels", flagged_first["therapist_id"].to_list(), CHOICE,
                                     "The same as a click on their point or their row below: their numbers and "
                                     "their episodes. Flagged therapists first.", "episodes_of", "therapist")
@@ -94,6 +103,7 @@ if layout.has_episodes():
 
         st.subheader("Explain a therapist's flag: case mix")
         # flagged first, so the first option is the first flagged therapist, else the first listed
+        listed = flagged_first["therapist_id"].to_list()
         explained = links.control("explain", links.one_of(listed, "a therapist listed here"), st.selectbox,
                                   "Explain a therapist's flag", listed, default=listed[0], key="explain_therapist")
         row = funnel.filter(pl.col("therapist_id") == explained).row(0, named=True)

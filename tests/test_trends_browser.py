@@ -64,7 +64,7 @@ def test_first_sessions_draws_the_control_chart_by_quarter_and_the_heat_table(ta
         assert any(text.startswith("too few") for text in cells)
         assert any(text.endswith("%") is False and "%" in text and " of " in text for text in cells)
         # the toggle (a radio group, reachable by keyboard): quarters
-        tab.page.get_by_role("radio", name="Quarter").click()
+        tab.page.get_by_role("radio", name="Quarter", exact=True).click()  # not the sidebar's "Last quarter"
         tab.wait_idle()
         control, heat, *_ = tab.wait_for_marks(5)
         assert CONTROL_MARKS <= control
@@ -74,5 +74,5 @@ def test_first_sessions_draws_the_control_chart_by_quarter_and_the_heat_table(ta
         sizes = tab.page.locator('[data-testid="stVegaLiteChart"]').nth(1).evaluate(
             "chart => [chart.querySelector('svg').getBoundingClientRect().right, document.documentElement.clientWidth]")
         assert sizes[0] <= sizes[1]
-        tab.page.get_by_role("radio", name="Month").click()
+        tab.page.get_by_role("radio", name="Month", exact=True).click()
         tab.wait_idle()

@@ -7,6 +7,7 @@ imported fixture once per importing module, so the build itself is guarded to ru
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,13 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                  f"2026-01-{5 + 7 * s:02d}", "attended", 20 - s, 1 if s == 3 else 0])
     ingest([log], folder / "clinic.duckdb", extract_date=dt.date(2026, 6, 30))
     return folder / "clinic.duckdb"
+
+
+def require(path: Path, message: str) -> Path:
+    """A tool the browser tests need (Chromium, axe-core): when it is missing the test fails under CI
+    (CI set), where .ci/run installs it, and is skipped elsewhere with `message` saying how to get it."""
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

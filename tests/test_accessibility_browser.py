@@ -10,11 +10,10 @@ skip and say how to install it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from dashboard_fixtures import PAGES, sample_db  # noqa: F401
+from dashboard_fixtures import PAGES, require, sample_db  # noqa: F401
 from test_dashboard_browser import SCREENSHOTS, Tab, browser, chromium, server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,12 +35,7 @@ STREAMLIT_OWN = {
 
 @pytest.fixture(scope="module")
 def axe() -> Path:
-    if not AXE.exists():
-        message = f"{AXE.relative_to(ROOT)} is missing: run `npm ci` in {ROOT}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return AXE
+    return require(AXE, f"{AXE.relative_to(ROOT)} is missing: run `npm ci` in {ROOT}")
 
 
 def opened(browser, server: str, path: str, width: int) -> Tab:  # noqa: F811

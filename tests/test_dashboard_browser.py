@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from dashboard_fixtures import (  # noqa: F401
-    HOSTILE_CLIENTS, HOSTILE_THERAPISTS, NAV_TITLES, PAGES, PIXEL_URL, hostile_db, sample_db)
+    HOSTILE_CLIENTS, HOSTILE_THERAPISTS, NAV_TITLES, PAGES, PIXEL_URL, hostile_db, require, sample_db)
 from dashboard_server import running, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,12 +58,7 @@ BASE_PATH_PROBE = re.compile(r"^http://localhost:\d+/[a-z_]+/_stcore/(health|hos
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
+    return require(CHROMIUM, f"{CHROMIUM} is missing (apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")

@@ -46,8 +46,12 @@ def dropout_control(trend: pl.DataFrame) -> pl.DataFrame:
     return with_rate(trend, "dropout", "closed").with_columns(is_incomplete())
 
 
-def _whole(column: str) -> pl.Expr:
-    return pl.col(column).map_elements(lambda n: f"{n:,}", return_dtype=pl.String)
+def _whole(frame: pl.DataFrame, column: str) -> pl.Series:
+    """A count column as text with thousands separators ("1,204"), written in Python on the calling
+    thread: no Python function (map_elements) may run inside a Polars query here. Polars runs such a
+    function on its own worker threads, which must take the GIL from the dashboard's other sessions,
+    and ten concurrent sessions deadlocked the server that way (tests/test_concurrency_browser.py)."""
+    return pl.Series(f"{column}_text", [f"{n:,}" for n in frame[column].to_list()], dtype=pl.String)
 
 
 def dropout_heat_cells(by_clinic: pl.DataFrame) -> pl.DataFrame:
@@ -55,10 +59,12 @@ def dropout_heat_cells(by_clinic: pl.DataFrame) -> pl.DataFrame:
     with its rate and counts ("15.0%" over "12 of 80"), or "too few" over its counts when it has fewer
     closed episodes than the minimum caseload (or none), so that no cell colours a rate of 1 of 2."""
     cells = dropout_control(by_clinic)
-    counts = pl.format("{} of {}", _whole("numerator"), _whole("denominator"))
+    cells = cells.with_columns(_whole(cells, "numerator"), _whole(cells, "denominator"))
+    counts = pl.format("{} of {}", pl.col("numerator_text"), pl.col("denominator_text"))
     rate = pl.format("{}%", (pl.col("rate") * 100).round(1))
     return cells.with_columns(label=pl.when(pl.col("is_too_few") | pl.col("rate").is_null())
-                              .then(pl.format("too few\n{}", counts)).otherwise(pl.format("{}\n{}", rate, counts)))
+                              .then(pl.format("too few\n{}", counts)).otherwise(pl.format("{}\n{}", rate, counts))
+                              ).drop("numerator_text", "denominator_text")
 
 
 def incomplete_months(months: pl.DataFrame, period: Scope) -> tuple[int, int]:

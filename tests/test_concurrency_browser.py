@@ -292,3 +292,15 @@ def test_ten_concurrent_sessions_render_every_page_with_filters(
                   + "   ".join(f"{statistic} {value:6.2f} s" for statistic, value in numbers.items()))
     assert not failures, "\n".join(failures)
     assert len(every) == len(SESSION_FILTERS) * len(PAGES)
+
+
+def test_no_python_function_runs_inside_a_polars_query() -> None:
+    """Polars runs a Python function given to map_elements or map_batches on its own worker threads,
+    which must take the GIL; with ten sessions converting tables at once that deadlocked the whole
+    server (every thread waiting, the health check unanswered). The dashboard and the pipelines write
+    such values in Python on their own thread instead (dashboard/frames.py, _whole)."""
+    calls = [f"{path.relative_to(ROOT)}:{number}" for folder in ("dashboard", "pipelines")
+             for path in sorted((ROOT / folder).rglob("*.py"))
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if ".map_elements(" in line or ".map_batches(" in line]
+    assert not calls, calls

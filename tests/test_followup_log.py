@@ -7,6 +7,7 @@ import datetime as dt
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -46,6 +47,14 @@ def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
     return warehouse
 
 
+@pytest.fixture
+def reader(built: Warehouse) -> Iterator[MetricsReader]:
+    """A reader on the built warehouse, seeing every clinic."""
+    opened = MetricsReader.open(built.path)
+    yield opened
+    opened.close()
+
+
 def entry(client: str, outcome: str = "followed_up", note: str = "Phoned, safety plan agreed.",
           who: str = "lead@clinic.example") -> Entry:
     return Entry(client, "1", outcome, note, who, VERIFIED)
@@ -80,26 +89,23 @@ def test_followup_log_survives_a_reload_and_a_rebuild(built: Warehouse):
     assert kept["recorded_at"][0] == at and kept["risk_date"][0] == dt.date(2026, 6, 1)
 
 
-def test_restricted_user_can_neither_read_nor_write_another_clinics_entries(built: Warehouse):
+def test_restricted_user_can_neither_read_nor_write_another_clinics_entries(built: Warehouse,
+                                                                           reader: MetricsReader):
     log = FollowupLog(log_path(built.path))
-    everyone = MetricsReader.open(built.path)
-    try:
-        log.record(everyone, entry("R2", note="K2's own note"))
-        k1 = everyone.restricted(("K1",))
-        with pytest.raises(AccessDenied):
-            log.record(k1, entry("R2", note="written from K1"))
-        with pytest.raises(AccessDenied):
-            log.history(k1, "R2", "1")
-        assert entries_of(log, "R2")["note"].to_list() == ["K2's own note"]  # nothing was added
-        # what K1 reads is the entries of the episodes its scoped worklist returns: never R2's
-        worklist = k1.run("at_risk_nothing_ahead", Scope(clinics=("K2",)))
-        assert worklist.is_empty()
-        mine = k1.run("at_risk_nothing_ahead", Scope())
-        assert mine["client_id"].to_list() == ["R1"] and log.entries(mine).is_empty()
-        log.record(k1, entry("R1"))
-        assert log.history(k1, "R1", "1")["client_id"].to_list() == ["R1"]
-    finally:
-        everyone.close()
+    log.record(reader, entry("R2", note="K2's own note"))
+    k1 = reader.restricted(("K1",))
+    with pytest.raises(AccessDenied):
+        log.record(k1, entry("R2", note="written from K1"))
+    with pytest.raises(AccessDenied):
+        log.history(k1, "R2", "1")
+    assert entries_of(log, "R2")["note"].to_list() == ["K2's own note"]  # nothing was added
+    # what K1 reads is the entries of the episodes its scoped worklist returns: never R2's
+    worklist = k1.run("at_risk_nothing_ahead", Scope(clinics=("K2",)))
+    assert worklist.is_empty()
+    mine = k1.run("at_risk_nothing_ahead", Scope())
+    assert mine["client_id"].to_list() == ["R1"] and log.entries(mine).is_empty()
+    log.record(k1, entry("R1"))
+    assert log.history(k1, "R1", "1")["client_id"].to_list() == ["R1"]
 
 
 def test_an_empty_log_file_reads_as_no_entries(tmp_path: Path):
@@ -107,24 +113,16 @@ def test_an_empty_log_file_reads_as_no_entries(tmp_path: Path):
     assert entries_of(FollowupLog(tmp_path / "followup.sqlite"), "R1").is_empty()
 
 
-def test_a_new_followup_log_is_readable_and_writable_by_its_owner_only(built: Warehouse):
+def test_a_new_followup_log_is_readable_and_writable_by_its_owner_only(built: Warehouse, reader: MetricsReader):
     log = FollowupLog(log_path(built.path))
-    reader = MetricsReader.open(built.path)
-    try:
-        log.record(reader, entry("R1"))
-    finally:
-        reader.close()
+    log.record(reader, entry("R1"))
     for path in log.path.parent.glob(f"{log.path.name}*"):
         assert path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))
 
 
-def test_followup_log_is_append_only_update_and_delete_are_refused(built: Warehouse):
+def test_followup_log_is_append_only_update_and_delete_are_refused(built: Warehouse, reader: MetricsReader):
     log = FollowupLog(log_path(built.path))
-    reader = MetricsReader.open(built.path)
-    try:
-        log.record(reader, entry("R1"))
-    finally:
-        reader.close()
+    log.record(reader, entry("R1"))
     con = sqlite3.connect(log.path)
     try:
         for statement in ("UPDATE followup_log SET note = 'changed'", "DELETE FROM followup_log"):
@@ -165,27 +163,20 @@ def test_two_processes_writing_at_once_lose_no_entry(built: Warehouse):
     ("left a message on 020 7946 0018", "phone number"),
     ("emailed john.smith@example.org", "e-mail address"),
 ])
-def test_a_note_over_the_limit_or_holding_an_identifier_is_refused(built: Warehouse, note: str, why: str):
+def test_a_note_over_the_limit_or_holding_an_identifier_is_refused(built: Warehouse, reader: MetricsReader,
+                                                                   note: str, why: str):
     log = FollowupLog(log_path(built.path))
-    reader = MetricsReader.open(built.path)
-    try:
-        with pytest.raises(LoadError, match=why):
-            log.record(reader, entry("R1", note=note))
-    finally:
-        reader.close()
+    with pytest.raises(LoadError, match=why):
+        log.record(reader, entry("R1", note=note))
     assert entries_of(log, "R1").is_empty()
 
 
-def test_an_entry_without_who_or_with_an_unknown_outcome_is_refused(built: Warehouse):
+def test_an_entry_without_who_or_with_an_unknown_outcome_is_refused(built: Warehouse, reader: MetricsReader):
     log = FollowupLog(log_path(built.path))
-    reader = MetricsReader.open(built.path)
-    try:
-        with pytest.raises(LoadError, match="say who"):
-            log.record(reader, Entry("R1", "1", "followed_up", "", "  ", NAME_GIVEN))
-        with pytest.raises(LoadError, match="not a follow-up outcome"):
-            log.record(reader, entry("R1", outcome="sorted"))
-    finally:
-        reader.close()
+    with pytest.raises(LoadError, match="say who"):
+        log.record(reader, Entry("R1", "1", "followed_up", "", "  ", NAME_GIVEN))
+    with pytest.raises(LoadError, match="not a follow-up outcome"):
+        log.record(reader, entry("R1", outcome="sorted"))
 
 
 # --- which entry answers a row ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import links
+from dashboard.frames import years_earlier
 from dashboard.literal import literal
 from pipelines.queries import Scope
 
@@ -56,9 +57,7 @@ def period_dates(period: str, extract_date: dt.date) -> tuple[dt.date | None, dt
     last-12-months: the 12 months ending on E; this-year: 1 January of E's year to E;
     last-quarter: the latest calendar quarter that has ended by E; all: no dates."""
     if period == "last-12-months":
-        year_before = extract_date.replace(year=extract_date.year - 1, day=min(extract_date.day, 28)
-                                           if extract_date.month == 2 else extract_date.day)
-        return year_before + dt.timedelta(days=1), extract_date
+        return years_earlier(extract_date) + dt.timedelta(days=1), extract_date
     if period == "this-year":
         return dt.date(extract_date.year, 1, 1), extract_date
     if period == "last-quarter":

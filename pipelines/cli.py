@@ -35,6 +35,10 @@ app = typer.Typer(
 # `:red_circle:` prints as those twelve characters (docs/security.md#values-from-the-data-are-text).
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200, emoji=False)
 err = Console(stderr=True, emoji=False)
+# --memory-limit of ingest and rebuild.
+MEMORY_LIMIT_HELP = ("Memory the build may use before it spills to disk beside the warehouse: a size (4GiB, 2000MB) "
+                     "or a share of this machine's memory (50%); default half the machine's memory, at most 1 GiB "
+                     "(docs/operations.md#disk-and-memory).")
 
 
 def _parse_date(value: str | None, option: str) -> dt.date | None:
@@ -87,21 +91,22 @@ def ingest(
         "--named-clinicians", help="Allow clinicians' names in therapist_id; every other identifier check "
                                    "still applies (docs/loading/identifiers.md#named-clinicians).")] = False,
     memory_limit: Annotated[str | None, typer.Option(
-        help="Memory the build may use before it spills to disk beside the warehouse: a size (4GiB, 2000MB) "
-             "or a share of this machine's memory (50%); default 50% (docs/operations.md#disk-and-memory).")] = None,
+        help=MEMORY_LIMIT_HELP)] = None,
 ) -> None:
     """Load appointment logs and rebuild every metric table, atomically (docs/loading/load-report.md)."""
     from pipelines.read import load_profile
+    from pipelines.warehouse import MODELS
     from pipelines.warehouse import ingest as run_ingest
 
     settings = load_settings(config)
     profile = load_profile(mapping) if mapping else None
     given_date = _parse_date(extract_date, "--extract-date")
     limit = parse_memory_limit(memory_limit) if memory_limit is not None else None
-    with _stage_progress("loading", len(files) + 8) as on_stage:
+    with _stage_progress("loading", len(MODELS) + 5) as (on_stage, on_progress):
         report = run_ingest(files, db, extract_date=given_date, settings=settings, profile=profile,
                             drop_identifiers=drop_columns, pseudonymise_key=pseudonymise_key,
-                            named_clinicians=named_clinicians, memory_limit=limit, on_stage=on_stage)
+                            named_clinicians=named_clinicians, memory_limit=limit, on_stage=on_stage,
+                            on_progress=on_progress)
     print_load_report(report)
 
 
@@ -111,8 +116,7 @@ def rebuild(
     config: Annotated[Path | None, typer.Option(
         help="TOML file of thresholds to rebuild with (default: the ones the warehouse was built with).")] = None,
     memory_limit: Annotated[str | None, typer.Option(
-        help="Memory the build may use before it spills to disk beside the warehouse: a size (4GiB, 2000MB) "
-             "or a share of this machine's memory (50%); default 50% (docs/operations.md#disk-and-memory).")] = None,
+        help=MEMORY_LIMIT_HELP)] = None,
 ) -> None:
     """Rebuild every metric table from the stored loads, after an upgrade or with --config (docs/operations.md)."""
     from pipelines.warehouse import MODELS
@@ -120,7 +124,7 @@ def rebuild(
 
     settings = load_settings(config) if config is not None else None
     limit = parse_memory_limit(memory_limit) if memory_limit is not None else None
-    with _stage_progress("rebuilding", len(MODELS) + 3) as on_stage:
+    with _stage_progress("rebuilding", len(MODELS) + 3) as (on_stage, _):
         report = run_rebuild(db, settings=settings, memory_limit=limit, on_stage=on_stage)
     out.print(f"Rebuilt {visible(report.warehouse)} (built by clinic-outcomes {report.previous_tool_version}) from "
               f"{report.loads:,} load{'' if report.loads == 1 else 's'}, {report.appointments:,} appointments, with "
@@ -129,12 +133,24 @@ def rebuild(
 
 
 @contextmanager
-def _stage_progress(description: str, steps: int) -> Iterator[Callable[[str], None]]:
-    """A progress bar on a terminal's stderr, advanced by each stage a long command reports."""
+def _stage_progress(description: str, steps: int) -> Iterator[tuple[Callable[[str], None],
+                                                                     Callable[[str, int, int], None]]]:
+    """A progress bar on a terminal's stderr (none elsewhere): advanced by each stage a long command
+    reports, and within reading and validating by bytes read and rows validated, with the rows so far."""
     with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task(description, total=steps)
-        yield lambda stage: progress.update(task, description=visible(stage), advance=1)
+        stages = 0
+
+        def on_stage(stage: str) -> None:
+            nonlocal stages
+            stages += 1
+            progress.update(task, description=visible(stage), total=steps, completed=stages)
+
+        def on_progress(what: str, done: int, total: int) -> None:
+            progress.update(task, description=visible(what), total=max(total, 1), completed=done)
+
+        yield on_stage, on_progress
 
 
 # The filters of `metrics` and `report` (docs/metrics/index.md#filters), declared once.
@@ -415,6 +431,9 @@ def _print_load_report(report) -> None:
     for line in lines:
         out.print(visible(line), markup=False)
     print_build_line(report)
+    if report.incremental:
+        out.print(f"models updated for the {report.clients_updated:,} clients this load touched, not built again "
+                  "(docs/operations.md#incremental-loads)", markup=False)
 
 
 def print_build_line(report) -> None:

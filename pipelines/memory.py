@@ -14,9 +14,12 @@ UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
 # Below this the models cannot run at all, spilling or not (the 2,000-client sample fails at 20 MB
 # and builds at 50 MB: DuckDB keeps a few blocks per thread in memory whatever it spills).
 MINIMUM = 64 * 2**20
-# The default share: the extract's validated rows are still in memory (Polars) while the models
-# build, and a server has other work; DuckDB's own default is 80 %.
+# The default: half the memory, at most DEFAULT_CAP. DuckDB uses what it is allowed (its own default
+# is 80 %), so a share alone would let a load's memory grow with its rows; with the cap it stays
+# near 1.5 GiB at any size, and a ten-million-row build spills a little (bench/RESULTS.md). A server
+# with memory to spare can give more with --memory-limit.
 DEFAULT_SHARE = 50
+DEFAULT_CAP = 2**30
 CGROUP_LIMIT = Path("/sys/fs/cgroup/memory.max")
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(%|[kmgt]i?b|b)\s*", re.IGNORECASE)
 
@@ -32,7 +35,7 @@ def available_memory() -> int:
 
 
 def default_memory_limit() -> int:
-    return max(MINIMUM, available_memory() * DEFAULT_SHARE // 100)
+    return max(MINIMUM, min(DEFAULT_CAP, available_memory() * DEFAULT_SHARE // 100))
 
 
 def human_size(size: int) -> str:

@@ -16,6 +16,8 @@ import tomllib
 import unicodedata
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -166,23 +168,35 @@ def _date_formats(label: str, given: object) -> tuple[str, ...]:
 
 @dataclass
 class SourceFile:
-    """One input file, read as text into the canonical columns it has."""
+    """One input file, opened: its header is read and mapped, and its rows come block by block
+    (`blocks`), each as canonical text columns plus source_line and QUARANTINE_REASON, so that a
+    file of any size is never held whole (docs/loading/input.md#large-files)."""
 
     path: str
-    frame: pl.DataFrame  # canonical columns (str) + source_line
+    blocks: Iterator[pl.DataFrame]
     has_episode_column: bool
     dropped_columns: list[str]
     ignored_columns: list[str]
     profile: MappingProfile  # the one it was read with (its value maps and date formats apply)
     profile_from_content: bool = False  # chosen by what the file holds (FHIR), not by --mapping
+    size: int = 0  # the file's bytes on disk, and how many of them the blocks so far have read
+    read: int = 0
 
 
-def _decode_error_line(data: bytes) -> str:
+def line_ends(data: bytes, start: int = 0, end: int | None = None) -> int:
+    """How many lines data[start:end] ends: a line ends in LF, CRLF or CR alone
+    (docs/loading/input.md#line-breaks)."""
+    end = len(data) if end is None else end
+    if data.find(b"\r", start, end) == -1:  # (one count, not three, for most files)
+        return data.count(b"\n", start, end)
+    return data.count(b"\n", start, end) + data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
+
+
+def _decode_error_line(data: bytes, line_offset: int = 0) -> str:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = data[:exc.start]  # a line ends in LF, CRLF or CR alone (docs/loading/input.md#line-breaks)
-        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
+        line = line_ends(data[:exc.start]) + 1 + line_offset
         return f"line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the export as UTF-8"
     return "not UTF-8 text; save the export as UTF-8"
 
@@ -200,51 +214,83 @@ def _shown(name: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
 
 
-def _read_bytes(path: Path) -> tuple[str, bytes | None]:
-    """(kind, content) where kind is 'parquet', 'fhir' or 'csv'; gzip and zip are opened here. A
-    plain Parquet file is not read here (content None): DuckDB reads it from its path."""
+class _Stream:
+    """A file's bytes as they are read, a gzip or zip file unpacked on the way: a damaged archive
+    is one LoadError wherever its damage is reached."""
+
+    def __init__(self, path: Path, handle, archive: str | None, closers: list) -> None:
+        self.path, self.handle, self.archive, self.closers = path, handle, archive, closers
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.handle.read(size)
+        except OSError as exc:
+            if self.archive is None:
+                raise LoadError(f"{self.path}: cannot be read ({exc.strerror or _one_line(exc)})") from None
+            raise LoadError(f"{self.path}: damaged {self.archive} file ({_one_line(exc)})") from None
+        # A damaged deflate stream fails while it is inflated (zlib.error, EOFError) or located (ValueError:
+        # a negative seek); an encrypted zip member or an unknown method as RuntimeError or NotImplementedError.
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+            raise LoadError(f"{self.path}: damaged {self.archive} file ({_one_line(exc)})") from None
+        except (RuntimeError, NotImplementedError) as exc:
+            raise LoadError(f"{self.path}: cannot unpack the zip file ({_one_line(exc)}); "
+                            "unzip it and load the CSV file") from None
+
+    def close(self) -> None:
+        for closer in reversed(self.closers):
+            closer.close()
+
+
+def _open(path: Path) -> tuple[str, _Stream | None, bytes]:
+    """(kind, stream, head) where kind is 'parquet', 'fhir' or 'csv' and head the first bytes of its
+    content, already read from the stream; gzip and zip are unpacked as they are read. A plain
+    Parquet file is not opened here (stream None): DuckDB reads it from its path."""
+    import gzip
+
     try:
-        with open(path, "rb") as handle:
-            if handle.read(4) == b"PAR1":
-                return "parquet", None
-            handle.seek(0)
-            raw = handle.read()
+        handle = open(path, "rb")
     except FileNotFoundError:
         raise LoadError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise LoadError(f"{path}: is a directory, not a file") from None
     except OSError as exc:
         raise LoadError(f"{path}: cannot be read ({exc.strerror})") from None
-    if raw[:2] == b"\x1f\x8b":
-        import gzip
-
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a damaged deflate stream
-            raise LoadError(f"{path}: damaged gzip file ({_one_line(exc)})") from None
-    elif raw[:4] == b"PK\x03\x04":
-        try:
-            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-                members = [m for m in archive.namelist()
-                           if not m.endswith("/") and not m.startswith("__MACOSX")]
+    stream = _Stream(path, handle, None, [handle])
+    try:
+        magic = stream.read(4)
+        handle.seek(0)
+        if magic == b"PAR1":
+            stream.close()
+            return "parquet", None, b""
+        if magic[:2] == b"\x1f\x8b":
+            stream = _Stream(path, gzip.GzipFile(fileobj=handle), "gzip", [handle])
+        elif magic == b"PK\x03\x04":
+            stream = _Stream(path, handle, "zip", [handle])
+            try:
+                archive = zipfile.ZipFile(handle)
+                members = [m for m in archive.namelist() if not m.endswith("/") and not m.startswith("__MACOSX")]
                 if len(members) != 1:
                     raise LoadError(f"{path}: a zip file must hold exactly one CSV file (found {len(members)})")
-                raw = archive.read(members[0])
-        # A damaged member fails while it is inflated (zlib.error, EOFError) or located (ValueError:
-        # a negative seek); an encrypted one or an unknown method fails as RuntimeError or
-        # NotImplementedError.
-        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
-            raise LoadError(f"{path}: damaged zip file ({_one_line(exc)})") from None
-        except (RuntimeError, NotImplementedError) as exc:
-            raise LoadError(f"{path}: cannot unpack the zip file ({_one_line(exc)}); "
-                            "unzip it and load the CSV file") from None
-    if raw[:4] == b"PAR1":
-        return "parquet", raw
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_like_utf16(raw):
-        raise LoadError(f"{path}: is UTF-16 encoded; save the export as UTF-8")
-    if JSON_START.match(raw):  # no CSV header starts with a brace: FHIR NDJSON or a Bundle
-        return "fhir", raw
-    return "csv", raw
+                stream = _Stream(path, archive.open(members[0]), "zip", [handle, archive])
+            except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
+                raise LoadError(f"{path}: damaged zip file ({_one_line(exc)})") from None
+            except (RuntimeError, NotImplementedError) as exc:
+                raise LoadError(f"{path}: cannot unpack the zip file ({_one_line(exc)}); "
+                                "unzip it and load the CSV file") from None
+        head = stream.read(HEAD_BYTES)
+        if head[:4] == b"PAR1":
+            return "parquet", stream, head
+        if head[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_like_utf16(head):
+            raise LoadError(f"{path}: is UTF-16 encoded; save the export as UTF-8")
+        if JSON_START.match(head):  # no CSV header starts with a brace: FHIR NDJSON or a Bundle
+            return "fhir", stream, head
+        return "csv", stream, head
+    except BaseException:
+        stream.close()
+        raise
+
+
+HEAD_BYTES = 4096  # read first, to tell the kind of content
 
 
 JSON_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\{")
@@ -289,23 +335,26 @@ def _every_record_full(data: bytes, frame: pl.DataFrame, separator: str) -> bool
     return data.count(separator.encode()) == (frame.width - 1) * (frame.height + 1) + inside
 
 
-def _read_csv(path: Path, data: bytes) -> tuple[pl.DataFrame, pl.Series | None]:
-    """The file's records as text columns plus source_line, and per record why it cannot be a row
-    (null for a good one), or None when every record is good."""
+def _read_csv(path: Path, data: bytes, line_offset: int = 0) -> tuple[pl.DataFrame, pl.Series | None]:
+    """The records of CSV text (a whole file, or a header and a block of whole records from
+    further down: `line_offset` lines of the file come between them) as text columns plus
+    source_line, and per record why it cannot be a row (null for a good one), or None when every
+    record is good."""
     if not re.search(rb"[^\xef\xbb\xbf \r\n\t]", data):  # (strip() would copy a gigabyte)
         raise LoadError(f"{path}: file is empty (no header line)")
     if re.match(rb"(?:\xef\xbb\xbf)?[\r\n]", data):
         raise LoadError(f"{path}: line 1 is empty; the first line must be the header that names the columns")
     separator, eol = _sniff_separator(data), _line_break(data)
     if eol is None:
-        return _read_csv_by_record(path, data, separator)
+        return _read_csv_by_record(path, data, separator, line_offset)
     try:
         frame = pl.read_csv(io.BytesIO(data), infer_schema=False, separator=separator, eol_char=eol,
                             raise_if_empty=True)
     except pl.exceptions.ComputeError as exc:
         if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
-            raise LoadError(f"{path}: {_decode_error_line(data)}") from None
-        return _read_csv_by_record(path, data, separator)  # a ragged record, a stray quote: found by line
+            raise LoadError(f"{path}: {_decode_error_line(data, line_offset)}") from None
+        # a ragged record, a stray quote: found by line
+        return _read_csv_by_record(path, data, separator, line_offset)
     except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException) as exc:
         raise LoadError(f"{path}: cannot be parsed as CSV ({_one_line(exc)})") from None
     # Polars decodes the header leniently (a bad byte becomes U+FFFD) where it refuses bad data.
@@ -313,14 +362,14 @@ def _read_csv(path: Path, data: bytes) -> tuple[pl.DataFrame, pl.Series | None]:
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
-            raise LoadError(f"{path}: {_decode_error_line(data)}") from None
+            raise LoadError(f"{path}: {_decode_error_line(data, line_offset)}") from None
     if not _every_record_full(data, frame, separator):
         del frame  # the careful reading makes its own: never hold both
-        return _read_csv_by_record(path, data, separator)
+        return _read_csv_by_record(path, data, separator, line_offset)
     # A record's line is its header offset plus every line break inside earlier quoted fields;
     # a file with one line break per record (the last one's optional) has none, and needs no
     # counting.
-    line = pl.int_range(2, frame.height + 2, eager=True, dtype=pl.Int64)
+    line = pl.int_range(2 + line_offset, frame.height + 2 + line_offset, eager=True, dtype=pl.Int64)
     if data.count(eol.encode()) > frame.height + data.endswith(eol.encode()) and frame.width:
         breaks = frame.select(pl.sum_horizontal(
             pl.col(c).str.count_matches(eol, literal=True).fill_null(0) for c in frame.columns)).to_series()
@@ -328,7 +377,12 @@ def _read_csv(path: Path, data: bytes) -> tuple[pl.DataFrame, pl.Series | None]:
     return frame.with_columns(line.alias("source_line")), None
 
 
-def _read_csv_by_record(path: Path, data: bytes, separator: str) -> tuple[pl.DataFrame, pl.Series]:
+class OpenQuote(LoadError):
+    """A quote opens a value that never closes before the text ends."""
+
+
+def _read_csv_by_record(path: Path, data: bytes, separator: str,
+                        line_offset: int = 0) -> tuple[pl.DataFrame, pl.Series]:
     """The slow, careful reading of a file polars cannot read whole: record by record, with
     Python's csv module, so that a record with too many or too few fields is quarantined with its
     line (docs/loading/load-report.md#quarantine) and a quote left open is named by its line."""
@@ -353,23 +407,109 @@ def _read_csv_by_record(path: Path, data: bytes, separator: str) -> tuple[pl.Dat
             reasons.append(None if count in (0, width) else
                            f"{count} field{'' if count == 1 else 's'} where the header has {width}")
             records.append((record + [None] * width)[:width])
-            lines.append(start)
+            lines.append(start + line_offset)
             start = reader.line_num + 1
             if len(records) == CAREFUL_CHUNK:
                 chunks.append(pl.DataFrame(records, schema=dict.fromkeys(names, pl.String), orient="row"))
                 records.clear()
     except UnicodeDecodeError:
-        raise LoadError(f"{path}: {_decode_error_line(data)}") from None
+        raise LoadError(f"{path}: {_decode_error_line(data, line_offset)}") from None
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):
-            opened = _open_quote_line(data.decode("utf-8-sig"), start, separator)
-            raise LoadError(f"{path}: line {opened}: a quote opens a value "
+            opened = _open_quote_line(data.decode("utf-8-sig"), start, separator) + line_offset
+            raise OpenQuote(f"{path}: line {opened}: a quote opens a value "
                             "that never closes, so the rest of the file would be that one value; "
                             "close the quote or remove it") from None
-        raise LoadError(f"{path}: line {reader.line_num}: cannot be parsed as CSV ({_one_line(exc)})") from None
+        raise LoadError(f"{path}: line {reader.line_num + line_offset}: cannot be parsed as CSV "
+                        f"({_one_line(exc)})") from None
     chunks.append(pl.DataFrame(records, schema=dict.fromkeys(names, pl.String), orient="row"))
     return (pl.concat(chunks).with_columns(pl.Series("source_line", lines, dtype=pl.Int64)),
             pl.Series("reason", reasons, dtype=pl.String))
+
+
+BLOCK_BYTES = 64 * 2**20  # CSV text read, parsed and validated at once: about 600,000 appointments
+
+
+def _csv_blocks(path: Path, stream: _Stream, head: bytes) -> Iterator[tuple[pl.DataFrame, pl.Series | None]]:
+    """A CSV file's records, block by block (_read_csv on each): the header, then whole records
+    of about BLOCK_BYTES, never fewer than half that unless the file has no more.
+
+    A block ends at a line break with an even number of quotes before it, which is outside any
+    quoted value in well-formed CSV. A stray quote can fool that count; the block then ends
+    inside a value, its last quote never closes, and the block is read again with the next one,
+    so the records are always those of the whole file. A file with no such line break (one
+    quoted value to its end) is read whole."""
+    pending, done = head, False
+    eol = b"\n" if b"\n" in head or b"\r" not in head else b"\r"
+    header_end = _header_end(pending, done)
+    while header_end is None and not done:
+        more = stream.read(BLOCK_BYTES)
+        done = not more
+        pending += more
+        header_end = _header_end(pending, done)
+    if header_end is None:
+        yield _read_csv(path, pending)
+        return
+    # The bytes not yet parsed are pending[at:]: a block is copied once, with the header before it.
+    # A cut is looked for from search_from on, and leaves at least half a block after it.
+    header, at, half = pending[:header_end], header_end, max(1, BLOCK_BYTES // 2)
+    # A header ending in CR alone, before a block starting with LF, would make one CRLF of the two
+    # line ends: that block gets the header with an LF instead.
+    header_lf = header[:-1] + b"\n" if header.endswith(b"\r") else header
+    line_offset, search_from = 0, at + BLOCK_BYTES
+    while True:
+        if not done and len(pending) <= search_from + half:
+            pending, search_from, at = pending[at:], search_from - at, 0
+            while not done and len(pending) <= search_from + half:
+                more = stream.read(BLOCK_BYTES)
+                done = not more
+                pending += more
+        until = len(pending) - half
+        cut = None if done else _record_end(pending, search_from, pending.count(b'"', at, search_from), eol, until)
+        if cut is None and not done:
+            search_from = until  # one value runs on: read further
+            continue
+        end = len(pending) if cut is None else cut
+        try:
+            first = header_lf if pending[at:at + 1] == b"\n" else header
+            yield _read_csv(path, b"".join((first, memoryview(pending)[at:end])), line_offset)
+        except OpenQuote:
+            if cut is None:
+                raise
+            search_from = cut + 1  # the block ended inside a value: take it with the next one
+            continue
+        if cut is None:
+            return
+        line_offset += line_ends(pending, at, cut)
+        at, search_from = cut, cut + BLOCK_BYTES
+
+
+def _header_end(data: bytes, done: bool) -> int | None:
+    """The position just after the header: its first line end (CR, LF or CRLF) with an even number
+    of quotes before it; None if that is not in `data` yet (or a CR at its end, unless `done`)."""
+    quotes = at = 0
+    while (found := re.compile(rb"[\r\n]").search(data, at)) is not None:
+        quotes += data.count(b'"', at, found.start())
+        at = found.end()
+        if quotes % 2 == 0:
+            if data[found.start():at] == b"\r":
+                if at == len(data) and not done:
+                    return None
+                return at + 1 if data[at:at + 1] == b"\n" else at
+            return at
+    return None
+
+
+def _record_end(data: bytes, start: int, quotes: int, eol: bytes, until: int) -> int | None:
+    """The position just after the first line break at or after `start` (and before `until`) with
+    an even number of quotes before it; `quotes`: how many there are before `start`."""
+    at = start
+    while (found := data.find(eol, at, until)) != -1:
+        quotes += data.count(b'"', at, found)
+        at = found + 1
+        if quotes % 2 == 0 and not (eol == b"\r" and data[at:at + 1] in (b"\n", b"")):
+            return at
+    return None
 
 
 CAREFUL_CHUNK = 50_000  # records the careful reading holds as Python lists at once
@@ -410,35 +550,61 @@ def _open_quote_line(text: str, line: int, separator: str) -> int:
     return line
 
 
-def _parquet_frame(path: Path, data: bytes | None) -> pl.DataFrame:
-    """The Parquet file read by DuckDB: polars' reader can abort the whole process on a damaged
-    page header (an allocation of exabytes), where DuckDB reports an error."""
+PARQUET_BLOCK_ROWS = 500_000  # rows of a Parquet file read, converted and validated at once
+
+
+def _parquet_blocks(path: Path, stream: _Stream | None, head: bytes) -> Iterator[tuple[pl.DataFrame, None]]:
+    """A Parquet file's rows as text, block by block, read by DuckDB: polars' reader can abort the
+    whole process on a damaged page header (an allocation of exabytes), where DuckDB reports an
+    error. Parquet has no lines: the "line" of a row is its 1-based row number."""
     import tempfile
 
     import duckdb
 
     with tempfile.TemporaryDirectory(prefix="clinic-parquet-") as folder:
         source = Path(path)
-        if data is not None:  # unpacked from gzip or zip: DuckDB reads files, so write it out
+        if stream is not None:  # unpacked from gzip or zip: DuckDB reads files, so write it out
             source = Path(folder) / "unpacked.parquet"
-            source.write_bytes(data)
+            with open(source, "wb") as unpacked:
+                unpacked.write(head)
+                while more := stream.read(BLOCK_BYTES):
+                    unpacked.write(more)
         con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
         try:
-            return con.sql("SELECT * FROM read_parquet(?)", params=[str(source)]).pl()
+            with _parquet_errors(path):
+                batches = con.sql("SELECT * FROM read_parquet(?)", params=[str(source)]).to_arrow_reader(
+                    PARQUET_BLOCK_ROWS)
+            line, empty = 1, True
+            while True:
+                with _parquet_errors(path):
+                    try:
+                        frame = pl.from_arrow(batches.read_next_batch())
+                    except StopIteration:
+                        if not empty:
+                            break
+                        frame = pl.from_arrow(batches.schema.empty_table())  # the columns of a file with no rows
+                yield _parquet_text(path, frame, line), None
+                line, empty = line + frame.height, False
+                if frame.is_empty():
+                    break
         finally:
             con.close()
 
 
-def _read_parquet(path: Path, data: bytes | None) -> pl.DataFrame:
+@contextmanager
+def _parquet_errors(path: Path) -> Iterator[None]:
     try:
-        frame = _parquet_frame(path, data)
+        yield
     # RuntimeError: DuckDB's Python binding failing on text in a damaged page that is not UTF-8.
     except (pl.exceptions.PolarsError, OSError, pl.exceptions.PanicException, ValueError, RuntimeError) as exc:
         raise LoadError(f"{path}: cannot be read as Parquet ({_one_line(exc)})") from None
     except Exception as exc:  # noqa: BLE001 - duckdb.Error and its kin: one line, never a traceback
-        if type(exc).__module__.startswith(("duckdb", "_duckdb")):
+        if type(exc).__module__.startswith(("duckdb", "_duckdb", "pyarrow")):
             raise LoadError(f"{path}: cannot be read as Parquet ({_one_line(exc)})") from None
         raise
+
+
+def _parquet_text(path: Path, frame: pl.DataFrame, first_line: int) -> pl.DataFrame:
     as_text = []
     for name, dtype in frame.schema.items():
         column = pl.col(name)
@@ -452,9 +618,8 @@ def _read_parquet(path: Path, data: bytes | None) -> pl.DataFrame:
         elif dtype.is_nested() or dtype == pl.Binary:
             raise LoadError(f"{path}: column '{_shown(name)}' holds {dtype}, not plain values")
         as_text.append(column.cast(pl.String).alias(name))
-    # Parquet has no lines: the "line" of a row is its 1-based row number.
     return frame.select(as_text).with_columns(
-        pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("source_line"))
+        pl.int_range(first_line, first_line + frame.height, dtype=pl.Int64).alias("source_line"))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -470,27 +635,74 @@ def _blank_as_null(column: str) -> pl.Expr:
     return pl.when(pl.col(column).str.len_bytes() > 0).then(pl.col(column)).alias(column)
 
 
+def _raw_blocks(path: Path, kind: str, stream: _Stream | None,
+                head: bytes) -> Iterator[tuple[pl.DataFrame, pl.Series | None]]:
+    """The file's records as read, block by block, each with per record why it cannot be a row
+    (None when every record can)."""
+    if kind == "parquet":
+        yield from _parquet_blocks(path, stream, head)
+    elif kind == "fhir":  # JSON is read whole: a Bundle is one value
+        data = head + stream.read()
+        yield read_fhir(path, _fhir_text(path, data))
+    else:  # a CSV record that cannot be a row is quarantined like a FHIR resource that is not one
+        yield from _csv_blocks(path, stream, head)
+
+
 def read_appointment_file(path: Path, profile: MappingProfile | None = None,
                           drop_identifiers: bool = False) -> SourceFile:
-    """Read one file into canonical text columns, refusing identifier-like columns. A FHIR file
-    read without a profile is read with the `fhir-r4` one."""
-    kind, data = _read_bytes(Path(path))
-    refused = None  # FHIR: per row, why it is not an appointment
-    from_content = kind == "fhir" and profile is None
-    if kind == "fhir":
-        frame, refused = read_fhir(path, _fhir_text(path, data))
-        profile = profile or load_profile(FHIR_PROFILE)
-    elif kind == "parquet":
-        frame = _read_parquet(path, data)
-    else:  # a CSV record that cannot be a row is quarantined like a FHIR resource that is not one
-        frame, refused = _read_csv(path, data)
-    del data  # a national extract is a gigabyte of bytes; the frame holds it all now
-    profile = profile or MappingProfile(name="canonical")
+    """Open one file: its header is read and mapped onto the canonical columns here, refusing
+    identifier-like columns; its rows follow block by block as the SourceFile's blocks are taken.
+    A FHIR file read without a profile is read with the `fhir-r4` one."""
+    path = Path(path)
+    kind, stream, head = _open(path)
+    try:
+        raw = _raw_blocks(path, kind, stream, head)
+        from_content = kind == "fhir" and profile is None
+        if kind == "fhir":
+            profile = profile or load_profile(FHIR_PROFILE)
+        profile = profile or MappingProfile(name="canonical")
+        first, first_refused = next(raw)
+        renames, identifiers, ignored = _map_columns(path, kind, first.columns, profile, drop_identifiers)
+    except BaseException:
+        if stream is not None:
+            stream.close()
+        raise
+    size = path.stat().st_size
+    source = SourceFile(path=str(path), blocks=iter(()), has_episode_column="episode_id" in renames.values(),
+                        dropped_columns=identifiers, ignored_columns=ignored, profile=profile,
+                        profile_from_content=from_content, size=size)
 
+    def blocks() -> Iterator[pl.DataFrame]:
+        nonlocal first, first_refused
+        try:
+            block, refused = first, first_refused
+            first = first_refused = None  # freed once it is cleaned
+            while True:
+                source.read = stream.closers[0].tell() if stream is not None else size
+                yield _canonical(block, refused, renames, profile)
+                block = refused = None
+                try:
+                    block, refused = next(raw)
+                except StopIteration:
+                    source.read = size
+                    return
+        finally:
+            raw.close()
+            if stream is not None:
+                stream.close()
+
+    source.blocks = blocks()
+    return source
+
+
+def _map_columns(path: Path, kind: str, columns: list[str], profile: MappingProfile,
+                 drop_identifiers: bool) -> tuple[dict[str, str], list[str], list[str]]:
+    """(file column -> canonical column, identifier-like columns dropped, columns ignored), from the
+    file's column names; a LoadError for a column that must be refused, or a required one missing."""
     renames: dict[str, str] = {}
     identifiers: list[str] = []
     ignored: list[str] = []
-    for column in frame.columns:
+    for column in columns:
         if column == "source_line":
             continue
         key = normalise_name(column)
@@ -513,20 +725,24 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
         raise LoadError(f"{path}: refusing columns that look like direct identifiers: "
                         f"{', '.join(map(_shown, identifiers))} (remove them from the export, or pass "
                         "--drop-columns to drop them on the way in)")
-
-    # (picked by name, not select(): polars' select copies the reader's many chunks into one)
-    frame = frame[[*renames, "source_line"]].rename(renames)
-    for column, value in profile.constants.items():
-        if column not in frame.columns:
-            frame = frame.with_columns(pl.lit(str(value)).alias(column))
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in renames.values() and c not in profile.constants]
     if missing:
         found = ", ".join(map(_shown, renames)) or "none"
         hint = ("; no Appointment in the file has what it is read from (a profile's [constants] can give it)"
                 if kind == "fhir" else "" if renames else
                 "; line 1 must be the header that names the columns (docs/loading/input.md#required-columns)")
         raise LoadError(f"{path}: missing required column(s) {', '.join(missing)} (recognised: {found}){hint}")
-    has_episode_column = "episode_id" in frame.columns
+    return renames, identifiers, ignored
+
+
+def _canonical(frame: pl.DataFrame, refused: pl.Series | None, renames: dict[str, str],
+               profile: MappingProfile) -> pl.DataFrame:
+    """A block of records as the canonical text columns, trimmed (an empty value is a missing one),
+    plus source_line and QUARANTINE_REASON: why the reader or the profile already refused a row."""
+    # (picked by name, not select(): polars' select copies the reader's many chunks into one)
+    frame = frame[[*renames, "source_line"]].rename(renames)
+    frame = frame.with_columns(pl.lit(str(value)).alias(column)
+                               for column, value in profile.constants.items() if column not in frame.columns)
     frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c)
                                for c in INPUT_COLUMNS if c not in frame.columns)
     frame = frame[[*INPUT_COLUMNS, "source_line"]]
@@ -542,8 +758,5 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
     reasons = ([pl.lit(refused)] if refused is not None else []) + [
         pl.col(column).str.to_lowercase().replace_strict(reason_by_value, default=None, return_dtype=pl.String)
         for column, reason_by_value in profile.quarantine.items()]
-    if reasons:
-        frame = frame.with_columns(pl.coalesce(reasons).alias(QUARANTINE_REASON))
-    return SourceFile(path=str(path), frame=frame, has_episode_column=has_episode_column,
-                      dropped_columns=identifiers, ignored_columns=ignored, profile=profile,
-                      profile_from_content=from_content)
+    return frame.with_columns((pl.coalesce(reasons) if reasons else pl.lit(None, dtype=pl.String))
+                              .alias(QUARANTINE_REASON))

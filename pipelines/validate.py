@@ -5,6 +5,10 @@ and every row is counted in exactly one of those: rows_read = loaded + quarantin
 
     quarantine_refused_rows → merge_exact_duplicates → quarantine_conflicting_duplicates
         → parse_fields → check_rows
+
+The duplicate rules look at the whole load at once (find_duplicates, on the rows whose
+appointment_id repeats anywhere in it); every other rule looks at one row, so a load is
+validated block by block (validate_block), as pipelines/staging.py reads it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines.codes import CODED_COLUMNS, DISCHARGE_REASONS, SESSION_TYPES, STATUSES
-from pipelines.read import INPUT_COLUMNS, QUARANTINE_REASON, REQUIRED_COLUMNS, SourceFile
+from pipelines.read import INPUT_COLUMNS, QUARANTINE_REASON, REQUIRED_COLUMNS, MappingProfile
 from pipelines.schema import LOAD_CONTEXT_COLUMNS, Appointment
 
 # measure -> (lowest, highest, whole numbers only)
@@ -33,6 +37,48 @@ QUARANTINE_SCHEMA = {"source_file": pl.String, "source_line": pl.Int64, "reason"
                      **{c: pl.String for c in INPUT_COLUMNS}}
 ISSUE_SCHEMA = {"source_file": pl.String, "source_line": pl.Int64, "appointment_id": pl.String,
                 "field": pl.String, "value": pl.String, "reason": pl.String}
+# A block of rows as validation takes it: the reader's columns, where each row came from, its key
+# (its place in the whole load) and whether its file had an episode_id column.
+RAW_SCHEMA = {"row_key": pl.Int64, **{c: pl.String for c in INPUT_COLUMNS}, "source_line": pl.Int64,
+              QUARANTINE_REASON: pl.String, "source_file": pl.String, "episode_id_required": pl.Boolean}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What every row of one load is read with: the value maps and date formats of the profiles its
+    files were read with (one --mapping, or fhir-r4 chosen for FHIR files beside canonical ones),
+    and the extract date."""
+
+    synonyms: dict[str, dict[str, str]]
+    date_formats: tuple[str, ...]
+    extract_date: dt.date | None
+
+
+def load_rules(profiles: list[MappingProfile], extract_date: dt.date | None) -> Rules:
+    synonyms = {column: dict(base) for column, base in CODED_COLUMNS.items()}
+    for profile in profiles:
+        for column, values in profile.values.items():
+            synonyms[column].update(values)
+    date_formats = tuple(dict.fromkeys(f for p in profiles for f in p.date_formats))
+    return Rules(synonyms, date_formats, extract_date)
+
+
+@dataclass
+class Duplicates:
+    """The duplicate rules' verdict on a whole load: the rows merged into an earlier exact copy, and
+    the conflicting rows quarantined (QUARANTINE_SCHEMA plus row_key)."""
+
+    merged: pl.DataFrame  # row_key, source_file
+    conflicting: pl.DataFrame
+
+
+def find_duplicates(repeated: pl.DataFrame) -> Duplicates:
+    """`repeated`: every row of the load (RAW_SCHEMA) that the reader did not refuse and whose
+    non-empty appointment_id appears more than once among those."""
+    merged_keys = merge_exact_duplicates(repeated)
+    conflicting = quarantine_conflicting_duplicates(without_rows(repeated, merged_keys))
+    merged = repeated.filter(pl.col("row_key").is_in(merged_keys.implode())).select("row_key", "source_file")
+    return Duplicates(merged=merged, conflicting=conflicting)
 
 
 @dataclass
@@ -40,41 +86,28 @@ class Validation:
     appointments: pl.DataFrame  # Appointment schema minus the load context columns
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA: original text values, file, line, reason
     data_issues: pl.DataFrame  # ISSUE_SCHEMA: one row per field problem on a loaded row
-    per_file: pl.DataFrame  # source_file, rows_read, rows_loaded, rows_quarantined, duplicates_merged
 
 
-def validate(sources: list[SourceFile], extract_date: dt.date | None) -> Validation:
-    """The value maps and date formats of the profiles the files were read with apply to the
-    whole load (one --mapping, or fhir-r4 chosen for FHIR files beside canonical ones)."""
-    profiles = [s.profile for s in sources]
-    synonyms = {column: dict(base) for column, base in CODED_COLUMNS.items()}
-    for profile in profiles:
-        for column, values in profile.values.items():
-            synonyms[column].update(values)
-    date_formats = tuple(dict.fromkeys(f for p in profiles for f in p.date_formats))
-    raw = combine_sources(sources)
+def validate_block(raw: pl.DataFrame, rules: Rules, duplicates: Duplicates) -> Validation:
+    """One block of a load's rows (RAW_SCHEMA), validated: every row ends loaded, quarantined or
+    merged, as `duplicates` (the whole load's) decides for those whose id repeats."""
     refused = quarantine_refused_rows(raw)
-    kept = without_rows(raw, refused["row_key"])
-    repeated = _repeated_ids(kept)  # the only rows either duplicate rule needs to look at
-    merged_keys = merge_exact_duplicates(repeated)
-    conflicting = quarantine_conflicting_duplicates(without_rows(repeated, merged_keys))
-    candidates = without_rows(kept, pl.concat([merged_keys, conflicting["row_key"]]))
-    typed, field_issues = parse_fields(candidates, synonyms, extract_date, date_formats)
+    first, last = raw["row_key"].min(), raw["row_key"].max()
+    here = pl.col("row_key").is_between(first, last) if raw.height else pl.lit(False)
+    conflicting = duplicates.conflicting.filter(here)
+    candidates = without_rows(without_rows(raw, refused["row_key"]),
+                              pl.concat([duplicates.merged.filter(here)["row_key"], conflicting["row_key"]]))
+    typed, field_issues = parse_fields(candidates, rules.synonyms, rules.extract_date, rules.date_formats)
     checked = Appointment.filter(typed)
     appointments = checked.result.drop(LOAD_CONTEXT_COLUMNS)
-    row_problems = describe_row_problems(checked.failure.details(), candidates, date_formats)
+    row_problems = describe_row_problems(checked.failure.details(), candidates, rules.date_formats)
 
     quarantine = pl.concat([refused, conflicting, row_problems]).sort("row_key")
     data_issues = (field_issues.join(appointments.select("row_key", "appointment_id"), on="row_key")
                    .sort("row_key", "field")
                    .select(ISSUE_SCHEMA.keys()))
-    per_file = reconcile([s.path for s in sources], raw, appointments, quarantine, merged_keys)
-    return Validation(
-        appointments=appointments,
-        quarantine=quarantine.select(QUARANTINE_SCHEMA.keys()),
-        data_issues=data_issues,
-        per_file=per_file,
-    )
+    return Validation(appointments=appointments, quarantine=quarantine.select(QUARANTINE_SCHEMA.keys()),
+                      data_issues=data_issues)
 
 
 def without_rows(frame: pl.DataFrame, row_keys: pl.Series) -> pl.DataFrame:
@@ -82,43 +115,17 @@ def without_rows(frame: pl.DataFrame, row_keys: pl.Series) -> pl.DataFrame:
     return frame.filter(~pl.col("row_key").is_in(row_keys.implode())) if len(row_keys) else frame
 
 
-def combine_sources(sources: list[SourceFile]) -> pl.DataFrame:
-    frames = [
-        s.frame.with_columns(pl.lit(s.path).alias("source_file"),
-                             pl.lit(s.has_episode_column).alias("episode_id_required"))
-        for s in sources
-    ]
-    # rechunk: polars 2.1 panics evaluating pl.format(..., pl.len().over(...)) on a multi-chunk frame.
-    # diagonal: only some files may carry the reader's QUARANTINE_REASON column.
-    combined = pl.concat(frames, how="diagonal", rechunk=True) if frames else pl.DataFrame(
-        schema={**{c: pl.String for c in INPUT_COLUMNS}, "source_line": pl.Int64,
-                "source_file": pl.String, "episode_id_required": pl.Boolean})
-    return combined.with_row_index("row_key").with_columns(pl.col("row_key").cast(pl.Int64))
-
-
 def quarantine_refused_rows(raw: pl.DataFrame) -> pl.DataFrame:
     """Rows the reader already refused, with its reason: a FHIR resource that is not an
     Appointment, a value the mapping profile quarantines (FHIR's entered-in-error)."""
-    columns = ["row_key", "source_file", "source_line", *INPUT_COLUMNS]
-    if QUARANTINE_REASON not in raw.columns:  # a plain CSV load: nothing refused on the way in
-        return raw.clear().select(*columns, pl.lit(None, dtype=pl.String).alias("reason"))
     reason = pl.col(QUARANTINE_REASON)
-    return raw.filter(reason.is_not_null()).select(*columns, reason.alias("reason"))
-
-
-def _repeated_ids(frame: pl.DataFrame) -> pl.DataFrame:
-    """Rows whose non-empty appointment_id appears more than once in the frame. (A grouped count
-    finds the repeated ids three times faster than is_duplicated() on ten million ids, and most
-    extracts have none: then nothing else is scanned.)"""
-    repeated = (frame.lazy().group_by("appointment_id").agg(pl.len())
-                .filter((pl.col("len") > 1) & pl.col("appointment_id").is_not_null())
-                .collect()["appointment_id"])
-    return frame.filter(pl.col("appointment_id").is_in(repeated.implode())) if len(repeated) else frame.clear()
+    return raw.filter(reason.is_not_null()).select("row_key", "source_file", "source_line", *INPUT_COLUMNS,
+                                                   reason.alias("reason"))
 
 
 def merge_exact_duplicates(repeated: pl.DataFrame) -> pl.Series:
     """Row keys of exact copies (every column equal) of an earlier row; they are merged into it.
-    `repeated`: the rows whose appointment_id repeats (_repeated_ids)."""
+    `repeated`: the rows whose appointment_id repeats (find_duplicates)."""
     if repeated.is_empty():
         return pl.Series("row_key", [], dtype=pl.Int64)
     is_copy = ~pl.struct(INPUT_COLUMNS).is_first_distinct()
@@ -297,18 +304,3 @@ def describe_row_problems(details: pl.DataFrame, candidates: pl.DataFrame,
         "row_key", "source_file", "source_line", *INPUT_COLUMNS,
         pl.concat_str(messages, separator="; ", ignore_nulls=True).alias("reason"),
     )
-
-
-def reconcile(paths: list[str], raw: pl.DataFrame, appointments: pl.DataFrame, quarantine: pl.DataFrame,
-              merged_keys: pl.Series) -> pl.DataFrame:
-    """Per-file counts, one row per file given (a header-only file reads 0 rows); each file's
-    rows_read equals the sum of the other three."""
-    def count(frame: pl.DataFrame, name: str) -> pl.DataFrame:
-        return frame.group_by("source_file").agg(pl.len().alias(name))
-
-    merged = raw.filter(pl.col("row_key").is_in(merged_keys.implode()))
-    files = pl.DataFrame({"source_file": paths}, schema={"source_file": pl.String})
-    for frame, name in ((raw, "rows_read"), (appointments, "rows_loaded"), (quarantine, "rows_quarantined"),
-                        (merged, "duplicates_merged")):
-        files = files.join(count(frame, name), on="source_file", how="left")
-    return files.with_columns(pl.exclude("source_file").fill_null(0).cast(pl.Int64))

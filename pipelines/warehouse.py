@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import fcntl
+import hashlib
 import os
 import shutil
 import stat
@@ -32,9 +33,9 @@ from pipelines.config import Settings
 from pipelines.episodes import derive_episode_ids
 from pipelines.errors import LoadError
 from pipelines.memory import default_memory_limit, human_size
-from pipelines.identifiers import PSEUDONYMISED_COLUMNS, check_key, pseudonymise, refuse_identifier_values
-from pipelines.read import INPUT_COLUMNS, MappingProfile, SourceFile, read_appointment_file
-from pipelines.validate import Validation, validate
+from pipelines.identifiers import check_key
+from pipelines.read import INPUT_COLUMNS, MappingProfile
+from pipelines.staging import Progress, load_staged, no_progress, stage_files, staging_folder
 
 # Models run in this order; each file is one SELECT materialised as a table named after it,
 # except staging models (views: they only rename and cast, as in dbt) and EPHEMERAL ones
@@ -139,6 +140,9 @@ class LoadReport:
     episodes: dict[str, int]
     # file -> the mapping profile chosen for it by its content (a FHIR file given without --mapping)
     profiles_from_content: dict[str, str] = field(default_factory=dict)
+    # the models were updated for the clients this load touched (how many), not all built again
+    incremental: bool = False
+    clients_updated: int = 0
 
     @property
     def totals(self) -> dict[str, int]:
@@ -251,14 +255,15 @@ def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
            settings: Settings | None = None, profile: MappingProfile | None = None,
            drop_identifiers: bool = False, pseudonymise_key: str | None = None,
            named_clinicians: bool = False, memory_limit: int | None = None,
-           on_stage: Stage = _no_progress) -> LoadReport:
+           on_stage: Stage = _no_progress, on_progress: Progress = no_progress) -> LoadReport:
     """Load appointment logs into the warehouse at `db` and rebuild every model, atomically.
 
     A value that looks like a direct identifier, in any column, refuses the load; with
     `pseudonymise_key`, client and therapist ids are replaced by keyed pseudonyms instead of
     checked. `named_clinicians`: names in therapist_id are allowed
     (docs/loading/identifiers.md#named-clinicians). `memory_limit` (bytes, default
-    pipelines.memory.default_memory_limit): what the build may use before it spills to disk."""
+    pipelines.memory.default_memory_limit): what the build may use before it spills to disk.
+    `on_progress`: how far reading and validating have got (pipelines.staging.Progress)."""
     settings = settings or Settings()
     key = check_key(pseudonymise_key) if pseudonymise_key is not None else None
     db = Path(db)
@@ -274,22 +279,10 @@ def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
     if not warehouse_file(db).parent.exists():
         raise LoadError(f"{db}: folder {warehouse_file(db).parent} does not exist")
 
-    sources: list[SourceFile] = []
-    for path in paths:
-        on_stage(f"reading {path}")
-        source = read_appointment_file(Path(path), profile, drop_identifiers)
-        refuse_identifier_values(source.path, source.frame, skip=PSEUDONYMISED_COLUMNS if key else (),
-                                 named_clinicians=named_clinicians)
-        if key is not None:
-            source.frame = pseudonymise(source.frame, key)
-        sources.append(source)
-    on_stage("validating rows")
-    validation = validate(sources, extract_date)
-    for source in sources:  # the text is parsed now: free it before DuckDB needs the memory
-        source.frame = source.frame.clear()
-
-    return _replace(db, lambda building, limit: _build(building, limit, db, validation, sources, extract_date,
-                                                       settings, on_stage), on_stage, memory_limit)
+    return _replace(db, lambda building, limit: _build(
+        building, limit, db, paths, extract_date, settings, on_stage, on_progress,
+        dict(profile=profile, drop_identifiers=drop_identifiers, key=key, named_clinicians=named_clinicians)),
+        on_stage, memory_limit)
 
 
 def rebuild(db: Path, *, settings: Settings | None = None, memory_limit: int | None = None,
@@ -349,79 +342,134 @@ def _replace_under_lock(db: Path, real: Path, build: Callable[[Path], T], on_sta
         finally:
             for leftover in (building, building.with_name(building.name + ".wal")):
                 leftover.unlink(missing_ok=True)
-            shutil.rmtree(spill_folder(building), ignore_errors=True)
+            for folder in (spill_folder(building), staging_folder(building)):
+                shutil.rmtree(folder, ignore_errors=True)
     return result
 
 
-def _build(building: Path, memory_limit: int, previous: Path, validation: Validation, sources: list[SourceFile],
-           extract_date: dt.date | None, settings: Settings, on_stage: Stage) -> LoadReport:
+def _build(building: Path, memory_limit: int, previous: Path, paths: list[Path], extract_date: dt.date | None,
+           settings: Settings, on_stage: Stage, on_progress: Progress, reading: dict) -> LoadReport:
+    on_stage("reading the files")
+    staged = stage_files(paths, staging_folder(building), memory_limit=memory_limit, progress=on_progress, **reading)
+    # The previous build, when a load may update it in place of building every model again
+    # (docs/operations.md#incremental-loads): then the new file starts as a copy of it.
+    before = _updatable_build(previous, settings) if previous.exists() else None
+    if before is not None:
+        on_stage("copying the warehouse")
+        try:
+            shutil.copyfile(warehouse_file(previous), building)
+        except OSError as exc:  # (a full disk is the folder's, not the warehouse file's that was read)
+            raise OSError(exc.errno, exc.strerror) from None
     con = build_connection(building, memory_limit)
+    loaded = building.with_name(building.name + ".loaded")
     try:
-        latest = _carry_over_previous(con, previous)[0] if previous.exists() else _create_tables(con)
+        if before is not None:
+            latest = int(_scalar(con, "SELECT coalesce(max(load_id), 0) FROM loads"))
+        else:
+            latest = _carry_over_previous(con, previous)[0] if previous.exists() else _create_tables(con)
         load_id = latest + 1
 
+        on_stage("validating rows")
+        per_file = load_staged(con, staged, extract_date, load_id, on_progress)
+        shutil.rmtree(staged.folder, ignore_errors=True)
         on_stage("loading appointments")
-        new_rows = _new_rows(validation, load_id)
-        con.register("new_rows", new_rows)
+        # The clients this load touches: those of its rows, and of the rows they replace.
+        con.execute(f"""CREATE TEMP TABLE changed_clients AS
+            SELECT client_id FROM appointments WHERE load_id = {load_id}
+            UNION
+            SELECT a.client_id FROM appointments AS a JOIN appointments AS n USING (appointment_id)
+            WHERE n.load_id = {load_id} AND a.load_id < {load_id}""")
         replaced = pl.DataFrame(schema={"source_file": pl.String, "rows_replacing_earlier": pl.Int64})
         if load_id > 1:  # a first load has nothing to replace
-            replaced = con.sql("""
+            # (an appointment_id is in the warehouse once: each load's rows replace earlier ones)
+            replaced = con.sql(f"""
                 SELECT n.source_file, count(*) AS rows_replacing_earlier
-                FROM new_rows AS n JOIN appointments AS a USING (appointment_id)
+                FROM appointments AS n JOIN appointments AS a USING (appointment_id)
+                WHERE n.load_id = {load_id} AND a.load_id < {load_id}
                 GROUP BY n.source_file""").pl()
-            con.execute("DELETE FROM appointments WHERE appointment_id IN (SELECT appointment_id FROM new_rows)")
-        con.execute("INSERT INTO appointments BY NAME SELECT * FROM new_rows")
-        con.unregister("new_rows")
-        del new_rows
-        if load_id > 1:
+            con.execute(f"""DELETE FROM appointments WHERE load_id < {load_id} AND appointment_id IN (
+                SELECT appointment_id FROM appointments WHERE load_id = {load_id})""")
             # Issues of rows that this load replaced no longer describe anything in the warehouse.
             con.execute("""DELETE FROM data_issues WHERE NOT EXISTS (
                 SELECT 1 FROM appointments a WHERE a.appointment_id = data_issues.appointment_id
                 AND a.load_id = data_issues.load_id)""")
-        con.register("new_quarantine", validation.quarantine)
-        con.execute(f"INSERT INTO quarantine BY NAME SELECT {load_id} AS load_id, * FROM new_quarantine")
-        con.register("new_issues", validation.data_issues)
-        con.execute(f"INSERT INTO data_issues BY NAME SELECT {load_id} AS load_id, * FROM new_issues")
 
         effective_date, source = _extract_date(con, extract_date)
-        build_id = _models(con, settings, effective_date, source, load_id, on_stage)
+        incremental = before is not None and _only_a_few_clients_changed(con, before, effective_date, source)
+        if before is not None and not incremental:
+            # Every model is built again, from a file of its own: the copy's models go with it.
+            con.close()
+            os.replace(building, loaded)
+            con = build_connection(building, memory_limit)
+            _carry_over_previous(con, loaded)
+        build_id = _models(con, settings, effective_date, source, load_id, on_stage, incremental)
+        clients_updated = int(_scalar(con, "SELECT count(*) FROM changed_clients")) if incremental else 0
 
-        per_file = validation.per_file.join(replaced, on="source_file", how="left").with_columns(
+        per_file = per_file.join(replaced, on="source_file", how="left").with_columns(
             pl.col("rows_replacing_earlier").fill_null(0).cast(pl.Int64))
         con.register("per_file", per_file)
         con.execute(f"""INSERT INTO loads BY NAME SELECT {load_id} AS load_id, now()::TIMESTAMP AS loaded_at,
                         ?::DATE AS extract_date, * FROM per_file""", [extract_date])
         episodes = _episode_counts(con)
+        quarantine_reasons = con.sql(f"""
+            SELECT reason, count(*) AS rows FROM quarantine WHERE load_id = {load_id}
+            GROUP BY reason ORDER BY rows DESC, reason""").pl()
+        data_issue_fields = con.sql(f"""
+            SELECT field, reason, count(*) AS rows FROM data_issues WHERE load_id = {load_id}
+            GROUP BY field, reason ORDER BY rows DESC, field, reason""").pl()
         con.execute("CHECKPOINT")
     finally:
         con.close()
+        loaded.unlink(missing_ok=True)
+        loaded.with_name(loaded.name + ".wal").unlink(missing_ok=True)
     return LoadReport(
         load_id=load_id, build_id=build_id, warehouse=str(previous), extract_date=effective_date,
         extract_date_source=source, per_file=per_file,
-        quarantine_reasons=validation.quarantine.group_by("reason").agg(pl.len().alias("rows"))
-        .sort("rows", "reason", descending=[True, False]),
-        data_issue_fields=validation.data_issues.group_by("field", "reason").agg(pl.len().alias("rows"))
-        .sort("rows", "field", descending=[True, False]),
-        dropped_columns={s.path: s.dropped_columns for s in sources if s.dropped_columns},
-        ignored_columns={s.path: s.ignored_columns for s in sources if s.ignored_columns},
-        episodes=episodes,
-        profiles_from_content={s.path: s.profile.name for s in sources if s.profile_from_content},
+        quarantine_reasons=quarantine_reasons, data_issue_fields=data_issue_fields,
+        dropped_columns=staged.dropped_columns, ignored_columns=staged.ignored_columns,
+        episodes=episodes, profiles_from_content=staged.profiles_from_content, incremental=incremental,
+        clients_updated=clients_updated,
     )
 
 
-def _new_rows(validation: Validation, load_id: int) -> pl.DataFrame:
-    """The validated appointments as the appointments table takes them, each column in one
-    chunk. The reader leaves about a hundred, and DuckDB inserts a frame of one chunk per column
-    in about half the time (7.4 s instead of 13.3 s at 10 M rows, bench/RESULTS.md). Columns are
-    joined one at a time, each freed once copied, so memory grows by one column, not the frame."""
-    frame = validation.appointments.drop("row_key").with_columns(
-        pl.col(pl.Enum).cast(pl.String), pl.lit(load_id).alias("load_id"))
-    validation.appointments = validation.appointments.clear()  # the frame holds them now
-    columns = []
-    for name in frame.columns:
-        columns.append(frame.get_column(name).rechunk())
-        frame = frame.drop(name)
-    return pl.DataFrame(columns)
+# A load updates only the clients it touches when they are at most this share of the warehouse's
+# clients (docs/operations.md#incremental-loads); beyond it, building every model again is as quick.
+INCREMENTAL_SHARE = 0.25
+
+
+def models_hash() -> str:
+    """This version's models: its SQL of every model and macro, and its layout version. A load may
+    update a build in place of building every model again only when that build has the same."""
+    digest = hashlib.sha256(f"{SCHEMA_VERSION}\n".encode())
+    for name in (*MODELS, *MACROS):
+        digest.update(f"{name}\n{model_sql(name)}\n".encode())
+    return digest.hexdigest()
+
+
+def _updatable_build(previous: Path, settings: Settings) -> dict[str, object] | None:
+    """The previous build's settings row when a load may update it in place: built by these models
+    with these thresholds; None when every model must be built again."""
+    try:
+        con = connect(previous)
+    except LoadError:
+        return None  # an older layout, or not a warehouse: the full build says which
+    try:
+        before = _settings_row(con, "settings", previous)
+    finally:
+        con.close()
+    same_settings = all(before.get(name) == value for name, value in settings.as_dict().items())
+    return before if before.get("models_hash") == models_hash() and same_settings else None
+
+
+def _only_a_few_clients_changed(con: duckdb.DuckDBPyConnection, before: dict[str, object],
+                                extract_date: dt.date | None, source: str) -> bool:
+    """Whether this load's models may be updated for the clients it touches alone: the extract date
+    stayed the same (every episode's status and every duration reads it), and few clients changed."""
+    if (before.get("extract_date"), before.get("extract_date_source")) != (extract_date, source):
+        return False
+    changed, clients = con.sql("""SELECT (SELECT count(*) FROM changed_clients),
+                                         (SELECT count(DISTINCT client_id) FROM appointments)""").fetchall()[0]
+    return changed <= INCREMENTAL_SHARE * clients
 
 
 def spill_folder(building: Path) -> Path:
@@ -497,24 +545,29 @@ _SQL_TYPES = {int: "INTEGER", float: "DOUBLE", str: "VARCHAR"}
 
 
 def _models(con: duckdb.DuckDBPyConnection, settings: Settings, extract_date: dt.date | None,
-            extract_date_source: str, latest_load_id: int, on_stage: Stage) -> str:
+            extract_date_source: str, latest_load_id: int, on_stage: Stage, incremental: bool = False) -> str:
     """The settings row, then every model and macro, then the build's flags in the history; returns
-    the new build's id."""
+    the new build's id. `incremental`: the models are those of the previous build, copied, and only
+    the rows of the clients in the temporary table changed_clients are computed again
+    (_update_models)."""
     build_id = uuid.uuid4().hex
-    con.execute("CREATE TABLE settings AS SELECT ?::DATE AS extract_date, ? AS extract_date_source, "
+    con.execute("CREATE OR REPLACE TABLE settings AS SELECT ?::DATE AS extract_date, ? AS extract_date_source, "
                 "? AS build_id, now()::TIMESTAMP AS built_at, ? AS tool_version, ?::INTEGER AS schema_version, "
-                "?::INTEGER AS latest_load_id, "
+                "?::INTEGER AS latest_load_id, ? AS models_hash, "
                 + ", ".join(f"?::{_SQL_TYPES[type(v)]} AS {k}"
                             for k, v in settings.as_dict().items()),
                 [extract_date, extract_date_source, build_id, __version__, SCHEMA_VERSION, latest_load_id,
-                 *settings.as_dict().values()])
+                 models_hash(), *settings.as_dict().values()])
     on_stage("deriving episodes")
-    _derive_episodes(con, settings)
-    for model in MODELS:
-        on_stage(f"building {model}")
-        kind = ("VIEW" if model.startswith("staging/") else
-                "TEMP TABLE" if model in EPHEMERAL else "TABLE")
-        con.execute(f"CREATE OR REPLACE {kind} {Path(model).name} AS {model_sql(model)}")
+    _derive_episodes(con, settings, incremental)
+    if incremental:
+        _update_models(con, on_stage)
+    else:
+        for model in MODELS:
+            on_stage(f"building {model}")
+            kind = ("VIEW" if model.startswith("staging/") else
+                    "TEMP TABLE" if model in EPHEMERAL else "TABLE")
+            con.execute(f"CREATE OR REPLACE {kind} {Path(model).name} AS {model_sql(model)}")
     for macro in MACROS:
         con.execute(model_sql(macro))
     on_stage("recording this build's flags")
@@ -523,6 +576,44 @@ def _models(con: duckdb.DuckDBPyConnection, settings: Settings, extract_date: dt
 
     record_flags(con)
     return build_id
+
+
+# Models that read no appointment (a table of constants): an incremental load builds them whole.
+# Every other model table has a client_id column, by which its rows are replaced.
+WHOLE_MODELS = ("marts/measures",)
+
+
+def _update_models(con: duckdb.DuckDBPyConnection, on_stage: Stage) -> None:
+    """Every model's rows of the changed clients, computed again from those clients' appointments
+    alone, in place of their old rows (docs/operations.md#incremental-loads).
+
+    Each model's SQL runs unchanged in a scratch database searched first, where `appointments` is a
+    view of the changed clients' rows and each model, once computed, is a table of theirs: so every
+    later model reads only those. Every model works per client, which is what makes this equal to
+    building it whole (tests/test_incremental_load.py compares the two, table by table)."""
+    build = '"' + _scalar(con, "SELECT current_database()").replace('"', '""') + '"'
+    con.execute("ATTACH ':memory:' AS incremental")
+    try:
+        con.execute("CREATE TABLE incremental.main.changed_clients AS SELECT client_id FROM temp.main.changed_clients")
+        con.execute(f"""CREATE VIEW incremental.main.appointments AS SELECT * FROM {build}.main.appointments
+                        WHERE client_id IN (SELECT client_id FROM incremental.main.changed_clients)""")
+        con.execute(f"SET search_path = 'incremental.main,{build.replace(chr(39), chr(39) * 2)}.main'")
+        for model in MODELS:
+            on_stage(f"updating {model}")
+            name = Path(model).name
+            kind = "VIEW" if model.startswith("staging/") else "TABLE"
+            con.execute(f"CREATE {kind} incremental.main.{name} AS {model_sql(model)}")
+            if kind == "VIEW" or model in EPHEMERAL:
+                continue
+            if model in WHOLE_MODELS:
+                con.execute(f"CREATE OR REPLACE TABLE {build}.main.{name} AS SELECT * FROM incremental.main.{name}")
+                continue
+            con.execute(f"""DELETE FROM {build}.main.{name}
+                            WHERE client_id IN (SELECT client_id FROM incremental.main.changed_clients)""")
+            con.execute(f"INSERT INTO {build}.main.{name} SELECT * FROM incremental.main.{name}")
+    finally:
+        con.execute("RESET search_path")
+        con.execute("DETACH incremental")
 
 
 def _settings_row(con: duckdb.DuckDBPyConnection, table: str, db: Path) -> dict[str, object]:
@@ -552,15 +643,24 @@ def _extract_date(con: duckdb.DuckDBPyConnection, given: dt.date | None) -> tupl
     return latest, "latest appointment"
 
 
-def _derive_episodes(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    rows = con.sql("""
+def _derive_episodes(con: duckdb.DuckDBPyConnection, settings: Settings, incremental: bool = False) -> None:
+    """Episode ids for the appointments that came without one (docs/metrics/episodes.md), in the
+    table derived_episodes; `incremental`: for the clients in changed_clients alone, in place of
+    their old ones."""
+    changed = " AND client_id IN (SELECT client_id FROM changed_clients)" if incremental else ""
+    rows = con.sql(f"""
         SELECT appointment_id, client_id, appointment_date AS appointment_at,
                CAST(appointment_date AS DATE) AS appointment_date,
                status = 'attended' AS is_attended_status, discharge_date
-        FROM appointments WHERE episode_id IS NULL""").pl()
+        FROM appointments WHERE episode_id IS NULL{changed}""").pl()
     derived = derive_episode_ids(rows, settings.episode_gap_days)
     con.register("derived", derived)
-    con.execute("CREATE TABLE derived_episodes AS SELECT * FROM derived")
+    if incremental:
+        con.execute("""DELETE FROM derived_episodes WHERE appointment_id IN (SELECT appointment_id FROM appointments
+                       WHERE client_id IN (SELECT client_id FROM changed_clients))""")
+        con.execute("INSERT INTO derived_episodes SELECT * FROM derived")
+    else:
+        con.execute("CREATE TABLE derived_episodes AS SELECT * FROM derived")
     con.unregister("derived")
 
 

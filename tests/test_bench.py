@@ -43,6 +43,27 @@ def test_benchmark_runs_at_tiny_size_and_writes_every_measure(tmp_path):
     assert "No runtime found" not in done.stderr, "AppTest's notices drown the progress lines"
 
 
+def test_memory_benchmark_runs_at_tiny_sizes_and_writes_each_peak(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "memory.py"), "--rows", "2000", "4000",
+                           "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "memory.json").read_text())
+    assert [r["rows"] > 1000 for r in results] == [True, True] and results[1]["rows"] > results[0]["rows"]
+    assert all(r["peak_gib"] > 0.05 and r["ingest_s"] > 0 and r["warehouse_gib"] > 0 for r in results)
+    assert "peak at" in done.stdout
+
+
+def test_incremental_benchmark_loads_a_share_of_the_rows_again_incrementally(tmp_path):
+    from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments
+
+    csv = write_appointments(generate_appointments(400, 3), tmp_path, "csv")
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "incremental.py"), str(csv), EXTRACT_DATE.isoformat(),
+                           "--share", "0.05", "--runs", "1"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout[done.stdout.index("{"):])
+    assert 0 < result["rows_changed"] < 0.1 * 4000 and result["incremental_median_s"] > 0 and result["ratio"] > 0
+
+
 def test_stage_timer_prints_every_model_of_one_ingest(tmp_path):
     from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments
     from pipelines.warehouse import MODELS
@@ -74,27 +95,32 @@ def test_appointment_client_ids_stay_uncompressed_through_loads_and_rebuilds(war
     assert client_id_compression() == {"Uncompressed"}
 
 
-def test_validated_appointments_reach_duckdb_in_one_chunk_per_column_and_leave_the_validation_empty():
+def test_validated_rows_reach_duckdb_in_one_chunk_per_column():
     """DuckDB inserts a frame of one chunk per column in about half the time of the CSV reader's
-    hundred (bench/RESULTS.md); the validation's own copy is freed before the join."""
+    hundred (bench/RESULTS.md): each validated block is joined into one before it is inserted."""
+    import duckdb
     import polars as pl
 
-    from pipelines.validate import Validation
-    from pipelines.warehouse import _new_rows
+    from pipelines.staging import _insert
 
-    parts = [pl.DataFrame({"row_key": [i], "appointment_id": [f"A{i}"],
-                           "status": pl.Series([["attended", "dna"][i % 2]], dtype=pl.Enum(["attended", "dna"]))})
-             for i in range(5)]
-    appointments = pl.concat(parts, rechunk=False)
-    assert appointments.n_chunks() == 5
-    validation = Validation(appointments=appointments, quarantine=pl.DataFrame(), data_issues=pl.DataFrame(),
-                            per_file=pl.DataFrame())
-    rows = _new_rows(validation, load_id=3)
-    assert rows.columns == ["appointment_id", "status", "load_id"]
-    assert [rows.get_column(c).n_chunks() for c in rows.columns] == [1, 1, 1]
-    assert rows.schema["status"] == pl.String  # DuckDB's table takes text, not polars' Enum
-    assert rows.to_dicts()[1] == {"appointment_id": "A1", "status": "dna", "load_id": 3}
-    assert validation.appointments.is_empty()
+    parts = [pl.DataFrame({"appointment_id": [f"A{i}"], "status": [["attended", "dna"][i % 2]]}) for i in range(5)]
+    rows = pl.concat(parts, rechunk=False)
+    assert rows.n_chunks() == 5
+    con = duckdb.connect()
+    con.execute("CREATE TABLE appointments (load_id INTEGER, appointment_id VARCHAR, status VARCHAR)")
+    registered = []
+
+    class Watched:  # the connection, noting each frame registered with it
+        def register(self, name, frame):
+            registered.append(frame)
+            return con.register(name, frame)
+
+        def __getattr__(self, name):
+            return getattr(con, name)
+
+    _insert(Watched(), "appointments", rows, load_id=3)
+    assert [registered[0].get_column(c).n_chunks() for c in rows.columns] == [1, 1]
+    assert con.sql("SELECT * FROM appointments ORDER BY appointment_id").fetchall()[1] == (3, "A1", "dna")
 
 
 def test_cusum_design_calculation_prints_a_line_per_dropout_rate():

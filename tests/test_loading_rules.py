@@ -502,14 +502,34 @@ def test_conflicting_duplicate_rows_are_all_quarantined(warehouse):
     assert [r["appointment_id"] for r in rows(warehouse, "SELECT appointment_id FROM appointments")] == ["A2"]
 
 
-def test_duplicate_rules_look_only_at_rows_whose_id_repeats():
-    # The rows both duplicate rules read: an id seen once, or an empty id, is never among them
-    # (a regression let every row through, which was correct but three times slower at scale).
-    from pipelines.validate import _repeated_ids
+def test_duplicate_rules_look_only_at_rows_whose_id_repeats(tmp_path):
+    # The rows both duplicate rules read, across every block of a load: an id seen once, an empty
+    # id, or a row the reader refused is never among them (a regression let every row through,
+    # which was correct but three times slower at scale).
+    from pipelines.read import QUARANTINE_REASON
+    from pipelines.staging import Staged, _add_ids, _id_connection, repeated_rows
+    from pipelines.validate import RAW_SCHEMA
 
-    frame = pl.DataFrame({"row_key": [0, 1, 2, 3, 4, 5], "appointment_id": ["A", "B", "A", None, None, "C"]})
-    assert _repeated_ids(frame)["row_key"].to_list() == [0, 2]
-    assert _repeated_ids(frame.filter(pl.col("appointment_id") != "A")).is_empty()
+    def block(name: str, keys: list[int], ids: list[str | None], refused: list[str | None]) -> Path:
+        frame = pl.DataFrame({"row_key": keys, "appointment_id": ids, QUARANTINE_REASON: refused},
+                             schema_overrides={"appointment_id": pl.String, QUARANTINE_REASON: pl.String})
+        frame = frame.with_columns(pl.lit(None).cast(dtype).alias(column) for column, dtype in RAW_SCHEMA.items()
+                                   if column not in frame.columns).select(RAW_SCHEMA.keys())
+        frame.write_parquet(tmp_path / name)
+        return tmp_path / name
+
+    def repeated(staged: Staged) -> list[int]:
+        con = _id_connection(tmp_path, 2**30)
+        for path in staged.blocks:
+            _add_ids(con, pl.read_parquet(path))
+        return repeated_rows(con, staged)["row_key"].to_list()
+
+    staged = Staged(folder=tmp_path, blocks=[
+        block("a.parquet", [0, 1, 2], ["A", "B", "C"], [None, None, None]),
+        block("b.parquet", [3, 4, 5, 6], ["A", None, None, "C"], [None, None, None, "not an appointment"])])
+    assert repeated(staged) == [0, 3]
+    staged.blocks = staged.blocks[1:]
+    assert repeated(staged) == []
 
 
 exact_triple_and_conflict = [appointment("A1", "2026-01-05"), appointment("A1", "2026-01-05"),

@@ -31,8 +31,14 @@ def test_memory_limit_takes_a_share_of_the_machines_memory():
     assert parse_memory_limit("100%") == available_memory()
 
 
-def test_the_default_memory_limit_is_half_the_machines_memory():
-    assert default_memory_limit() == max(MINIMUM, available_memory() // 2)
+def test_the_default_memory_limit_is_half_the_machines_memory_at_most_one_gib(monkeypatch):
+    import pipelines.memory
+
+    assert default_memory_limit() == max(MINIMUM, min(2**30, available_memory() // 2))
+    monkeypatch.setattr(pipelines.memory, "available_memory", lambda: 24 * 2**30)
+    assert default_memory_limit() == 2**30
+    monkeypatch.setattr(pipelines.memory, "available_memory", lambda: 1536 * 2**20)
+    assert default_memory_limit() == 768 * 2**20
 
 
 @pytest.mark.parametrize(("text", "says"), [

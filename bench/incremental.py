@@ -23,13 +23,13 @@ from pathlib import Path
 
 import polars as pl
 
-ROOT = Path(__file__).resolve().parent.parent
-CHILD = """
-import json, resource, sys, datetime as dt
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import PEAK_KIB, ROOT  # noqa: E402
+CHILD = PEAK_KIB + """
+import json, sys, datetime as dt
 from pipelines.warehouse import ingest
 report = ingest([sys.argv[1]], sys.argv[2], extract_date=dt.date.fromisoformat(sys.argv[3]))
-print(json.dumps({"incremental": report.incremental,
-                  "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+print(json.dumps({"incremental": report.incremental, "peak_gib": peak_kib() / 2**20}))
 """
 
 

@@ -4,10 +4,10 @@
     python bench/memory.py                          # 2 and 8 million rows: the ratio of the peaks
     python bench/memory.py --rows 2000000 8000000 50000000
 
-For each size: a log written by the project's generator (in parts of at most ten million rows,
-each part's ids prefixed so that no two parts share one), then one `ingest` into a new warehouse in
-a child process, timed, with the child's own peak memory (resident set size) and the warehouse's
-size. Prints a table and writes bench/out/memory.json; nothing here asserts a time or a size.
+For each size: a log written by the project's generator as bench/run.py writes it (in parts of at
+most ten million rows, each part's ids prefixed so that no two parts share one), then one `ingest`
+into a new warehouse in a child process, timed, with the child's own peak memory (its resident
+set's high-water mark) and the warehouse's size. Prints a table and writes bench/out/memory.json; nothing here asserts a time or a size.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def generate(rows: int, path: Path) -> int:
     """A log of about `rows` rows at `path`, written part by part; returns the rows written."""
     import polars as pl
 
-    from pipelines.generate import generate_appointments
+    from pipelines.generate import CSV_FORMAT, generate_appointments
 
     written = 0
     with open(path, "wb") as out:
@@ -38,7 +38,7 @@ def generate(rows: int, path: Path) -> int:
             frame = generate_appointments(clients, 20261125 + part).with_columns(
                 (pl.lit(f"P{part}") + pl.col("client_id")).alias("client_id"),
                 (pl.lit(f"P{part}") + pl.col("appointment_id")).alias("appointment_id"))
-            frame.write_csv(out, include_header=part == 0)
+            frame.write_csv(out, include_header=part == 0, **CSV_FORMAT)
             written += frame.height
             del frame
     return written

@@ -145,10 +145,10 @@ def _stage_progress(description: str, steps: int) -> Iterator[tuple[Callable[[st
         def on_stage(stage: str) -> None:
             nonlocal stages
             stages += 1
-            progress.update(task, description=visible(stage), total=steps, completed=stages)
+            progress.update(task, description=visible(stage), total=steps, completed=stages, refresh=True)
 
-        def on_progress(what: str, done: int, total: int) -> None:
-            progress.update(task, description=visible(what), total=max(total, 1), completed=done)
+        def on_progress(what: str, done: int, total: int) -> None:  # once a block: drawn at once
+            progress.update(task, description=visible(what), total=max(total, 1), completed=done, refresh=True)
 
         yield on_stage, on_progress
 

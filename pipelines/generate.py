@@ -132,14 +132,18 @@ def generate_appointments(clients: int, seed: int, extract_date: date = EXTRACT_
     return _to_frame(rows, plan, scores, discharge_day, discharge_known, service, clients)
 
 
+# How the generator writes CSV: ISO dates and date-times to the second, empty nulls, scores to one decimal.
+CSV_FORMAT = {"date_format": "%Y-%m-%d", "datetime_format": "%Y-%m-%dT%H:%M:%S", "null_value": "",
+              "float_precision": 1}
+
+
 def write_appointments(df: pl.DataFrame, out_dir: Path, fmt: str = "csv") -> Path:
     """Write out_dir/appointments.csv (ISO dates, empty nulls) or .parquet; return the path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         path = out_dir / "appointments.csv"
-        df.write_csv(path, date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%S",
-                     null_value="", float_precision=1)
+        df.write_csv(path, **CSV_FORMAT)
     elif fmt == "parquet":
         path = out_dir / "appointments.parquet"
         df.write_parquet(path)

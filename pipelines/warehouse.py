@@ -1,8 +1,12 @@
 """The DuckDB warehouse: one file, rebuilt beside the old one and swapped in atomically.
 
-    ingest(files) → read → validate → new file ← (previous rows not re-sent) + new rows
+    ingest(files) → read and stage, block by block (staging.py) → new file ← previous rows
+                  → validate, block by block, + new rows (replacing re-sent ones)
                   → derived episodes → SQL models (sql/, in MODELS order) → os.replace
     rebuild()     →                    new file ← previous rows → derived episodes → … (the same)
+
+An incremental load (docs/operations.md#incremental-loads) starts the new file as a copy of the
+previous one and computes the models for the clients it touched alone (_update_models).
 
 A failed or killed load never touches the warehouse file in place: readers keep seeing the
 previous build until the rename, which POSIX makes atomic. A lock file keeps two loads from
@@ -256,7 +260,8 @@ def ingest(paths: list[Path], db: Path, *, extract_date: dt.date | None = None,
            drop_identifiers: bool = False, pseudonymise_key: str | None = None,
            named_clinicians: bool = False, memory_limit: int | None = None,
            on_stage: Stage = _no_progress, on_progress: Progress = no_progress) -> LoadReport:
-    """Load appointment logs into the warehouse at `db` and rebuild every model, atomically.
+    """Load appointment logs into the warehouse at `db` and build every model again (or update the
+    clients the load touched, when that is all that changed), atomically.
 
     A value that looks like a direct identifier, in any column, refuses the load; with
     `pseudonymise_key`, client and therapist ids are replaced by keyed pseudonyms instead of

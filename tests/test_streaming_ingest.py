@@ -189,3 +189,37 @@ def test_the_staging_folder_is_gone_after_a_load_and_after_a_refused_one(tmp_pat
     with pytest.raises(LoadError, match="line 102"):
         warehouse.load([bad])
     assert sorted(p.name for p in warehouse.path.parent.iterdir() if "building" in p.name) == []
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_a_long_load_shows_its_stage_and_rows_on_a_terminal_only(monkeypatch, terminal):
+    import rich.console
+
+    import pipelines.cli
+
+    shown = io.StringIO()
+    monkeypatch.setattr(pipelines.cli, "err", rich.console.Console(file=shown, force_terminal=terminal, width=100))
+    with pipelines.cli._stage_progress("loading", 20) as (on_stage, on_progress):
+        on_stage("reading the files")
+        on_progress("reading log.csv (1,234,567 rows)", 512, 1024)
+        on_progress("validating rows (600,000 of 1,234,567)", 600_000, 1_234_567)
+        on_stage("building marts/episodes")
+    # (transient: the bar is wiped at the end, but the terminal was sent every drawing)
+    drawn = shown.getvalue()
+    assert ("reading log.csv (1,234,567 rows)" in drawn and "validating rows (600,000 of 1,234,567)" in drawn
+            and "building marts/episodes" in drawn) if terminal else drawn == ""
+
+
+def test_a_load_reports_its_progress_in_rows_and_bytes(tmp_path, monkeypatch):
+    from conftest import Warehouse
+
+    monkeypatch.setattr(pipelines.read, "BLOCK_BYTES", 2000)
+    path = write_csv(tmp_path, [appointment(f"A{i}", "2026-01-05") for i in range(300)])
+    seen: list[tuple[str, int, int]] = []
+    Warehouse(tmp_path).load([path], on_progress=lambda *step: seen.append(step))
+    reading = [step for step in seen if step[0].startswith("reading")]
+    validating = [step for step in seen if step[0].startswith("validating")]
+    assert len(reading) > 3 and reading[-1] == (f"reading {path} (300 rows)", path.stat().st_size,
+                                                path.stat().st_size)
+    assert [done for _, done, _ in reading] == sorted(done for _, done, _ in reading)
+    assert validating[-1] == ("validating rows (300 of 300)", 300, 300)

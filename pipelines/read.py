@@ -484,11 +484,14 @@ def _csv_blocks(path: Path, stream: _Stream, head: bytes) -> Iterator[tuple[pl.D
         at, search_from = cut, cut + BLOCK_BYTES
 
 
+LINE_END = re.compile(rb"[\r\n]")
+
+
 def _header_end(data: bytes, done: bool) -> int | None:
     """The position just after the header: its first line end (CR, LF or CRLF) with an even number
     of quotes before it; None if that is not in `data` yet (or a CR at its end, unless `done`)."""
     quotes = at = 0
-    while (found := re.compile(rb"[\r\n]").search(data, at)) is not None:
+    while (found := LINE_END.search(data, at)) is not None:
         quotes += data.count(b'"', at, found.start())
         at = found.end()
         if quotes % 2 == 0:

@@ -97,7 +97,10 @@ def stage_files(paths: list[Path], folder: Path, *, profile: MappingProfile | No
                     pl.lit(source.has_episode_column).alias("episode_id_required"),
                 ).select(RAW_SCHEMA.keys())
                 staged.blocks.append(folder / f"block-{len(staged.blocks):06d}.parquet")
-                block.write_parquet(staged.blocks[-1], compression="lz4", statistics=False)
+                try:
+                    block.write_parquet(staged.blocks[-1], compression="lz4", statistics=False)
+                except (OSError, pl.exceptions.PolarsError) as exc:  # a full disk: said as the system says it
+                    raise OSError(getattr(exc, "errno", None), str(exc)) from None
                 _add_ids(ids, block)
                 row_key += block.height
                 staged.rows_read[source.path] += block.height

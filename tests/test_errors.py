@@ -146,6 +146,20 @@ def fill(folder: Path, leave: int = 64 * 1024) -> None:
     (folder / "filler").write_bytes(b"\0" * max(0, stats.f_bavail * stats.f_frsize - leave))
 
 
+def test_a_load_whose_blocks_do_not_fit_on_the_disk_says_so(tmp_path):
+    # The blocks a load reads are staged beside the build: on a disk with no room for them, the
+    # load ends with the full-disk line before DuckDB is opened.
+    with small_disk(tmp_path / "disk") as disk:
+        db = disk / "clinic.duckdb"
+        fill(disk)
+        many = write_csv(tmp_path, [appointment(f"A{i}", "2026-03-01", client=f"C{i}") for i in range(20_000)])
+        line = one_error_line(run_cli("ingest", str(many), "--db", str(db)))
+        assert line == (f"error: no space left on the disk holding {disk}/ while building the warehouse; "
+                        "no warehouse was made; free space and try again")
+        assert not db.exists() and building_leftovers(disk) == []
+        (disk / "filler").unlink()
+
+
 def test_a_load_on_a_full_disk_says_so_and_leaves_the_warehouse_byte_identical(tmp_path):
     with small_disk(tmp_path / "disk") as disk:
         db = disk / "clinic.duckdb"

@@ -11,10 +11,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pipelines.warehouse
 from pipelines.generate import generate_appointments
-from pipelines.warehouse import ingest
+from pipelines.warehouse import INCREMENTAL_SHARE, ingest
 
 EXTRACT = dt.date(2026, 6, 30)
 # Columns that differ between any two builds, by design: when and which build.
@@ -67,8 +69,7 @@ def later_log(first: pl.DataFrame, folder: Path) -> list[Path]:
 
 def built(folder: Path, logs: list[list[Path]], *, incremental: bool, monkeypatch, extract=EXTRACT) -> Path:
     """A warehouse in `folder` after the loads in turn; the last may update its models in place."""
-    monkeypatch.setattr(pipelines.warehouse, "INCREMENTAL_SHARE", pipelines.warehouse.INCREMENTAL_SHARE
-                        if incremental else -1.0)
+    monkeypatch.setattr(pipelines.warehouse, "INCREMENTAL_SHARE", INCREMENTAL_SHARE if incremental else -1.0)
     db = folder / "clinic.duckdb"
     reports = [ingest(paths, db, extract_date=extract) for paths in logs]
     assert not reports[0].incremental
@@ -162,3 +163,39 @@ def test_every_model_table_can_be_updated_by_client(tmp_path, first_log):
         name = Path(model).name
         assert "client_id" in {r[0] for r in con.sql(f"DESCRIBE {name}").fetchall()}, model
     con.close()
+
+
+CHANGES = ("status", "score", "date", "move", "new client")
+
+
+@settings(max_examples=8, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(touched=st.lists(st.tuples(st.integers(0, 60), st.sampled_from(CHANGES)), min_size=1, max_size=6))
+def test_any_later_load_of_a_few_clients_equals_building_every_model_again(tmp_path_factory, monkeypatch,
+                                                                         first_log, touched):
+    folder = tmp_path_factory.mktemp("any")
+    clients = first_log["client_id"].unique().sort()
+    parts = []
+    for number, change in touched:
+        rows = first_log.filter(pl.col("client_id") == clients[number])
+        if change == "status":
+            rows = rows.with_columns(pl.when(pl.col("status") == "attended").then(pl.lit("cancelled_client"))
+                                     .otherwise(pl.col("status")).alias("status"))
+        elif change == "score":
+            rows = rows.with_columns((27 - pl.col("phq9")).alias("phq9"))
+        elif change == "date":  # every appointment a month earlier
+            rows = rows.with_columns((pl.col("appointment_date").str.to_date() - pl.duration(days=30))
+                                     .dt.to_string("%Y-%m-%d").alias("appointment_date"))
+        elif change == "move":  # to the next client: both change
+            rows = rows.head(2).with_columns(pl.lit(clients[number + 1]).alias("client_id"))
+        else:
+            rows = rows.with_columns(pl.lit(f"NEW{number}").alias("client_id"),
+                                     (f"NEW{number}-" + pl.col("appointment_id")).alias("appointment_id"))
+        parts.append(rows)
+    later = pl.concat(parts).unique("appointment_id", keep="last", maintain_order=True)
+    logs = [first_files(first_log, folder), [write(later, folder / "later.csv")]]
+    (folder / "inc").mkdir()
+    (folder / "full").mkdir()
+    updated = built(folder / "inc", logs, incremental=True, monkeypatch=monkeypatch)
+    rebuilt = built(folder / "full", logs, incremental=False, monkeypatch=monkeypatch)
+    assert {table: rows for table, rows in differences(updated, rebuilt).items() if rows != (0, 0)} == {}

@@ -50,6 +50,7 @@ class Staged:
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
     profiles_from_content: dict[str, str] = field(default_factory=dict)  # file -> profile chosen by its content
     repeated: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=RAW_SCHEMA))  # repeated_rows
+    clients: int = 0  # different client ids among the rows the reader did not refuse
 
     @property
     def rows(self) -> int:
@@ -108,6 +109,7 @@ def stage_files(paths: list[Path], folder: Path, *, profile: MappingProfile | No
                 del block
             done += source.size
         staged.repeated = repeated_rows(ids, staged)
+        staged.clients = ids.sql("SELECT count(DISTINCT client_id) FROM ids").fetchall()[0][0]
     finally:
         ids.close()
     return staged
@@ -120,16 +122,17 @@ def _id_connection(folder: Path, memory_limit: int) -> duckdb.DuckDBPyConnection
                                              "autoload_known_extensions": False})
     con.execute(f"SET memory_limit = '{int(memory_limit)}B'")
     con.execute("SET temp_directory = '" + str(folder / "spill").replace("'", "''") + "'")
-    con.execute("CREATE TABLE ids (appointment_id VARCHAR NOT NULL)")
+    con.execute("CREATE TABLE ids (appointment_id VARCHAR NOT NULL, client_id VARCHAR)")
     return con
 
 
 def _add_ids(con: duckdb.DuckDBPyConnection, block: pl.DataFrame) -> None:
-    """The block's ids the duplicate rules may look at: not empty, on a row the reader did not refuse."""
+    """The block's ids the duplicate rules may look at (not empty, on a row the reader did not
+    refuse), with their client ids: how many clients a load touches (Staged.clients)."""
     kept = block.filter(pl.col(QUARANTINE_REASON).is_null() & pl.col("appointment_id").is_not_null())
-    con.register("block_ids", kept.select("appointment_id"))
+    con.register("block_ids", kept.select("appointment_id", "client_id"))
     try:
-        con.execute("INSERT INTO ids SELECT appointment_id FROM block_ids")
+        con.execute("INSERT INTO ids SELECT appointment_id, client_id FROM block_ids")
     finally:
         con.unregister("block_ids")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -358,7 +359,7 @@ def _build(building: Path, memory_limit: int, previous: Path, paths: list[Path],
     staged = stage_files(paths, staging_folder(building), memory_limit=memory_limit, progress=on_progress, **reading)
     # The previous build, when a load may update it in place of building every model again
     # (docs/operations.md#incremental-loads): then the new file starts as a copy of it.
-    before = _updatable_build(previous, settings) if previous.exists() else None
+    before = _updatable_build(previous, settings, extract_date, staged.clients) if previous.exists() else None
     if before is not None:
         on_stage("copying the warehouse")
         try:
@@ -442,6 +443,7 @@ def _build(building: Path, memory_limit: int, previous: Path, paths: list[Path],
 INCREMENTAL_SHARE = 0.25
 
 
+@functools.cache
 def models_hash() -> str:
     """This version's models: its SQL of every model and macro, and its layout version. A load may
     update a build in place of building every model again only when that build has the same."""
@@ -451,19 +453,28 @@ def models_hash() -> str:
     return digest.hexdigest()
 
 
-def _updatable_build(previous: Path, settings: Settings) -> dict[str, object] | None:
-    """The previous build's settings row when a load may update it in place: built by these models
-    with these thresholds; None when every model must be built again."""
+def _updatable_build(previous: Path, settings: Settings, extract_date: dt.date | None,
+                     clients: int) -> dict[str, object] | None:
+    """The previous build's settings row when a load of rows of `clients` clients may update it in
+    place: built by these models with these thresholds, for the same extract date if one is given,
+    and few clients touched; None when every model must be built again. (The load's own extract
+    date and the clients its rows replace are known only once its rows are in: then
+    _only_a_few_clients_changed decides again.)"""
     try:
         con = connect(previous)
     except LoadError:
         return None  # an older layout, or not a warehouse: the full build says which
     try:
         before = _settings_row(con, "settings", previous)
+        stored = _scalar(con, "SELECT count(DISTINCT client_id) FROM appointments")
     finally:
         con.close()
     same_settings = all(before.get(name) == value for name, value in settings.as_dict().items())
-    return before if before.get("models_hash") == models_hash() and same_settings else None
+    same_date = (before.get("extract_date") == extract_date if extract_date is not None
+                 else before.get("extract_date_source") != "given")
+    if before.get("models_hash") != models_hash() or not same_settings or not same_date:
+        return None
+    return before if clients <= INCREMENTAL_SHARE * stored else None
 
 
 def _only_a_few_clients_changed(con: duckdb.DuckDBPyConnection, before: dict[str, object],

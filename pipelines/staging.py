@@ -2,12 +2,13 @@
 
     stage_files: each file is read block by block (read.py); each block is checked for
                  identifiers, pseudonymised if asked, and written to a Parquet file of its own
-                 in a staging folder beside the build
-    load_staged: the duplicate rules look at every staged row at once, in DuckDB (which spills
-                 what does not fit its memory limit); then each block is validated
-                 (validate.py) and written to the warehouse's tables in turn
+                 in a staging folder beside the build; its ids go to an in-memory DuckDB table
+                 (which spills what does not fit the memory limit), where the ids that repeat
+                 anywhere in the load are found at the end
+    load_staged: the duplicate rules judge the rows of those ids, together; then each block is
+                 validated (validate.py) and written to the warehouse's tables in turn
 
-So the memory a load needs does not grow with the size of its files: at any time it holds a block
+So the memory a load needs grows little with the size of its files: at any time it holds a block
 or two, and the rows whose appointment_id repeats. Each block is validated with the rules of the
 whole load (every file's profile), which is why reading ends before validating begins.
 """

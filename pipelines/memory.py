@@ -71,3 +71,10 @@ def parse_memory_limit(text: str) -> int:
         raise LoadError(f"--memory-limit '{text}': more than the {human_size(available)} of memory this machine "
                         "has; give a share such as 50%")
     return size
+
+
+def hold_to(con, memory_limit: int, spill: Path) -> None:
+    """Hold a DuckDB connection to `memory_limit` bytes, spilling what does not fit into the folder
+    `spill`."""
+    con.execute(f"SET memory_limit = '{int(memory_limit)}B'")
+    con.execute("SET temp_directory = '" + str(spill).replace("'", "''") + "'")

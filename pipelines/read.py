@@ -214,6 +214,19 @@ def _shown(name: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
 
 
+# A damaged deflate stream fails while it is inflated (zlib.error, EOFError) or located (ValueError:
+# a negative seek, OSError); an encrypted zip member or an unknown method as RuntimeError or
+# NotImplementedError.
+UNPACK_FAILURES = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, RuntimeError, NotImplementedError)
+
+
+def _unpack_failure(path: Path, archive: str, exc: BaseException) -> LoadError:
+    """The one line for a gzip or zip file that cannot be unpacked."""
+    if isinstance(exc, (RuntimeError, NotImplementedError)):
+        return LoadError(f"{path}: cannot unpack the zip file ({_one_line(exc)}); unzip it and load the CSV file")
+    return LoadError(f"{path}: damaged {archive} file ({_one_line(exc)})")
+
+
 class _Stream:
     """A file's bytes as they are read, a gzip or zip file unpacked on the way: a damaged archive
     is one LoadError wherever its damage is reached."""
@@ -227,14 +240,9 @@ class _Stream:
         except OSError as exc:
             if self.archive is None:
                 raise LoadError(f"{self.path}: cannot be read ({exc.strerror or _one_line(exc)})") from None
-            raise LoadError(f"{self.path}: damaged {self.archive} file ({_one_line(exc)})") from None
-        # A damaged deflate stream fails while it is inflated (zlib.error, EOFError) or located (ValueError:
-        # a negative seek); an encrypted zip member or an unknown method as RuntimeError or NotImplementedError.
-        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
-            raise LoadError(f"{self.path}: damaged {self.archive} file ({_one_line(exc)})") from None
-        except (RuntimeError, NotImplementedError) as exc:
-            raise LoadError(f"{self.path}: cannot unpack the zip file ({_one_line(exc)}); "
-                            "unzip it and load the CSV file") from None
+            raise _unpack_failure(self.path, self.archive, exc) from None
+        except UNPACK_FAILURES as exc:
+            raise _unpack_failure(self.path, self.archive, exc) from None
 
     def close(self) -> None:
         for closer in reversed(self.closers):
@@ -272,11 +280,8 @@ def _open(path: Path) -> tuple[str, _Stream | None, bytes]:
                 if len(members) != 1:
                     raise LoadError(f"{path}: a zip file must hold exactly one CSV file (found {len(members)})")
                 stream = _Stream(path, archive.open(members[0]), "zip", [handle, archive])
-            except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
-                raise LoadError(f"{path}: damaged zip file ({_one_line(exc)})") from None
-            except (RuntimeError, NotImplementedError) as exc:
-                raise LoadError(f"{path}: cannot unpack the zip file ({_one_line(exc)}); "
-                                "unzip it and load the CSV file") from None
+            except UNPACK_FAILURES as exc:
+                raise _unpack_failure(path, "zip", exc) from None
         head = stream.read(HEAD_BYTES)
         if head[:4] == b"PAR1":
             return "parquet", stream, head

@@ -25,6 +25,7 @@ import duckdb
 import polars as pl
 
 from pipelines.identifiers import PSEUDONYMISED_COLUMNS, pseudonymise, refuse_identifier_values
+from pipelines.memory import hold_to
 from pipelines.read import QUARANTINE_REASON, MappingProfile, read_appointment_file
 from pipelines.validate import (
     ISSUE_SCHEMA, QUARANTINE_SCHEMA, RAW_SCHEMA, Duplicates, find_duplicates, load_rules, validate_block,
@@ -121,8 +122,7 @@ def _id_connection(folder: Path, memory_limit: int) -> duckdb.DuckDBPyConnection
     `folder`."""
     con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
                                              "autoload_known_extensions": False})
-    con.execute(f"SET memory_limit = '{int(memory_limit)}B'")
-    con.execute("SET temp_directory = '" + str(folder / "spill").replace("'", "''") + "'")
+    hold_to(con, memory_limit, folder / "spill")
     con.execute("CREATE TABLE ids (appointment_id VARCHAR NOT NULL, client_id VARCHAR)")
     return con
 

@@ -37,7 +37,7 @@ from pipelines import __version__
 from pipelines.config import Settings
 from pipelines.episodes import derive_episode_ids
 from pipelines.errors import LoadError
-from pipelines.memory import default_memory_limit, human_size
+from pipelines.memory import default_memory_limit, hold_to, human_size
 from pipelines.identifiers import check_key
 from pipelines.read import INPUT_COLUMNS, MappingProfile
 from pipelines.staging import Progress, load_staged, no_progress, stage_files, staging_folder
@@ -379,20 +379,19 @@ def _build(building: Path, memory_limit: int, previous: Path, paths: list[Path],
         per_file = load_staged(con, staged, extract_date, load_id, on_progress)
         shutil.rmtree(staged.folder, ignore_errors=True)
         on_stage("loading appointments")
-        # The clients this load touches: those of its rows, and of the rows they replace.
+        # The earlier rows this load's rows replace (an appointment_id is in the warehouse once: each
+        # load's rows replace earlier ones), and the clients it touches: those of its rows, and of
+        # the rows they replace.
+        con.execute(f"""CREATE TEMP TABLE replaced_rows AS
+            SELECT n.source_file, a.client_id FROM appointments AS n JOIN appointments AS a USING (appointment_id)
+            WHERE n.load_id = {load_id} AND a.load_id < {load_id}""")
         con.execute(f"""CREATE TEMP TABLE changed_clients AS
             SELECT client_id FROM appointments WHERE load_id = {load_id}
-            UNION
-            SELECT a.client_id FROM appointments AS a JOIN appointments AS n USING (appointment_id)
-            WHERE n.load_id = {load_id} AND a.load_id < {load_id}""")
-        replaced = pl.DataFrame(schema={"source_file": pl.String, "rows_replacing_earlier": pl.Int64})
+            UNION SELECT client_id FROM replaced_rows""")
+        changed = int(_scalar(con, "SELECT count(*) FROM changed_clients"))
+        replaced = con.sql("""SELECT source_file, count(*) AS rows_replacing_earlier FROM replaced_rows
+                              GROUP BY source_file""").pl()
         if load_id > 1:  # a first load has nothing to replace
-            # (an appointment_id is in the warehouse once: each load's rows replace earlier ones)
-            replaced = con.sql(f"""
-                SELECT n.source_file, count(*) AS rows_replacing_earlier
-                FROM appointments AS n JOIN appointments AS a USING (appointment_id)
-                WHERE n.load_id = {load_id} AND a.load_id < {load_id}
-                GROUP BY n.source_file""").pl()
             con.execute(f"""DELETE FROM appointments WHERE load_id < {load_id} AND appointment_id IN (
                 SELECT appointment_id FROM appointments WHERE load_id = {load_id})""")
             # Issues of rows that this load replaced no longer describe anything in the warehouse.
@@ -401,7 +400,8 @@ def _build(building: Path, memory_limit: int, previous: Path, paths: list[Path],
                 AND a.load_id = data_issues.load_id)""")
 
         effective_date, source = _extract_date(con, extract_date)
-        incremental = before is not None and _only_a_few_clients_changed(con, before, effective_date, source)
+        incremental = before is not None and _only_a_few_clients_changed(con, before, effective_date, source,
+                                                                          changed)
         if before is not None and not incremental:
             # Every model is built again, from a file of its own: the copy's models go with it.
             con.close()
@@ -409,7 +409,6 @@ def _build(building: Path, memory_limit: int, previous: Path, paths: list[Path],
             con = build_connection(building, memory_limit)
             _carry_over_previous(con, loaded)
         build_id = _models(con, settings, effective_date, source, load_id, on_stage, incremental)
-        clients_updated = int(_scalar(con, "SELECT count(*) FROM changed_clients")) if incremental else 0
 
         per_file = per_file.join(replaced, on="source_file", how="left").with_columns(
             pl.col("rows_replacing_earlier").fill_null(0).cast(pl.Int64))
@@ -434,7 +433,7 @@ def _build(building: Path, memory_limit: int, previous: Path, paths: list[Path],
         quarantine_reasons=quarantine_reasons, data_issue_fields=data_issue_fields,
         dropped_columns=staged.dropped_columns, ignored_columns=staged.ignored_columns,
         episodes=episodes, profiles_from_content=staged.profiles_from_content, incremental=incremental,
-        clients_updated=clients_updated,
+        clients_updated=changed if incremental else 0,
     )
 
 
@@ -478,14 +477,13 @@ def _updatable_build(previous: Path, settings: Settings, extract_date: dt.date |
 
 
 def _only_a_few_clients_changed(con: duckdb.DuckDBPyConnection, before: dict[str, object],
-                                extract_date: dt.date | None, source: str) -> bool:
-    """Whether this load's models may be updated for the clients it touches alone: the extract date
-    stayed the same (every episode's status and every duration reads it), and few clients changed."""
+                                extract_date: dt.date | None, source: str, changed: int) -> bool:
+    """Whether this load's models may be updated for the `changed` clients it touches alone: the
+    extract date stayed the same (every episode's status and every duration reads it), and few
+    clients changed."""
     if (before.get("extract_date"), before.get("extract_date_source")) != (extract_date, source):
         return False
-    changed, clients = con.sql("""SELECT (SELECT count(*) FROM changed_clients),
-                                         (SELECT count(DISTINCT client_id) FROM appointments)""").fetchall()[0]
-    return changed <= INCREMENTAL_SHARE * clients
+    return changed <= INCREMENTAL_SHARE * _scalar(con, "SELECT count(DISTINCT client_id) FROM appointments")
 
 
 def spill_folder(building: Path) -> Path:
@@ -498,8 +496,7 @@ def build_connection(building: Path, memory_limit: int) -> duckdb.DuckDBPyConnec
     """A read-write connection to the file being built, held to `memory_limit` bytes
     (docs/operations.md#disk-and-memory) and spilling beyond it into spill_folder."""
     con = duckdb.connect(str(building))
-    con.execute(f"SET memory_limit = '{int(memory_limit)}B'")
-    con.execute(f"SET temp_directory = {_quote(str(spill_folder(building)))}")
+    hold_to(con, memory_limit, spill_folder(building))
     return con
 
 
@@ -613,7 +610,7 @@ def _update_models(con: duckdb.DuckDBPyConnection, on_stage: Stage) -> None:
         con.execute("CREATE TABLE incremental.main.changed_clients AS SELECT client_id FROM temp.main.changed_clients")
         con.execute(f"""CREATE VIEW incremental.main.appointments AS SELECT * FROM {build}.main.appointments
                         WHERE client_id IN (SELECT client_id FROM incremental.main.changed_clients)""")
-        con.execute(f"SET search_path = 'incremental.main,{build.replace(chr(39), chr(39) * 2)}.main'")
+        con.execute(f"SET search_path = {_quote(f'incremental.main,{build}.main')}")
         for model in MODELS:
             on_stage(f"updating {model}")
             name = Path(model).name

@@ -16,11 +16,10 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import INGEST_CHILD, ROOT, ROWS_PER_CLIENT, stage_split  # noqa: E402
+from run import ROOT, ROWS_PER_CLIENT, bench_ingest  # noqa: E402
 
 PART_ROWS = 10_000_000  # the generator holds a part in memory: about 3 GiB at ten million rows
 
@@ -45,15 +44,9 @@ def generate(rows: int, path: Path) -> int:
 
 
 def ingest(csv: Path, db: Path, extract_date: str) -> dict[str, float]:
-    import subprocess
-
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", INGEST_CHILD, str(csv), str(db), extract_date],
-                          capture_output=True, text=True, cwd=ROOT, check=True)
-    seconds = time.perf_counter() - start
-    child = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"ingest_s": round(seconds, 1), "stages_s": stage_split(child["marks"]),
-            "peak_gib": round(child["peak_kib"] / 2**20, 3), "warehouse_gib": round(db.stat().st_size / 2**30, 3)}
+    seconds, stages, peak_gib = bench_ingest(csv, db, extract_date)
+    return {"ingest_s": round(seconds, 1), "stages_s": stages, "peak_gib": round(peak_gib, 3),
+            "warehouse_gib": round(db.stat().st_size / 2**30, 3)}
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import datetime as dt
 
 import polars as pl
 
+from pipelines.measures import BUILT_IN
 from pipelines.queries import Scope
 
 
@@ -90,9 +91,10 @@ OUTCOMES = {  # outcome label -> (numerator column, denominator column) of the o
 
 
 ALL_CLINICS = "all clinics"  # how the total row's clinic is drawn: a label for the eye, never a key
-# The measures by the names clinicians know them (the warehouse's columns are phq9, gad7, ...): for the eye only,
-# downloads keep the warehouse's names (docs/dashboard.md#words-and-numbers)
-MEASURE_NAMES = {"phq9": "PHQ-9", "gad7": "GAD-7", "core10": "CORE-10", "ors": "ORS", "srs": "SRS"}
+# The built-in measures by the names clinicians know them (the warehouse's are phq9, gad7, ...): for the eye
+# only, downloads keep the warehouse's names (docs/dashboard.md#words-and-numbers). A measure a config file
+# adds is shown by its name.
+MEASURE_NAMES = {m.name: m.label for m in BUILT_IN.values()}
 
 
 def outcome_rates(outcomes: pl.DataFrame) -> pl.DataFrame:

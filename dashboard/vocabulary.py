@@ -96,6 +96,7 @@ COLUMNS: dict[str, Column] = {
     "discharge_reason": _c("Discharge reason", "text", "end-reason"),
     **{measure: _c(name, "score", "measure") for measure, name in MEASURE_NAMES.items()},
     "phq9_item9": _c("PHQ-9 item 9", "score", "risk-session", "Thoughts of self-harm, 0 to 3."),
+    "scores": _c("Scores", "text", "measure", "Each measure scored at the appointment, and its score."),
     # funnels and flags
     "flag": _c("Flag (chance alone)", "text", "flag"),
     "adjusted_flag": _c("Flag (allowing for variation)", "text", "adjusted-flag"),

@@ -1,9 +1,13 @@
 """Thresholds and defaults (docs/loading/settings.md), overridable from a TOML file.
 
-The config file is flat: one `key = value` per setting, e.g.
+The config file holds one `key = value` per setting, and a table per measure it adds or changes
+(docs/metrics/measures.md), e.g.
 
     inactive_days = 120
     min_caseload = 15
+
+    [measures.bdi2]
+    clinical_cutoff = 21.02
 
 Unknown keys and wrongly typed values are refused with a one-line error, so that a typo
 never silently falls back to a default.
@@ -12,12 +16,11 @@ never silently falls back to a default.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from pipelines.errors import LoadError
-
-MEASURES = ("phq9", "gad7", "core10", "ors")
+from pipelines.measures import BUILT_IN, Measure, catalogue, outcome_measures
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,13 @@ class Settings:
     # The therapist CUSUM watches for this odds ratio of single-session dropout and signals at this threshold.
     cusum_odds_ratio: float = 2.0
     cusum_threshold: float = 6.0
+    # The measure catalogue (pipelines/measures.py): stored in the warehouse's measures table, not
+    # in the settings row.
+    measures: tuple[Measure, ...] = field(default=tuple(BUILT_IN.values()))
 
     def as_dict(self) -> dict[str, int | float | str]:
-        return asdict(self)
+        """The thresholds, as the settings row stores them (the measures apart)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "measures"}
 
 
 # The values each whole-number setting may take (docs/loading/settings.md#what-the-file-may-hold): a number
@@ -66,7 +73,8 @@ SETTING_DOCS = {
     "episode_gap_days": "days after an episode's latest attended session after which a new derived episode starts",
     "inactive_days": "days without an attended session after which an episode with nothing booked counts as closed (inactive)",
     "min_caseload": "closed episodes a therapist needs before the funnel plot flags them",
-    "plateau_measure": "the measure used for plateaus and long-engagement improvement (phq9, gad7, core10, ors)",
+    "plateau_measure": "the measure used for plateaus and long-engagement improvement: any outcome measure of the "
+                       "catalogue (docs/metrics/measures.md)",
     "plateau_window": "consecutive scores that make a plateau window",
     "risk_followup_days": "days after a risk-flagged session within which an attended session is expected",
     "long_engagement_sessions": "attended sessions from which an episode is a long engagement",
@@ -85,11 +93,11 @@ def load_settings(path: Path | None) -> Settings:
         raise LoadError(f"{path}: config file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise LoadError(f"{path}: not a valid TOML config file ({exc})") from None
-    known = {f.name: f for f in fields(Settings)}
-    values: dict[str, int | str] = {}
+    known = {f.name: f for f in fields(Settings) if f.name != "measures"}
+    values: dict[str, object] = {"measures": catalogue(data.pop("measures", {}), path)}
     for key, value in data.items():
         if key not in known:
-            raise LoadError(f"{path}: unknown setting '{key}' (known: {', '.join(known)})")
+            raise LoadError(f"{path}: unknown setting '{key}' (known: {', '.join(known)}, and [measures.NAME] tables)")
         kind = known[key].type
         if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)  # `cusum_threshold = 5` means 5.0
@@ -107,6 +115,7 @@ def load_settings(path: Path | None) -> Settings:
             raise LoadError(f"{path}: setting '{key}' is {value:,}; it must be from {allowed.start:,} "
                             f"to {allowed[-1]:,} (docs/loading/settings.md#what-the-file-may-hold)")
         values[key] = value
-    if values.get("plateau_measure", "phq9") not in MEASURES:
-        raise LoadError(f"{path}: plateau_measure must be one of {', '.join(MEASURES)}")
+    outcomes = [m.name for m in outcome_measures(values["measures"])]
+    if values.get("plateau_measure", "phq9") not in outcomes:
+        raise LoadError(f"{path}: plateau_measure must be an outcome measure of the catalogue: {', '.join(outcomes)}")
     return Settings(**values)

@@ -28,6 +28,7 @@ from pipelines.codes import CODED_COLUMNS
 from pipelines.errors import LoadError
 from pipelines.fhir import read_fhir
 from pipelines.identifiers import refuse_identifier_header
+from pipelines.measures import BUILT_IN
 
 REQUIRED_COLUMNS = ("appointment_id", "client_id", "therapist_id", "clinic_id", "appointment_date", "status")
 OPTIONAL_COLUMNS = (
@@ -116,9 +117,11 @@ def load_profile(name_or_path: str) -> MappingProfile:
         raise LoadError(f"{label}: not a valid TOML mapping profile ({exc})") from None
     columns = {normalise_name(k): v for k, v in data.get("columns", {}).items()}
     constants = dict(data.get("constants", {}))
+    # (a built-in measure is a column like the canonical ones: docs/metrics/measures.md#score-columns-in-your-export)
+    targets = (*INPUT_COLUMNS, *(m for m in BUILT_IN if m not in INPUT_COLUMNS))
     for target in [*columns.values(), *constants]:
-        if target not in INPUT_COLUMNS:
-            raise LoadError(f"{label}: '{target}' is not an input column ({', '.join(INPUT_COLUMNS)})")
+        if target not in targets:
+            raise LoadError(f"{label}: '{target}' is not an input column ({', '.join(targets)})")
     values: dict[str, dict[str, str]] = {}
     for column, mapping in data.get("values", {}).items():
         if column not in CODED_COLUMNS:
@@ -657,10 +660,12 @@ def _raw_blocks(path: Path, kind: str, stream: _Stream | None,
 
 
 def read_appointment_file(path: Path, profile: MappingProfile | None = None,
-                          drop_identifiers: bool = False) -> SourceFile:
+                          drop_identifiers: bool = False, more_scores: tuple[str, ...] = ()) -> SourceFile:
     """Open one file: its header is read and mapped onto the canonical columns here, refusing
     identifier-like columns; its rows follow block by block as the SourceFile's blocks are taken.
-    A FHIR file read without a profile is read with the `fhir-r4` one."""
+    A FHIR file read without a profile is read with the `fhir-r4` one. `more_scores`: the measures
+    of the catalogue beyond the canonical columns (docs/metrics/measures.md), read like them when a
+    column has their name; every block has a column for each."""
     path = Path(path)
     kind, stream, head = _open(path)
     try:
@@ -670,7 +675,8 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
             profile = profile or load_profile(FHIR_PROFILE)
         profile = profile or MappingProfile(name="canonical")
         first, first_refused = next(raw)
-        renames, identifiers, ignored = _map_columns(path, kind, first.columns, profile, drop_identifiers)
+        renames, identifiers, ignored = _map_columns(path, kind, first.columns, profile, drop_identifiers,
+                                                     more_scores)
     except BaseException:
         if stream is not None:
             stream.close()
@@ -687,7 +693,7 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
             first = first_refused = None  # freed once it is cleaned
             while True:
                 source.read = stream.closers[0].tell() if stream is not None else size
-                yield _canonical(block, refused, renames, profile)
+                yield _canonical(block, refused, renames, profile, more_scores)
                 block = refused = None
                 try:
                     block, refused = next(raw)
@@ -704,7 +710,8 @@ def read_appointment_file(path: Path, profile: MappingProfile | None = None,
 
 
 def _map_columns(path: Path, kind: str, columns: list[str], profile: MappingProfile,
-                 drop_identifiers: bool) -> tuple[dict[str, str], list[str], list[str]]:
+                 drop_identifiers: bool,
+                 more_scores: tuple[str, ...] = ()) -> tuple[dict[str, str], list[str], list[str]]:
     """(file column -> canonical column, identifier-like columns dropped, columns ignored), from the
     file's column names; a LoadError for a column that must be refused, or a required one missing."""
     renames: dict[str, str] = {}
@@ -714,8 +721,9 @@ def _map_columns(path: Path, kind: str, columns: list[str], profile: MappingProf
         if column == "source_line":
             continue
         key = normalise_name(column)
-        target = profile.columns.get(key, key if key in INPUT_COLUMNS else None)
-        if target is not None and key not in INPUT_COLUMNS and looks_like_identifier(column):
+        known = key in INPUT_COLUMNS or key in more_scores
+        target = profile.columns.get(key, key if known else None)
+        if target is not None and not known and looks_like_identifier(column):
             raise LoadError(f"{path}: the mapping profile maps column '{_shown(column)}', which looks like a direct "
                             f"identifier, onto {target}; map a pseudonymous id column instead "
                             "(docs/loading/identifiers.md#column-names-that-are-refused)")
@@ -744,22 +752,24 @@ def _map_columns(path: Path, kind: str, columns: list[str], profile: MappingProf
 
 
 def _canonical(frame: pl.DataFrame, refused: pl.Series | None, renames: dict[str, str],
-               profile: MappingProfile) -> pl.DataFrame:
-    """A block of records as the canonical text columns, trimmed (an empty value is a missing one),
-    plus source_line and QUARANTINE_REASON: why the reader or the profile already refused a row."""
+               profile: MappingProfile, more_scores: tuple[str, ...] = ()) -> pl.DataFrame:
+    """A block of records as the canonical text columns and one for each of `more_scores`, trimmed
+    (an empty value is a missing one), plus source_line and QUARANTINE_REASON: why the reader or the
+    profile already refused a row."""
+    columns = (*INPUT_COLUMNS, *more_scores)
     # (picked by name, not select(): polars' select copies the reader's many chunks into one)
     frame = frame[[*renames, "source_line"]].rename(renames)
     frame = frame.with_columns(pl.lit(str(value)).alias(column)
                                for column, value in profile.constants.items() if column not in frame.columns)
     frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c)
-                               for c in INPUT_COLUMNS if c not in frame.columns)
-    frame = frame[[*INPUT_COLUMNS, "source_line"]]
+                               for c in columns if c not in frame.columns)
+    frame = frame[[*columns, "source_line"]]
     # Trimmed, and after trimming an empty value is a missing value. A few columns at a time, so
     # each old column is freed as its clean copy lands: the frame is never held twice. Trimmed
     # first and tested after, in two steps: in one expression polars trims every value twice
     # (0.42 s for two 10 M-row columns, against 0.23 s in two steps).
-    for start in range(0, len(INPUT_COLUMNS), CLEAN_BATCH):
-        batch = INPUT_COLUMNS[start:start + CLEAN_BATCH]
+    for start in range(0, len(columns), CLEAN_BATCH):
+        batch = columns[start:start + CLEAN_BATCH]
         frame = frame.with_columns(pl.col(c).str.strip_chars() for c in batch)
         frame = frame.with_columns(_blank_as_null(c) for c in batch)
     # Why a row is quarantined before validation: the reader's reason first, then the profile's.

@@ -23,12 +23,10 @@ class Appointment(dy.Schema):
     status = dy.Enum(STATUSES, nullable=False)
     episode_id = dy.String(nullable=True)
     session_type = dy.Enum(SESSION_TYPES, nullable=True)
-    phq9 = dy.Int16(nullable=True, min=0, max=27)
     phq9_item9 = dy.Int16(nullable=True, min=0, max=3)
-    gad7 = dy.Int16(nullable=True, min=0, max=21)
-    core10 = dy.Int16(nullable=True, min=0, max=40)
-    ors = dy.Float64(nullable=True, min=0, max=40)
-    srs = dy.Float64(nullable=True, min=0, max=40)
+    # The scores on each measure (score__phq9, ...) travel beside this schema: which measures there
+    # are is the catalogue's to say (docs/metrics/measures.md), and each was checked against its
+    # range as it was parsed.
     referral_date = dy.Date(nullable=True)
     discharge_date = dy.Date(nullable=True)
     discharge_reason = dy.Enum(DISCHARGE_REASONS, nullable=True)

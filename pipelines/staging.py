@@ -25,10 +25,12 @@ import duckdb
 import polars as pl
 
 from pipelines.identifiers import PSEUDONYMISED_COLUMNS, pseudonymise, refuse_identifier_values
+from pipelines.measures import BUILT_IN, Measure
 from pipelines.memory import hold_to
 from pipelines.read import QUARANTINE_REASON, MappingProfile, read_appointment_file
 from pipelines.validate import (
-    ISSUE_SCHEMA, QUARANTINE_SCHEMA, RAW_SCHEMA, Duplicates, find_duplicates, load_rules, validate_block,
+    ISSUE_SCHEMA, QUARANTINE_SCHEMA, RAW_SCHEMA, SCORE_PREFIX, Duplicates, find_duplicates, load_rules,
+    more_scores, raw_schema, validate_block,
 )
 
 # (what is being done, how much of it is done, of how much): bytes of the files while they are
@@ -45,6 +47,7 @@ class Staged:
     """The blocks of one load, staged, and what reading the files found."""
 
     folder: Path
+    measures: tuple[Measure, ...] = tuple(BUILT_IN.values())  # the catalogue the files were read with
     blocks: list[Path] = field(default_factory=list)
     rows_read: dict[str, int] = field(default_factory=dict)  # per file, in the order given
     profiles: list[MappingProfile] = field(default_factory=list)
@@ -58,6 +61,11 @@ class Staged:
     def rows(self) -> int:
         return sum(self.rows_read.values())
 
+    @property
+    def schema(self) -> dict[str, pl.DataType]:
+        """Each staged block's columns: RAW_SCHEMA and a column for each further measure."""
+        return raw_schema(more_scores(self.measures))
+
 
 def staging_folder(building: Path) -> Path:
     """Where a build stages the blocks it reads: beside the file being built, removed with it."""
@@ -66,21 +74,21 @@ def staging_folder(building: Path) -> Path:
 
 def stage_files(paths: list[Path], folder: Path, *, profile: MappingProfile | None, drop_identifiers: bool,
                 key: bytes | None, named_clinicians: bool, memory_limit: int,
-                progress: Progress = no_progress) -> Staged:
+                measures: tuple[Measure, ...] = tuple(BUILT_IN.values()), progress: Progress = no_progress) -> Staged:
     """Read every file, block by block, into Parquet files in `folder`, and find the rows whose
     appointment_id repeats; a LoadError names the file and line of anything that refuses the load
     (a direct identifier, a damaged file). `memory_limit`: what finding the repeated ids may use
     before it spills to disk."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
-    staged = Staged(folder=folder)
+    staged = Staged(folder=folder, measures=measures)
     ids = _id_connection(folder, memory_limit)
     try:
         row_key = 0
         total = sum(Path(p).stat().st_size for p in paths if Path(p).is_file())
         done = 0
         for path in paths:
-            source = read_appointment_file(Path(path), profile, drop_identifiers)
+            source = read_appointment_file(Path(path), profile, drop_identifiers, more_scores(measures))
             staged.rows_read[source.path] = 0
             staged.profiles.append(source.profile)
             if source.dropped_columns:
@@ -98,7 +106,7 @@ def stage_files(paths: list[Path], folder: Path, *, profile: MappingProfile | No
                     pl.int_range(row_key, row_key + block.height, dtype=pl.Int64).alias("row_key"),
                     pl.lit(source.path).alias("source_file"),
                     pl.lit(source.has_episode_column).alias("episode_id_required"),
-                ).select(RAW_SCHEMA.keys())
+                ).select(staged.schema.keys())
                 staged.blocks.append(folder / f"block-{len(staged.blocks):06d}.parquet")
                 try:
                     block.write_parquet(staged.blocks[-1], compression="lz4", statistics=False)
@@ -144,9 +152,9 @@ def repeated_rows(con: duckdb.DuckDBPyConnection, staged: Staged) -> pl.DataFram
     holds the ids of those rows (_add_ids)."""
     repeated = con.sql("SELECT appointment_id FROM ids GROUP BY appointment_id HAVING count(*) > 1").pl()
     if repeated.is_empty():
-        return pl.DataFrame(schema=RAW_SCHEMA)
+        return pl.DataFrame(schema=staged.schema)
     wanted = pl.col(QUARANTINE_REASON).is_null() & pl.col("appointment_id").is_in(repeated["appointment_id"].implode())
-    return pl.concat([pl.read_parquet(block, glob=False).filter(wanted) for block in staged.blocks]).cast(RAW_SCHEMA)
+    return pl.concat([pl.read_parquet(block, glob=False).filter(wanted) for block in staged.blocks]).cast(staged.schema)
 
 
 def load_staged(con: duckdb.DuckDBPyConnection, staged: Staged, extract_date: dt.date | None, load_id: int,
@@ -155,18 +163,18 @@ def load_staged(con: duckdb.DuckDBPyConnection, staged: Staged, extract_date: dt
     data_issues tables, as load `load_id`; returns the per-file counts (source_file, rows_read,
     rows_loaded, rows_quarantined, duplicates_merged), each file's rows_read the sum of the other
     three. Each block file is removed once it is in."""
-    rules = load_rules(staged.profiles, extract_date)
+    rules = load_rules(staged.profiles, extract_date, staged.measures)
     duplicates: Duplicates = find_duplicates(staged.repeated)
     counts = {path: {"rows_loaded": 0, "rows_quarantined": 0} for path in staged.rows_read}
     done = 0
     for path in staged.blocks:
-        raw = pl.read_parquet(path, glob=False).cast(RAW_SCHEMA)
+        raw = pl.read_parquet(path, glob=False).cast(staged.schema)
         validation = validate_block(raw, rules, duplicates)
         for name, frame in (("rows_loaded", validation.appointments), ("rows_quarantined", validation.quarantine)):
             for file, rows in frame.group_by("source_file").len().iter_rows():
                 counts[file][name] += rows
         _insert(con, "appointments", validation.appointments.drop("row_key").with_columns(
-            pl.col(pl.Enum).cast(pl.String)), load_id)
+            pl.col(pl.Enum).cast(pl.String)), load_id, scores=[m.name for m in staged.measures])
         _insert(con, "quarantine", validation.quarantine.select(QUARANTINE_SCHEMA.keys()), load_id)
         _insert(con, "data_issues", validation.data_issues.select(ISSUE_SCHEMA.keys()), load_id)
         done += raw.height
@@ -181,13 +189,20 @@ def load_staged(con: duckdb.DuckDBPyConnection, staged: Staged, extract_date: dt
                 "rows_quarantined": pl.Int64, "duplicates_merged": pl.Int64})
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, load_id: int) -> None:
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, load_id: int,
+            scores: list[str] | None = None) -> None:
     """The rows into the table, as load `load_id`. (In one chunk per column: DuckDB inserts that in
-    about half the time of the reader's many, bench/RESULTS.md.)"""
+    about half the time of the reader's many, bench/RESULTS.md.) `scores`: the measures whose
+    score__NAME columns become the row's list of scores (appointments.scores), those it has."""
     if rows.is_empty():
         return
+    columns = "*"
+    if scores is not None:
+        entries = ", ".join(f"{{'measure': '{m}', 'score': \"{SCORE_PREFIX}{m}\"}}" for m in scores)
+        columns = (f"* EXCLUDE ({', '.join(f'{SCORE_PREFIX}{m}' for m in scores)}), "
+                   f"list_filter([{entries}], lambda s: s.score IS NOT NULL) AS scores")
     con.register("block_rows", rows.rechunk())
     try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT {int(load_id)} AS load_id, * FROM block_rows")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT {int(load_id)} AS load_id, {columns} FROM block_rows")
     finally:
         con.unregister("block_rows")

@@ -19,22 +19,21 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines.codes import CODED_COLUMNS, DISCHARGE_REASONS, SESSION_TYPES, STATUSES
+from pipelines.measures import BUILT_IN, Measure
 from pipelines.read import INPUT_COLUMNS, QUARANTINE_REASON, REQUIRED_COLUMNS, MappingProfile
 from pipelines.schema import LOAD_CONTEXT_COLUMNS, Appointment
 
-# measure -> (lowest, highest, whole numbers only)
-SCORE_RANGES = {
-    "phq9": (0, 27, True),
-    "phq9_item9": (0, 3, True),
-    "gad7": (0, 21, True),
-    "core10": (0, 40, True),
-    "ors": (0, 40, False),
-    "srs": (0, 40, False),
-}
+# The PHQ-9's item 9 (thoughts of self-harm) is a risk flag, not a measure: (lowest, highest).
+ITEM9_RANGE = (0, 3)
 DATE_FIELDS = ("referral_date", "discharge_date")
+# A loaded row's score on a measure, as validation hands it to the warehouse (which keeps a row's
+# scores as one list, docs/architecture.md): `score__phq9`, ...
+SCORE_PREFIX = "score__"
 
+# The original values of a quarantined row: the canonical columns, and any score of a measure
+# beyond them as `name=value` pairs in other_scores.
 QUARANTINE_SCHEMA = {"source_file": pl.String, "source_line": pl.Int64, "reason": pl.String,
-                     **{c: pl.String for c in INPUT_COLUMNS}}
+                     **{c: pl.String for c in INPUT_COLUMNS}, "other_scores": pl.String}
 ISSUE_SCHEMA = {"source_file": pl.String, "source_line": pl.Int64, "appointment_id": pl.String,
                 "field": pl.String, "value": pl.String, "reason": pl.String}
 # A block of rows as validation takes it: the reader's columns, where each row came from, its key
@@ -52,15 +51,44 @@ class Rules:
     synonyms: dict[str, dict[str, str]]
     date_formats: tuple[str, ...]
     extract_date: dt.date | None
+    measures: tuple[Measure, ...] = tuple(BUILT_IN.values())
 
 
-def load_rules(profiles: list[MappingProfile], extract_date: dt.date | None) -> Rules:
+def more_scores(measures: tuple[Measure, ...]) -> tuple[str, ...]:
+    """The catalogue's measures beyond the canonical columns: each is read as a column of its own."""
+    return tuple(m.name for m in measures if m.name not in INPUT_COLUMNS)
+
+
+def raw_schema(extra: tuple[str, ...] = ()) -> dict[str, pl.DataType]:
+    """RAW_SCHEMA with a text column for each of the `extra` measures, after the canonical ones."""
+    schema = dict(RAW_SCHEMA)
+    position = list(schema).index("source_line")
+    items = list(schema.items())
+    return dict(items[:position] + [(m, pl.String) for m in extra] + items[position:])
+
+
+def row_columns(frame: pl.DataFrame) -> list[str]:
+    """The columns of a raw frame that hold the row's own values: the canonical ones and the
+    scores of any further measure."""
+    return [c for c in frame.columns if c in INPUT_COLUMNS or c not in RAW_SCHEMA]
+
+
+def originals(frame: pl.DataFrame) -> list[pl.Expr]:
+    """A raw row's values as quarantine keeps them (QUARANTINE_SCHEMA's value columns)."""
+    extra = [c for c in frame.columns if c not in RAW_SCHEMA]
+    other = (pl.concat_str([pl.when(pl.col(c).is_not_null()).then(pl.lit(f"{c}=") + pl.col(c)) for c in extra],
+                           separator="; ", ignore_nulls=True) if extra else pl.lit(""))
+    return [*map(pl.col, INPUT_COLUMNS), pl.when(other != "").then(other).alias("other_scores")]
+
+
+def load_rules(profiles: list[MappingProfile], extract_date: dt.date | None,
+               measures: tuple[Measure, ...] = tuple(BUILT_IN.values())) -> Rules:
     synonyms = {column: dict(base) for column, base in CODED_COLUMNS.items()}
     for profile in profiles:
         for column, values in profile.values.items():
             synonyms[column].update(values)
     date_formats = tuple(dict.fromkeys(f for p in profiles for f in p.date_formats))
-    return Rules(synonyms, date_formats, extract_date)
+    return Rules(synonyms, date_formats, extract_date, measures)
 
 
 @dataclass
@@ -97,9 +125,14 @@ def validate_block(raw: pl.DataFrame, rules: Rules, duplicates: Duplicates) -> V
     conflicting = duplicates.conflicting.filter(here)
     candidates = without_rows(without_rows(raw, refused["row_key"]),
                               pl.concat([duplicates.merged.filter(here)["row_key"], conflicting["row_key"]]))
-    typed, field_issues = parse_fields(candidates, rules.synonyms, rules.extract_date, rules.date_formats)
+    typed, field_issues = parse_fields(candidates, rules.synonyms, rules.extract_date, rules.date_formats,
+                                       rules.measures)
     checked = Appointment.filter(typed)
+    # (the schema's check keeps its own columns: the scores, one column per measure, are put back)
+    scores = typed.select("row_key", pl.selectors.starts_with(SCORE_PREFIX))
     appointments = checked.result.drop(LOAD_CONTEXT_COLUMNS)
+    appointments = (appointments.hstack(scores.drop("row_key")) if appointments["row_key"].equals(typed["row_key"])
+                    else appointments.join(scores, on="row_key", how="left", maintain_order="left"))
     row_problems = describe_row_problems(checked.failure.details(), candidates, rules.date_formats)
 
     quarantine = pl.concat([refused, conflicting, row_problems]).sort("row_key")
@@ -119,7 +152,7 @@ def quarantine_refused_rows(raw: pl.DataFrame) -> pl.DataFrame:
     """Rows the reader already refused, with its reason: a FHIR resource that is not an
     Appointment, a value the mapping profile quarantines (FHIR's entered-in-error)."""
     reason = pl.col(QUARANTINE_REASON)
-    return raw.filter(reason.is_not_null()).select("row_key", "source_file", "source_line", *INPUT_COLUMNS,
+    return raw.filter(reason.is_not_null()).select("row_key", "source_file", "source_line", *originals(raw),
                                                    reason.alias("reason"))
 
 
@@ -128,7 +161,7 @@ def merge_exact_duplicates(repeated: pl.DataFrame) -> pl.Series:
     `repeated`: the rows whose appointment_id repeats (find_duplicates)."""
     if repeated.is_empty():
         return pl.Series("row_key", [], dtype=pl.Int64)
-    is_copy = ~pl.struct(INPUT_COLUMNS).is_first_distinct()
+    is_copy = ~pl.struct(row_columns(repeated)).is_first_distinct()
     return repeated.sort("row_key").filter(is_copy)["row_key"]
 
 
@@ -137,7 +170,7 @@ def quarantine_conflicting_duplicates(repeated: pl.DataFrame) -> pl.DataFrame:
     every row whose id repeats among the rows kept."""
     repeated = repeated.filter(pl.col("appointment_id").is_duplicated())
     return repeated.select(
-        "row_key", "source_file", "source_line", *INPUT_COLUMNS,
+        "row_key", "source_file", "source_line", *originals(repeated),
         # The reason names no value from the row: reasons are counted and shown in shareable outputs,
         # where an id must not appear (docs/security.md#no-direct-identifiers).
         pl.format("conflicting duplicate: its appointment_id appears {} times with different values",
@@ -203,18 +236,26 @@ def code_column(text: pl.Series, synonyms: dict[str, str], categories: tuple[str
 
 
 def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]], extract_date: dt.date | None,
-                 date_formats: tuple[str, ...] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Typed columns for the schema check, and the field problems found on the way (long form).
+                 date_formats: tuple[str, ...] = (),
+                 measures: tuple[Measure, ...] = tuple(BUILT_IN.values())) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Typed columns for the schema check, plus a score__NAME column per measure, and the field
+    problems found on the way (long form).
 
     Row problems (a required value that does not parse) become nulls here and are caught by
-    the schema's nullability rules; field problems become nulls plus a data issue."""
+    the schema's nullability rules; field problems become nulls plus a data issue. A measure
+    whose column the rows do not have (a frame of repeated rows read before the catalogue grew)
+    has no scores."""
+    rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(m.name) for m in measures
+                             if m.name not in rows.columns)
+    # (lowest, highest, whole numbers only) of each scored column
+    ranges = {"phq9_item9": (*ITEM9_RANGE, True), **{m.name: (m.lowest, m.highest, m.integer) for m in measures}}
     # Stage 1: each value parsed once (its own column), so the rules below only compare.
     rows = rows.with_columns(
         code_column(rows["status"], synonyms["status"], STATUSES).alias("code__status"),
         code_column(rows["session_type"], synonyms["session_type"], SESSION_TYPES).alias("code__session_type"),
         code_column(rows["discharge_reason"], synonyms["discharge_reason"], DISCHARGE_REASONS)
         .alias("code__discharge_reason"),
-        *(pl.col(m).cast(pl.Float64, strict=False).alias(f"number__{m}") for m in SCORE_RANGES),
+        *(pl.col(m).cast(pl.Float64, strict=False).alias(f"number__{m}") for m in ranges),
         parse_datetime_column(rows["appointment_date"], date_formats).alias("parsed__appointment_date"),
         *(parse_datetime_column(rows[c], date_formats, dates=True).alias(f"parsed__{c}") for c in DATE_FIELDS),
     )
@@ -222,18 +263,21 @@ def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]], extrac
     status = pl.col("code__status")
     problems: dict[str, pl.Expr] = {}
     typed: dict[str, pl.Expr] = {}
-    for measure, (lowest, highest, whole) in SCORE_RANGES.items():
+    for measure, (lowest, highest, whole) in ranges.items():
         text, number = pl.col(measure), pl.col(f"number__{measure}")
         problem = (
             pl.when(text.is_null()).then(None)
             .when(number.is_null() | number.is_nan() | number.is_infinite()).then(pl.lit("not a number"))
             .when(pl.lit(whole) & (number != number.floor())).then(pl.lit("not a whole number"))
-            .when((number < lowest) | (number > highest)).then(pl.lit(f"out of range {lowest}–{highest}"))
+            .when((number < lowest) | (number > highest)).then(pl.lit(f"out of range {lowest:g}–{highest:g}"))
             .when(status != "attended").then(pl.lit("score on a row that is not attended; ignored"))
         )
         problems[measure] = problem
         value = pl.when(problem.is_null()).then(number)
-        typed[measure] = value.cast(pl.Int16) if whole else value
+        if measure == "phq9_item9":
+            typed[measure] = value.cast(pl.Int16)
+        else:
+            typed[f"{SCORE_PREFIX}{measure}"] = value
 
     for column in DATE_FIELDS:
         parsed = pl.col(f"parsed__{column}").dt.date()
@@ -273,17 +317,17 @@ def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]], extrac
     ]).join(rows.select("row_key", *problems), on="row_key")
     issues = issues.with_columns(
         pl.coalesce(pl.when(pl.col("field") == f).then(pl.col(f)) for f in problems).alias("value"))
-    typed_rows = parsed.select(Appointment.column_names())
+    typed_rows = parsed.select(*Appointment.column_names(), pl.selectors.starts_with(SCORE_PREFIX))
     return typed_rows, issues
 
 
 def describe_row_problems(details: pl.DataFrame, candidates: pl.DataFrame,
                           date_formats: tuple[str, ...] = ()) -> pl.DataFrame:
     """One reason line per quarantined row, from the schema rules it broke."""
-    originals = candidates.select("row_key", *INPUT_COLUMNS)
+    values = candidates.select("row_key", *originals(candidates))
     failed = details.select("row_key", "source_file", "source_line", pl.selectors.by_dtype(pl.Enum)
                             .exclude("status", "session_type", "discharge_reason"))
-    failed = failed.join(originals, on="row_key")
+    failed = failed.join(values, on="row_key")
     messages = []
     for column in (*REQUIRED_COLUMNS, "episode_id"):
         rule = f"{column}|nullability"
@@ -301,6 +345,6 @@ def describe_row_problems(details: pl.DataFrame, candidates: pl.DataFrame,
     messages.append(pl.when(pl.col("episode_id_present_when_column_given") == "invalid").then(
         pl.lit("required column episode_id is empty (the file has an episode_id column)")))
     return failed.select(
-        "row_key", "source_file", "source_line", *INPUT_COLUMNS,
+        "row_key", "source_file", "source_line", *INPUT_COLUMNS, "other_scores",
         pl.concat_str(messages, separator="; ", ignore_nulls=True).alias("reason"),
     )

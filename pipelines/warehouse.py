@@ -37,8 +37,9 @@ from pipelines import __version__
 from pipelines.config import Settings
 from pipelines.episodes import derive_episode_ids
 from pipelines.errors import LoadError
-from pipelines.memory import default_memory_limit, hold_to, human_size
 from pipelines.identifiers import check_key
+from pipelines.measures import BUILT_IN, Measure
+from pipelines.memory import default_memory_limit, hold_to, human_size
 from pipelines.read import INPUT_COLUMNS, MappingProfile
 from pipelines.staging import Progress, load_staged, no_progress, stage_files, staging_folder
 
@@ -50,7 +51,6 @@ MODELS = (
     "marts/sessions",
     "marts/episodes",
     "marts/episode_issues",
-    "marts/measures",
     "marts/session_scores",
     "metrics/single_session",
     "metrics/waits",
@@ -79,7 +79,9 @@ MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion", 
 #    nhs_paired, the national paired measures (the metrics report reads it), and outcomes.is_case_at_end.
 # 6: waits' flags for the wait standards and the 28- and 90-day marks (the waits reports count them),
 #    and the binomial_limit macro (the funnels' limits and the dropout trend's control band call it).
-SCHEMA_VERSION = 6
+# 7: the measure catalogue: appointments.scores holds every score as (measure, score) in place of a
+#    column per measure, quarantine.other_scores, and the measures table written from the catalogue.
+SCHEMA_VERSION = 7
 
 # appointments.client_id is stored uncompressed. DuckDB's default for text (DICT_FSST) decodes
 # every row of a block that holds one wanted row, so counting the ~80,000 appointments of one
@@ -91,11 +93,12 @@ TABLES_DDL = {
         episode_id VARCHAR,
         therapist_id VARCHAR NOT NULL, clinic_id VARCHAR NOT NULL,
         appointment_date TIMESTAMP NOT NULL, status VARCHAR NOT NULL, session_type VARCHAR,
-        phq9 SMALLINT, phq9_item9 SMALLINT, gad7 SMALLINT, core10 SMALLINT, ors DOUBLE, srs DOUBLE,
+        phq9_item9 SMALLINT, scores STRUCT(measure VARCHAR, score DOUBLE)[],
         referral_date DATE, discharge_date DATE, discharge_reason VARCHAR,
         load_id INTEGER NOT NULL, source_file VARCHAR NOT NULL, source_line BIGINT NOT NULL""",
     "quarantine": "load_id INTEGER NOT NULL, source_file VARCHAR NOT NULL, source_line BIGINT NOT NULL, "
-                  "reason VARCHAR NOT NULL, " + ", ".join(f"{c} VARCHAR" for c in INPUT_COLUMNS),
+                  "reason VARCHAR NOT NULL, " + ", ".join(f"{c} VARCHAR" for c in INPUT_COLUMNS)
+                  + ", other_scores VARCHAR",
     "data_issues": "load_id INTEGER NOT NULL, source_file VARCHAR NOT NULL, source_line BIGINT NOT NULL, "
                    "appointment_id VARCHAR NOT NULL, field VARCHAR NOT NULL, value VARCHAR, "
                    "reason VARCHAR NOT NULL",
@@ -356,7 +359,8 @@ def _replace_under_lock(db: Path, real: Path, build: Callable[[Path], T], on_sta
 def _build(building: Path, memory_limit: int, previous: Path, paths: list[Path], extract_date: dt.date | None,
            settings: Settings, on_stage: Stage, on_progress: Progress, reading: dict) -> LoadReport:
     on_stage("reading the files")
-    staged = stage_files(paths, staging_folder(building), memory_limit=memory_limit, progress=on_progress, **reading)
+    staged = stage_files(paths, staging_folder(building), memory_limit=memory_limit, progress=on_progress,
+                         measures=settings.measures, **reading)
     # The previous build, when a load may update it in place of building every model again
     # (docs/operations.md#incremental-loads): then the new file starts as a copy of it.
     before = _updatable_build(previous, settings, extract_date, staged.clients) if previous.exists() else None
@@ -466,9 +470,11 @@ def _updatable_build(previous: Path, settings: Settings, extract_date: dt.date |
     try:
         before = _settings_row(con, "settings", previous)
         stored = _scalar(con, "SELECT count(DISTINCT client_id) FROM appointments")
+        measures = stored_catalogue(con)
     finally:
         con.close()
-    same_settings = all(before.get(name) == value for name, value in settings.as_dict().items())
+    same_settings = (all(before.get(name) == value for name, value in settings.as_dict().items())
+                     and measures == settings.measures)
     same_date = (before.get("extract_date") == extract_date if extract_date is not None
                  else before.get("extract_date_source") != "given")
     if before.get("models_hash") != models_hash() or not same_settings or not same_date:
@@ -526,10 +532,58 @@ def _carry_over_previous(con: duckdb.DuckDBPyConnection, previous: Path) -> tupl
     _create_tables(con)
     for table in TABLES_DDL:
         if table in tables:
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM previous.{table}")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT {_carried_columns(con, table)} FROM previous.{table}")
     latest = _scalar(con, "SELECT coalesce(max(load_id), 0) FROM previous.loads")
+    settings["measures"] = stored_catalogue(con, "previous")
     con.execute("DETACH previous")
     return int(latest), settings
+
+
+# The score columns of a warehouse built before the measure catalogue (layout 6 and older).
+_OLD_SCORE_COLUMNS = ("phq9", "gad7", "core10", "ors", "srs")
+
+
+def _carried_columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """What a table of the previous build is copied as: itself, or, for the appointments of a build
+    from before the measure catalogue, with its score columns as the list of scores."""
+    columns = {r[0] for r in con.sql(f"""
+        SELECT column_name FROM duckdb_columns()
+        WHERE database_name = 'previous' AND table_name = {_quote(table)}""").fetchall()}
+    if table != "appointments" or "scores" in columns:
+        return "*"
+    entries = ", ".join(f"{{'measure': '{m}', 'score': CAST({m} AS DOUBLE)}}" for m in _OLD_SCORE_COLUMNS)
+    return (f"* EXCLUDE ({', '.join(_OLD_SCORE_COLUMNS)}), "
+            f"list_filter([{entries}], lambda s: s.score IS NOT NULL) AS scores")
+
+
+def stored_catalogue(con: duckdb.DuckDBPyConnection, database: str | None = None) -> tuple[Measure, ...]:
+    """The measure catalogue a build was made with: its measures table, or the built-in measures
+    for a build from before the catalogue."""
+    where = f"database_name = {_quote(database)} AND " if database else "database_name = current_database() AND "
+    has = _scalar(con, f"""SELECT count(*) FROM duckdb_columns()
+                           WHERE {where}table_name = 'measures' AND column_name = 'label'""")
+    if not has:
+        return tuple(BUILT_IN.values())
+    table = f"{database}.measures" if database else "measures"
+    return tuple(Measure(*row) for row in con.sql(f"""
+        SELECT measure, label, lowest, highest, is_integer, is_higher_better, caseness_threshold, reliable_change
+        FROM {table} ORDER BY position""").fetchall())
+
+
+def _write_catalogue(con: duckdb.DuckDBPyConnection, measures: tuple[Measure, ...]) -> None:
+    """The measures table (docs/metrics/measures.md): one row per measure of the build's catalogue,
+    in its order."""
+    rows = pl.DataFrame(
+        [(i, m.name, m.label, float(m.lowest), float(m.highest), m.integer, m.higher_is_better,
+          float(m.clinical_cutoff), m.reliable_change) for i, m in enumerate(measures)],
+        schema={"position": pl.Int32, "measure": pl.String, "label": pl.String, "lowest": pl.Float64,
+                "highest": pl.Float64, "is_integer": pl.Boolean, "is_higher_better": pl.Boolean,
+                "caseness_threshold": pl.Float64, "reliable_change": pl.Float64}, orient="row")
+    con.register("catalogue", rows)
+    try:
+        con.execute("CREATE OR REPLACE TABLE measures AS SELECT * FROM catalogue")
+    finally:
+        con.unregister("catalogue")
 
 
 def _rebuild(building: Path, memory_limit: int, previous: Path, settings: Settings | None, on_stage: Stage) -> RebuildReport:
@@ -571,6 +625,8 @@ def _models(con: duckdb.DuckDBPyConnection, settings: Settings, extract_date: dt
                             for k, v in settings.as_dict().items()),
                 [extract_date, extract_date_source, build_id, __version__, SCHEMA_VERSION, latest_load_id,
                  models_hash(), *settings.as_dict().values()])
+    if not incremental:  # (an incremental load has the same catalogue: _updatable_build)
+        _write_catalogue(con, settings.measures)
     on_stage("deriving episodes")
     _derive_episodes(con, settings, incremental)
     if incremental:
@@ -593,7 +649,7 @@ def _models(con: duckdb.DuckDBPyConnection, settings: Settings, extract_date: dt
 
 # Models that read no appointment (a table of constants): an incremental load builds them whole.
 # Every other model table has a client_id column, by which its rows are replaced.
-WHOLE_MODELS = ("marts/measures",)
+WHOLE_MODELS: tuple[str, ...] = ()
 
 
 def _update_models(con: duckdb.DuckDBPyConnection, on_stage: Stage) -> None:

@@ -642,7 +642,8 @@ def test_numbers_with_commas_become_field_problems(previous, scores, delimiter, 
         assert isinstance(report, LoadReport), f"a file with commas in numbers was refused: {report}"
         assert report.totals["rows_loaded"] == len(rows)
         stored = {r[0]: r[1:] for r in latest_load(
-            db, f"SELECT appointment_id, {', '.join(SCORES)} FROM appointments WHERE load_id = {{load}}")}
+            db, "SELECT appointment_id, " + ", ".join(f"[s.score FOR s IN scores IF s.measure = '{m}'][1]" for m in SCORES)
+            + " FROM appointments WHERE load_id = {load}")}
         issues = set(latest_load(db, "SELECT appointment_id, field, value, reason FROM data_issues "
                                      "WHERE load_id = {load}"))
     expected_issues = set()

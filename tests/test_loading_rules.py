@@ -17,6 +17,7 @@ from conftest import EXTRACT, REQUIRED, Warehouse, appointment, run_cli, write_c
 from pipelines.cli import app
 from pipelines.codes import DISCHARGE_REASON_SYNONYMS, SESSION_TYPE_SYNONYMS, STATUS_SYNONYMS
 from pipelines.errors import LoadError
+from pipelines.measures import BUILT_IN
 from pipelines.read import available_profiles, load_profile
 
 
@@ -28,10 +29,17 @@ def rows(w: Warehouse, sql: str, params: list | None = None) -> list[dict]:
     return w.query(sql, params).to_dicts()
 
 
+# The appointments with each built-in measure's score as a column of its own, as tests compare them.
+APPOINTMENTS_WITH_SCORES = ("(SELECT *, " + ", ".join(f"[s.score FOR s IN scores IF s.measure = '{m}'][1] AS {m}"
+                                                      for m in BUILT_IN) + " FROM appointments)")
+
+
 def appointment_row(w: Warehouse, appointment_id: str) -> dict:
+    """The appointment's row, with each measure's score as if it were a column (None: not scored)."""
     found = rows(w, "SELECT * FROM appointments WHERE appointment_id = ?", [appointment_id])
     assert len(found) == 1, f"expected one appointments row for {appointment_id}, found {len(found)}"
-    return found[0]
+    row = found[0]
+    return {**row, **{m: None for m in BUILT_IN}, **{s["measure"]: s["score"] for s in row["scores"]}}
 
 
 def quarantine_rows(w: Warehouse) -> list[dict]:
@@ -227,7 +235,7 @@ def test_values_are_trimmed_and_a_value_of_only_white_space_is_missing(warehouse
     blank = appointment("A2", "2026-01-12", client=" \t ")
     report = warehouse.load([padded, blank])
     assert report.totals["rows_quarantined"] == 1
-    assert rows(warehouse, "SELECT appointment_id, client_id, therapist_id, phq9 FROM appointments") == [
+    assert rows(warehouse, f"SELECT appointment_id, client_id, therapist_id, phq9 FROM {APPOINTMENTS_WITH_SCORES}") == [
         {"appointment_id": "A1", "client_id": "C1", "therapist_id": "T1", "phq9": 11}]
     [q] = quarantine_rows(warehouse)
     assert q["appointment_id"] == "A2" and "client_id" in q["reason"] and "empty" in q["reason"]
@@ -316,7 +324,7 @@ def test_every_line_break_convention_and_a_mix_of_them_reads_alike(warehouse, tm
     path.write_bytes(csv_text(LOG_COLUMNS, LOG_RECORDS, breaks))
     report = warehouse.load([path])
     assert (report.totals["rows_read"], report.totals["rows_loaded"]) == (4, 4)
-    assert rows(warehouse, "SELECT appointment_id, phq9, source_line FROM appointments ORDER BY 1") == [
+    assert rows(warehouse, f"SELECT appointment_id, phq9, source_line FROM {APPOINTMENTS_WITH_SCORES} ORDER BY 1") == [
         {"appointment_id": f"A{i}", "phq9": i, "source_line": i + 1} for i in range(1, 5)]
 
 
@@ -508,13 +516,13 @@ def test_duplicate_rules_look_only_at_rows_whose_id_repeats(tmp_path):
     # which was correct but three times slower at scale).
     from pipelines.read import QUARANTINE_REASON
     from pipelines.staging import Staged, _add_ids, _id_connection, repeated_rows
-    from pipelines.validate import RAW_SCHEMA
+    schema = Staged(folder=tmp_path).schema  # (every block's columns, a column per measure among them)
 
     def block(name: str, keys: list[int], ids: list[str | None], refused: list[str | None]) -> Path:
         frame = pl.DataFrame({"row_key": keys, "appointment_id": ids, QUARANTINE_REASON: refused},
                              schema_overrides={"appointment_id": pl.String, QUARANTINE_REASON: pl.String})
-        frame = frame.with_columns(pl.lit(None).cast(dtype).alias(column) for column, dtype in RAW_SCHEMA.items()
-                                   if column not in frame.columns).select(RAW_SCHEMA.keys())
+        frame = frame.with_columns(pl.lit(None).cast(dtype).alias(column) for column, dtype in schema.items()
+                                   if column not in frame.columns).select(schema.keys())
         frame.write_parquet(tmp_path / name)
         return tmp_path / name
 
@@ -723,7 +731,7 @@ def test_shipped_nhs_talking_therapies_profile_maps_columns_and_codes(warehouse,
     report = warehouse.load([path], profile=load_profile("nhs-talking-therapies"))
     assert report.totals["rows_loaded"] == 3 and report.ignored_columns == {}
     got = warehouse.query("SELECT appointment_id, client_id, episode_id, therapist_id, clinic_id, status, "
-                          "session_type, phq9, gad7, discharge_reason FROM appointments ORDER BY 1").rows()
+                          f"session_type, phq9, gad7, discharge_reason FROM {APPOINTMENTS_WITH_SCORES} ORDER BY 1").rows()
     assert got == [
         ("CC1", "P1", "R1", "HCP1", "S1", "attended", "assessment", 15, 11, None),
         ("CC2", "P1", "R1", "HCP1", "S1", "dna", "treatment", None, None, None),

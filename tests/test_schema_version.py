@@ -23,6 +23,8 @@ from pipelines.errors import LoadError
 from pipelines.warehouse import SCHEMA_VERSION, connect, rebuild
 
 THRESHOLDS = Settings(inactive_days=60, min_caseload=2, plateau_window=3)
+# The score columns of a build from before the measure catalogue (layout 6 and older), and their types.
+OLD_SCORE_COLUMNS = {"phq9": "SMALLINT", "gad7": "SMALLINT", "core10": "SMALLINT", "ors": "DOUBLE", "srs": "DOUBLE"}
 
 
 def rows() -> list[dict[str, object]]:
@@ -37,11 +39,20 @@ def rows() -> list[dict[str, object]]:
 
 
 def as_built_before_versions(db: Path) -> None:
-    """Make `db` look like a build of version 1: no schema_version, no column added since."""
+    """Make `db` look like a build of version 1: no schema_version, no column added since, and a
+    score column per measure in place of the list of scores (the layout before the catalogue)."""
     con = duckdb.connect(str(db))
     try:
         con.execute("ALTER TABLE settings DROP COLUMN schema_version")
         con.execute("ALTER TABLE episodes DROP COLUMN past_appointments")
+        for measure, kind in OLD_SCORE_COLUMNS.items():
+            con.execute(f"ALTER TABLE appointments ADD COLUMN {measure} {kind}")
+            con.execute(f"UPDATE appointments SET {measure} = [s.score FOR s IN scores IF s.measure = '{measure}'][1]")
+        con.execute("ALTER TABLE appointments DROP COLUMN scores")
+        con.execute("ALTER TABLE quarantine DROP COLUMN other_scores")
+        con.execute("""CREATE OR REPLACE TABLE measures AS SELECT * FROM (VALUES ('phq9', false, 10.0, 6.0),
+                       ('gad7', false, 8.0, 4.0), ('core10', false, 11.0, 6.0), ('ors', true, 25.0, 5.0))
+                       AS m (measure, is_higher_better, caseness_threshold, reliable_change)""")
         con.execute("UPDATE settings SET tool_version = '0.0.1'")
     finally:
         con.close()

@@ -1,4 +1,5 @@
--- session_scores: one row per attended session and measure scored at it.
+-- session_scores: one row per attended session and outcome measure scored at it (every measure of
+-- the catalogue with a reliable change: not the SRS, which rates the session's alliance).
 --   score_number        1 for the episode's first score on this measure, 2 for the next, …
 --                       (sessions without a score on the measure are skipped)
 --   improvement         change from the episode's first score on this measure to this one, in
@@ -7,14 +8,8 @@
 --                       binary difference like 20.4 - 15.4 = 4.999999999999998 is a 5-point change
 --   is_in_clinical_range, is_reliable_improvement (improvement >= reliable change)
 WITH long_scores AS (
-    UNPIVOT (
-        SELECT client_id, episode_id, session_number, appointment_date,
-               CAST(phq9 AS DOUBLE) AS phq9, CAST(gad7 AS DOUBLE) AS gad7,
-               CAST(core10 AS DOUBLE) AS core10, ors
-        FROM sessions
-    )
-    ON phq9, gad7, core10, ors
-    INTO NAME measure VALUE score
+    SELECT client_id, episode_id, session_number, appointment_date, unnest(scores, recursive := true)
+    FROM sessions
 ),
 
 numbered AS (
@@ -37,6 +32,7 @@ changed AS (
         m.reliable_change
     FROM numbered AS n
     INNER JOIN measures AS m USING (measure)
+    WHERE m.reliable_change IS NOT NULL
 )
 
 SELECT

@@ -8,7 +8,7 @@
 --   is_reliable_improvement   paired, a reliable improvement on one measure or both, a reliable
 --                             deterioration on neither (is_reliable_deterioration: the other way round)
 --   is_reliable_recovery      recovery and reliable improvement
--- The thresholds and reliable changes are the measures' own, read from outcomes (marts/measures).
+-- The thresholds and reliable changes are the measures' own (the catalogue's), read from outcomes.
 -- A flag holds for finished and unfinished episodes alike: the report counts finished ones.
 --   clinic_id, therapist_id, first_session_type, first_attended_date  the episode's attribution
 WITH national_pair (measure) AS (

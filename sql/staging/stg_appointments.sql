@@ -4,6 +4,8 @@
 --   appointment_at    the date-time as recorded; orders appointments (then appointment_id)
 --   appointment_date  its calendar date; all day arithmetic uses this
 --   episode_id        as given in the input, or derived (docs/metrics/episodes.md) when the input had none
+--   scores            every score given at the appointment, one (measure, score) per measure of the
+--                     catalogue scored (docs/metrics/measures.md)
 --   is_attended       attended and dated on or before the extract date: a session that counts
 SELECT
     a.appointment_id,
@@ -15,12 +17,8 @@ SELECT
     CAST(a.appointment_date AS DATE) AS appointment_date,
     a.status,
     a.session_type,
-    a.phq9,
     a.phq9_item9,
-    a.gad7,
-    a.core10,
-    a.ors,
-    a.srs,
+    a.scores,
     a.referral_date,
     a.discharge_date,
     a.discharge_reason,

@@ -150,6 +150,10 @@ COLUMNS: dict[str, Column] = {
     "days_since": _c("Days since the risk session", "days", "risk-session"),
     "days_since_risk": _c("Days since the risk session", "days", "risk-session",
                           "The extract date minus the risk session's date."),
+    # early warnings (docs/dashboard.md#early-warnings)
+    "srs_session_number": _c("SRS at session", "count", "low-alliance", "The session of the latest SRS rating."),
+    "srs_date": _c("SRS date", "date", "low-alliance", "The date of the session of the latest SRS rating."),
+    "srs_cutoff": _c("SRS cut-off", "score", "low-alliance"),
     # the follow-up log (docs/security.md#the-follow-up-log)
     "needs_action": _c("Needs action", "yes_no", "needs-action"),
     "latest_outcome": _c("Latest follow-up", "text", "follow-up-log",

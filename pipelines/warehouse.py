@@ -79,7 +79,8 @@ MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion", 
 #    nhs_paired, the national paired measures (the metrics report reads it), and outcomes.is_case_at_end.
 # 6: waits' flags for the wait standards and the 28- and 90-day marks (the waits reports count them),
 #    and the binomial_limit macro (the funnels' limits and the dropout trend's control band call it).
-SCHEMA_VERSION = 6
+# 7: the srs row of measures (the low-alliance report reads its cut-off).
+SCHEMA_VERSION = 7
 
 # appointments.client_id is stored uncompressed. DuckDB's default for text (DICT_FSST) decodes
 # every row of a block that holds one wanted row, so counting the ~80,000 appointments of one

@@ -49,3 +49,4 @@ if chosen is not None:
 
 # Early warnings while there is still time (docs/dashboard.md#early-warnings), below the risk worklist
 early_warning.low_alliance(scope, "safety")
+early_warning.not_on_track(scope, "safety")

@@ -1,0 +1,109 @@
+"""Not on track (docs/metrics/not-on-track.md): the intake bands, the service's expected change from its
+closed episodes, and the open episodes whose latest change is strictly worse than the 90th percentile
+line. Hand-computed fixtures on PHQ-9 (clinical cut-off 10, reliable change 6)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Warehouse
+from test_metrics import EXTRACT, course, dates
+
+from pipelines.queries import MetricsReader, Scope
+
+CLOSED_START, OPEN_START = "2025-01-06", "2026-05-04"
+# Band 1 (first PHQ-9 10 to under 16): 21 closed episodes, first score 14, changes at session 3 sorted.
+# quantile_cont at p over n = 21 values is the value at position p·20 (from 0): the 90th percentile
+# line (p = 0.10) is the 3rd smallest, 0; the 75th (p = 0.25) the 6th, 2; the median (p = 0.5) the 11th, 7.
+BAND_1_CHANGES = [-2, -1, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 14, 14, 14]
+# Band 2 (16 to under 22): only 19 closed episodes, one short of the minimum of 20.
+BAND_2_CHANGES = [-3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+
+
+def closed(prefix: str, first: int, changes: list[int]) -> list[dict]:
+    """Closed (discharged) episodes scored at sessions 1 and 3, session 2 unscored."""
+    rows = []
+    for k, change in enumerate(changes):
+        rows += course(f"{prefix}{k:02d}", dates(CLOSED_START, 3), phq9=[first, None, first - change],
+                       discharge_date="2025-02-01", discharge_reason="planned")
+    return rows
+
+
+def open_episode(client: str, first: int, latest: int, clinic: str = "K1") -> list[dict]:
+    return course(client, dates(OPEN_START, 3), phq9=[first, None, latest], clinic=clinic)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    rows = [
+        *closed("CB1_", 14, BAND_1_CHANGES),
+        *closed("CB2_", 18, BAND_2_CHANGES),
+        *open_episode("O_ON_LINE", 14, 14),  # change 0: exactly on the 90th percentile line
+        *open_episode("O_BELOW", 14, 15),  # change -1: just below it
+        *open_episode("O_ABOVE", 14, 10),  # change 4: above it
+        *open_episode("O_FEW", 18, 25),  # change -7, but band 2 has too few closed episodes
+        *open_episode("O_OTHER_CLINIC", 14, 20, clinic="K2"),  # change -6, in a clinic with no closed episode
+        # worse than the line at session 3 but better at its latest score (session 4): on track
+        *course("O_RECOVERED", dates(OPEN_START, 4), phq9=[14, None, 20, 12]),
+    ]
+    warehouse = Warehouse(tmp_path_factory.mktemp("not_on_track"))
+    warehouse.load(rows, extract_date=EXTRACT)
+    return warehouse
+
+
+def run(warehouse: Warehouse, report: str, scope: Scope = Scope(), clinics=None, **extra):
+    reader = MetricsReader.open(warehouse.path).restricted(clinics)
+    try:
+        return reader.run(report, scope, **extra)
+    finally:
+        reader.close()
+
+
+def flagged(warehouse: Warehouse, scope: Scope = Scope(), clinics=None) -> dict[str, dict]:
+    return {row["client_id"]: row for row in run(warehouse, "not_on_track", scope, clinics).iter_rows(named=True)}
+
+
+def test_intake_band_is_the_first_scores_distance_past_the_cutoff_in_reliable_changes(service):
+    bands = service.query("SELECT DISTINCT client_id, intake_band, intake_band_label FROM trajectories "
+                          "WHERE client_id IN ('O_BELOW', 'O_FEW')").sort("client_id")
+    assert bands.rows() == [("O_BELOW", 1, "10 to under 16"), ("O_FEW", 2, "16 to under 22")]
+
+
+def test_expected_change_is_the_median_and_the_75th_and_90th_percentile_lines_of_closed_episodes(service):
+    lines = run(service, "episode_trajectory", client_id="O_BELOW", episode_id="1")
+    assert lines.rows(named=True) == [
+        {"session_number": 1, "change": 0.0, "expected_median": 0.0, "expected_75th": 0.0, "expected_90th": 0.0},
+        {"session_number": 3, "change": -1.0, "expected_median": 7.0, "expected_75th": 2.0, "expected_90th": 0.0},
+    ]
+
+
+def test_episode_exactly_on_the_90th_percentile_line_is_on_track(service):
+    assert "O_ON_LINE" not in flagged(service)
+
+
+def test_episode_just_below_the_90th_percentile_line_is_not_on_track(service):
+    row = flagged(service)["O_BELOW"]
+    assert (row["session_number"], row["latest_score"], row["latest_change"]) == (3, 15, -1)
+    assert (row["expected_90th"], row["expected_median"], row["closed_episodes"]) == (0, 7, 21)
+    assert row["intake_band"] == "10 to under 16"
+
+
+def test_too_few_closed_episodes_flags_nobody(service):
+    assert "O_FEW" not in flagged(service)
+    assert run(service, "episode_trajectory", client_id="O_FEW", episode_id="1")["expected_90th"].is_null().all()
+
+
+def test_only_the_latest_score_counts_for_not_on_track(service):
+    assert "O_RECOVERED" not in flagged(service)
+
+
+def test_not_on_track_lists_open_episodes_only(service):
+    # the closed CB1_00 and CB1_01 ended below the line (changes -2 and -1); they are never listed
+    assert set(flagged(service)) == {"O_BELOW", "O_OTHER_CLINIC"}
+
+
+def test_expected_change_is_drawn_from_the_closed_episodes_of_the_clinics_in_scope(service):
+    # K2 has no closed episode: no expectation there, so nobody is flagged, for a filter or a restricted user
+    assert flagged(service, Scope(clinics=("K2",))) == {}
+    assert flagged(service, clinics=("K2",)) == {}
+    assert run(service, "episode_trajectory", clinics=("K1",), client_id="O_OTHER_CLINIC", episode_id="1").is_empty()
+

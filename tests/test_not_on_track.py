@@ -107,3 +107,50 @@ def test_expected_change_is_drawn_from_the_closed_episodes_of_the_clinics_in_sco
     assert flagged(service, clinics=("K2",)) == {}
     assert run(service, "episode_trajectory", clinics=("K1",), client_id="O_OTHER_CLINIC", episode_id="1").is_empty()
 
+
+# --- the generator's planted clients going off track (docs/sample-data.md#clients-going-off-track) ----------------
+
+GENERATED_CLIENTS, GENERATED_SEED = 3000, 42  # off-track clients are planted above the bundled sample's 2,000
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments
+
+    folder = tmp_path_factory.mktemp("off_track_generated")
+    warehouse = Warehouse(folder)
+    warehouse.load([write_appointments(generate_appointments(GENERATED_CLIENTS, GENERATED_SEED), folder)],
+                   extract_date=EXTRACT_DATE)
+    return warehouse
+
+
+def judged_open_episodes(warehouse: Warehouse) -> set[str]:
+    """Clients whose open episode's latest score falls at a band and session that has an expectation."""
+    return set(warehouse.query("""
+        SELECT t.client_id FROM trajectories AS t
+        INNER JOIN expected_change(NULL) AS x USING (intake_band, session_number)
+        WHERE t.status = 'open' AND t.is_latest_score""")["client_id"].to_list())
+
+
+def test_planted_off_track_clients_are_all_found_not_on_track(generated):
+    from pipelines.generate import PLANTED, planted_client_ids
+
+    planted = set(planted_client_ids("off_track_clients", GENERATED_CLIENTS))
+    assert len(planted) == 20 and GENERATED_CLIENTS > PLANTED["off_track_clients"]["more_clients_than"]
+    assert planted <= set(flagged(generated))  # 20 of 20 found
+
+
+def test_no_more_than_12_percent_of_the_other_judged_open_episodes_are_flagged(generated):
+    """The line is the 10th percentile of the closed episodes' change, so about one open episode in ten that
+    has an expectation falls below it by chance; at seed 42, 11 of the 146 unplanted ones do (7.5%)."""
+    from pipelines.generate import planted_client_ids
+
+    others = judged_open_episodes(generated) - set(planted_client_ids("off_track_clients", GENERATED_CLIENTS))
+    assert len(others) > 100
+    assert len(others & set(flagged(generated))) <= 0.12 * len(others)
+
+
+def test_bundled_sample_size_has_no_planted_off_track_client():
+    from pipelines.generate import SAMPLE_CLIENTS, planted_client_ids
+
+    assert planted_client_ids("off_track_clients", SAMPLE_CLIENTS) == []

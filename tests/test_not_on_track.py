@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import Warehouse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_metrics import EXTRACT, course, dates
 
 from pipelines.queries import MetricsReader, Scope
@@ -66,6 +68,27 @@ def test_intake_band_is_the_first_scores_distance_past_the_cutoff_in_reliable_ch
     bands = service.query("SELECT DISTINCT client_id, intake_band, intake_band_label FROM trajectories "
                           "WHERE client_id IN ('O_BELOW', 'O_FEW')").sort("client_id")
     assert bands.rows() == [("O_BELOW", 1, "10 to under 16"), ("O_FEW", 2, "16 to under 22")]
+
+
+@pytest.mark.parametrize(("measure", "first_scores", "bands"), [
+    ("phq9", [9, 10, 15, 16, 21, 22, 27],
+     ["under 10", "10 to under 16", "10 to under 16", "16 to under 22", "16 to under 22", "22 and over",
+      "22 and over"]),
+    # higher is better: the clinical range is below 25, and the bands run downwards from it
+    ("ors", [25.0, 24.9, 20.1, 20.0, 15.1, 15.0, 3.0],
+     ["25 and over", "over 20 to under 25", "over 20 to under 25", "over 15 to 20", "over 15 to 20",
+      "15 and under", "15 and under"]),
+])
+def test_intake_bands_are_cut_at_the_cutoff_and_each_reliable_change_past_it(tmp_path, measure, first_scores,
+                                                                             bands):
+    from pipelines.config import Settings
+
+    warehouse = Warehouse(tmp_path)
+    warehouse.load([row for k, first in enumerate(first_scores)
+                    for row in course(f"B{k}", dates(OPEN_START, 2), **{measure: [first, first]})],
+                   extract_date=EXTRACT, settings=Settings(plateau_measure=measure))
+    labels = warehouse.query("SELECT client_id, intake_band_label FROM trajectories WHERE score_number = 1")
+    assert dict(labels.iter_rows()) == {f"B{k}": band for k, band in enumerate(bands)}
 
 
 def test_expected_change_is_the_median_and_the_75th_and_90th_percentile_lines_of_closed_episodes(service):
@@ -154,3 +177,58 @@ def test_bundled_sample_size_has_no_planted_off_track_client():
     from pipelines.generate import SAMPLE_CLIENTS, planted_client_ids
 
     assert planted_client_ids("off_track_clients", SAMPLE_CLIENTS) == []
+
+
+# --- the rule for every input: strictly below the 10th percentile of the closed episodes' changes -------------
+
+def line_service(closed_changes: list[float], open_changes: list[float]):
+    """An in-memory DuckDB holding a trajectories table of one band at one session (session 3), with the
+    warehouse's own macros and the not_on_track report's SQL: the rule without a load, for many inputs."""
+    import duckdb
+
+    from pipelines.queries import report_sql
+    from pipelines.warehouse import model_sql
+
+    con = duckdb.connect()
+    rows = [(f"C{k}", "closed", change) for k, change in enumerate(closed_changes)]
+    rows += [(f"O{k}", "open", change) for k, change in enumerate(open_changes)]
+    con.sql("""CREATE TABLE trajectories AS SELECT client_id, '1' AS episode_id, 'phq9' AS measure,
+               3 AS session_number, 14.0 - change AS score, change AS improvement, 1 AS intake_band,
+               '10 to under 16' AS intake_band_label, true AS is_latest_score, status, 'K1' AS clinic_id,
+               'T1' AS therapist_id, 'assessment' AS first_session_type, DATE '2026-05-04' AS first_attended_date
+               FROM (SELECT unnest(?, recursive := true)) AS r(client_id, status, change)""",
+            params=[[{"client_id": c, "status": s, "change": float(x)} for c, s, x in rows]])
+    for macro in ("macros/in_scope", "macros/expected_change"):
+        con.execute(model_sql(macro))
+    sql, wanted = report_sql("not_on_track")
+    flagged_now = con.sql(sql, params={name: Scope().params().get(name) for name in wanted}).pl()
+    return con, set(flagged_now["client_id"].to_list())
+
+
+def tenth_percentile(values: list[float]) -> float:
+    """quantile_cont at 0.10 by hand: linear between the two values either side of position 0.1·(n − 1)."""
+    ordered = sorted(values)
+    position = 0.1 * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (position - low) * (ordered[high] - ordered[low]), 6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(closed_changes=st.lists(st.integers(-12, 15), min_size=20, max_size=60),
+       open_changes=st.lists(st.integers(-15, 15), min_size=1, max_size=10))
+def test_an_open_episode_is_flagged_exactly_when_its_change_is_below_the_90th_percentile_line(
+        closed_changes, open_changes):
+    line = tenth_percentile(closed_changes)
+    con, flagged_now = line_service(closed_changes, [*open_changes, line])  # the last one exactly on the line
+    try:
+        assert flagged_now == {f"O{k}" for k, change in enumerate(open_changes) if change < line}
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("closed", [1, 19, 20])
+def test_the_lines_need_at_least_20_closed_episodes_at_the_band_and_session(closed):
+    con, flagged_now = line_service([0] * closed, [-99])
+    con.close()
+    assert flagged_now == ({"O0"} if closed >= 20 else set())

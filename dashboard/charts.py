@@ -464,4 +464,4 @@ def not_on_track_trajectory(trajectory: pl.DataFrame, measure: str) -> alt.Layer
         line=f"'{THIS_EPISODE}'").encode(x=x, y="change:Q", color=colour)
     points = episode.mark_point(filled=True, size=60).encode(
         tooltip=[alt.Tooltip("session_number:Q", title="session"), alt.Tooltip("change:Q", format=".1f", title="change")])
-    return alt.layer(expected, episode.mark_line(), points).properties(height=300)
+    return alt.layer(expected, episode.mark_line(), points).properties(height=380)

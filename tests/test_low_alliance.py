@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 from conftest import Warehouse
+from dashboard_fixtures import _release_cached_connections, dashboard_on  # noqa: F401
 from test_metrics import EXTRACT, course, dates
 
 from pipelines.queries import MetricsReader, Scope
@@ -81,3 +82,15 @@ def test_low_alliance_is_narrowed_to_the_clinics_in_scope(alliance):
 
 def test_srs_row_in_measures_adds_no_srs_outcome(alliance):
     assert "srs" not in alliance.query("SELECT DISTINCT measure FROM outcomes")["measure"].to_list()
+
+
+def test_safety_page_says_so_when_no_open_episode_has_a_low_alliance_or_is_off_track(tmp_path, monkeypatch):
+    """The empty states of the early warnings (docs/dashboard.md#early-warnings): a sentence, no table, no chart."""
+    quiet = Warehouse(tmp_path)
+    quiet.load(course("C_FINE", dates(OPEN_START, 3), srs=[38, 39, 40], phq9=[14, 12, 10]), extract_date=EXTRACT)
+    at = dashboard_on(quiet.path, monkeypatch, "safety")
+    said = [s.value for s in at.success]
+    assert "No open episode in this selection has its latest SRS below the cut-off." in said
+    assert any(s.startswith("No open episode in this selection is below its band's 90th percentile line") for s in said)
+    assert not at.get("vega_lite_chart") and not at.get("arrow_vega_lite_chart")
+    assert any("not a clinical prediction" in i.value for i in at.info)

@@ -436,3 +436,32 @@ def paired_rates(rates: pl.DataFrame) -> alt.LayerChart:
     tick = alt.Chart(standard).mark_tick(color="#d62728", thickness=3).encode(
         x="standard:Q", y=y, tooltip=[alt.Tooltip("standard:Q", format=PERCENT, title="service standard")])
     return alt.layer(bars, tick).properties(height=alt.Step(28))
+
+
+# The expected lines of a not-on-track chart (docs/metrics/not-on-track.md#the-chart), from the best to the
+# worst, then the episode: one colour scale for every layer, the episode's line the only solid, dark one.
+EXPECTED_LINES = {"expected_median": "median", "expected_75th": "75th percentile", "expected_90th": "90th percentile"}
+THIS_EPISODE = "this episode"
+TRAJECTORY_COLOURS = alt.Scale(domain=[*EXPECTED_LINES.values(), THIS_EPISODE],
+                               range=["#9ecae1", "#6baed6", "#d62728", "#1b1b1b"])
+
+
+def not_on_track_trajectory(trajectory: pl.DataFrame, measure: str) -> alt.LayerChart:
+    """One episode's change from its first score, by session number, against its intake band's expected
+    change: the median and the 75th and 90th percentile lines of the service's closed episodes (dashed).
+
+    Input: session_number, change (null where the episode has no score), expected_median, expected_75th,
+    expected_90th (null where too few closed episodes have a score)."""
+    x = alt.X("session_number:Q", title="Session number", axis=alt.Axis(tickMinStep=1))
+    colour = alt.Color("line:N", title=None, scale=TRAJECTORY_COLOURS, legend=alt.Legend(orient="bottom", columns=2))
+    lines = trajectory.rename(EXPECTED_LINES)
+    expected = alt.Chart(lines).transform_fold(list(EXPECTED_LINES.values()), as_=["line", "expected"]).transform_filter(
+        "isValid(datum.expected)").mark_line(strokeDash=[6, 4]).encode(
+        x=x, y=alt.Y("expected:Q", title=f"{measure} change (up = better)"),
+        color=colour, tooltip=[alt.Tooltip("line:N", title="expected"), alt.Tooltip("session_number:Q", title="session"),
+                               alt.Tooltip("expected:Q", format=".1f", title="change")])
+    episode = alt.Chart(lines).transform_filter("isValid(datum.change)").transform_calculate(
+        line=f"'{THIS_EPISODE}'").encode(x=x, y="change:Q", color=colour)
+    points = episode.mark_point(filled=True, size=60).encode(
+        tooltip=[alt.Tooltip("session_number:Q", title="session"), alt.Tooltip("change:Q", format=".1f", title="change")])
+    return alt.layer(expected, episode.mark_line(), points).properties(height=380)

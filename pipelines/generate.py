@@ -51,7 +51,11 @@ _PATTERN_RESIDUES = {
     "plateau_clients": (5, 38, 71),
     "risk_gap_clients": (17, 59),
     "long_engagement_clients": (26,),
+    "off_track_clients": (44, 83),
 }
+# Client patterns planted only in clients numbered above the bundled sample's size, as the slow-booking
+# clinic is: planting them in it would move every number the docs quote from the sample.
+_ABOVE_THE_SAMPLE = ("off_track_clients",)
 
 PLANTED: dict = {
     "high_attrition_therapists": list(HIGH_ATTRITION_THERAPISTS),
@@ -74,6 +78,14 @@ PLANTED: dict = {
         "pattern": "22-45 attended sessions, often fortnightly over more than a year; "
                    "about 40% still open after more than 400 days",
     },
+    "off_track_clients": {
+        "client_number_mod_100": list(_PATTERN_RESIDUES["off_track_clients"]),
+        "more_clients_than": SAMPLE_CLIENTS,
+        "episode_id": "1",
+        "pattern": "PHQ-9 scored at every weekly session, starting at 12-17 and worsening by about 10 points "
+                   "over the first sessions while the client keeps attending; 6-13 weeks in and still open, "
+                   "with bookings after the extract date",
+    },
     "slow_booking_clinic": {
         "clinic_id": SLOW_BOOKING_CLINIC,
         "more_clients_than": SAMPLE_CLIENTS,
@@ -83,9 +95,9 @@ PLANTED: dict = {
 }
 
 # Pattern codes on the episode plan.
-_NATURAL, _PLATEAU, _RISK_GAP, _LONG = 0, 1, 2, 3
+_NATURAL, _PLATEAU, _RISK_GAP, _LONG, _OFF_TRACK = 0, 1, 2, 3, 4
 _PATTERN_CODES = {"plateau_clients": _PLATEAU, "risk_gap_clients": _RISK_GAP,
-                  "long_engagement_clients": _LONG}
+                  "long_engagement_clients": _LONG, "off_track_clients": _OFF_TRACK}
 
 _ATTENDED, _DNA, _CANCELLED_CLIENT, _CANCELLED_CLINIC, _SCHEDULED = range(5)
 _ASSESSMENT, _TREATMENT, _REVIEW, _OTHER_SESSION, _NO_SESSION_TYPE = range(5)
@@ -97,7 +109,7 @@ _EPOCH = date(1970, 1, 1)
 def planted_client_ids(pattern: str, clients: int) -> list[str]:
     """The client_ids that carry a planted client pattern (a PLANTED key) among `clients`."""
     numbers = np.arange(1, clients + 1)
-    chosen = numbers[np.isin(numbers % 100, _PATTERN_RESIDUES[pattern])]
+    chosen = numbers[_carries(pattern, numbers)]
     return _numbered("C", chosen, 7).to_list()
 
 
@@ -213,6 +225,7 @@ def _plan_first_episodes(client, pattern, clinic, therapist, service, rng, extra
     _plant_plateaus(plan, rng, extract_day)
     _plant_risk_gaps(plan, rng, extract_day)
     _plant_long_engagements(plan, rng, extract_day)
+    _plant_off_track(plan, extract_day)
     planted = plan["pattern"] != _NATURAL
     plan["referral_day"] = np.where(planted, plan["first_day"] - wait, plan["referral_day"])
     _book_first_appointments_ahead(plan, extract_day)
@@ -363,8 +376,15 @@ def _draw_trajectories(is_dropout: np.ndarray, rng: np.random.Generator) -> dict
 def _planted_pattern(client_number: np.ndarray) -> np.ndarray:
     pattern = np.full(len(client_number), _NATURAL)
     for key, code in _PATTERN_CODES.items():
-        pattern[np.isin(client_number % 100, _PATTERN_RESIDUES[key])] = code
+        pattern[_carries(key, client_number)] = code
     return pattern
+
+
+def _carries(pattern: str, client_number: np.ndarray) -> np.ndarray:
+    """Whether each client number carries a planted client pattern: by its last two digits, and above the
+    bundled sample's size for the patterns kept out of it."""
+    chosen = np.isin(client_number % 100, _PATTERN_RESIDUES[pattern])
+    return chosen & (client_number > SAMPLE_CLIENTS) if pattern in _ABOVE_THE_SAMPLE else chosen
 
 
 def _plant_plateaus(plan: dict, rng: np.random.Generator, extract_day: int) -> None:
@@ -446,8 +466,34 @@ def _plant_long_engagements(plan: dict, rng: np.random.Generator, extract_day: i
     _set(plan, mask, "booked_ahead", np.where(still_open, 2, 0))
 
 
+def _plant_off_track(plan: dict, extract_day: int) -> None:
+    """Open episodes going off track: PHQ-9 at every weekly session, worsening by about 10 points
+    within the first few sessions (docs/sample-data.md#clients-going-off-track).
+
+    Spread by client number rather than drawn, as the slow-booking clinic's delays are: the start is
+    6 to 13 weeks before the extract date and the first level 12 to 17, so the course runs past the
+    extract date with bookings after it.
+    """
+    mask = plan["pattern"] == _OFF_TRACK
+    step = (plan["client"][mask] + 1) // 100
+    _set(plan, mask, "attended", 60)  # more sessions than fit before the extract date: still open
+    _set(plan, mask, "first_day", extract_day - 7 * (6 + step % 8) - 3)
+    _set(plan, mask, "reason", _PLANNED)
+    _discharge_cleanly(plan, mask)
+    _set(plan, mask, "spacing", 7)
+    _set(plan, mask, "gap_rate", 0.0)
+    _set(plan, mask, "next_booking_delay", 0)  # weekly from the start, in the slow-booking clinic too
+    _set(plan, mask, "booked_ahead", 2)
+    _set(plan, mask, "phq9_rate", 1.0)
+    _set(plan, mask, "baseline", (12 + step % 6).astype(float))
+    _set(plan, mask, "delta", 10.0)
+    _set(plan, mask, "tau", 2.0)
+    _set(plan, mask, "noise_sd", 1.0)
+    _set(plan, mask, "noise_cap", 2.0)
+
+
 def _discharge_cleanly(plan: dict, mask: np.ndarray) -> None:
-    """Planted plateaus and long engagements end with a discharge and no trailing DNAs."""
+    """Planted plateaus, long engagements and off-track courses end with a discharge and no trailing DNAs."""
     _set(plan, mask, "records_discharge", True)
     _set(plan, mask, "trailing", 0)
 

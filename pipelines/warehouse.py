@@ -58,6 +58,7 @@ MODELS = (
     "metrics/nhs_paired",
     "metrics/plateaus",
     "metrics/dose_response",
+    "metrics/trajectories",
     "metrics/time_to_discharge",
     "metrics/risk_followup_gaps",
     "metrics/long_engagement",
@@ -65,7 +66,8 @@ MODELS = (
 EPHEMERAL = ("marts/session_scores",)
 # Macros stored in the warehouse for the report queries in sql/reports/ (in_scope first: the
 # other uses it).
-MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion", "macros/binomial_limit")
+MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion", "macros/binomial_limit",
+          "macros/expected_change")
 
 # The layout readers and later loads rely on. Raise it whenever a change to a model or a source
 # table would break a report, the dashboard or a later load on a file built before: readers then
@@ -80,7 +82,9 @@ MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion", 
 # 6: waits' flags for the wait standards and the 28- and 90-day marks (the waits reports count them),
 #    and the binomial_limit macro (the funnels' limits and the dropout trend's control band call it).
 # 7: the measure catalogue: appointments.scores holds every score as (measure, score) in place of a
-#    column per measure, quarantine.other_scores, and the measures table written from the catalogue.
+#    column per measure, quarantine.other_scores, and the measures table written from the catalogue
+#    (the low-alliance report reads the SRS's cut-off there); the trajectories table and the
+#    expected_change macro (the not-on-track reports read them).
 SCHEMA_VERSION = 7
 
 # appointments.client_id is stored uncompressed. DuckDB's default for text (DICT_FSST) decodes

@@ -34,7 +34,7 @@ NAV_TITLES = ["Overview", "First sessions", "Waits", "Attendance", "Therapists",
 
 # How many Vega-Lite charts each page draws on the full sample.
 CHARTS = {"overview": 1, "first_sessions": 5, "waits": 3, "attendance": 1, "therapists": 4, "outcomes": 2, "plateaus": 1, "endings": 2,
-          "safety": 0, "explore": 0, "data_quality": 0, "glossary": 0}
+          "safety": 1, "explore": 1, "data_quality": 0, "glossary": 0}
 
 # Pages whose content depends on the selected episodes (not Data quality, which reports loads, nor
 # Attendance, which selects appointments by their own date, nor Safety, which selects by risk date,

@@ -389,6 +389,26 @@ def test_count_histogram_other_count_column() -> None:
 
 # --- every builder -------------------------------------------------------------------------------
 
+def trajectory_frame() -> pl.DataFrame:
+    """An episode scored at sessions 1 and 3, its band's lines at sessions 1, 3 and 4 (too few at 2)."""
+    return pl.DataFrame({"session_number": [1, 2, 3, 4], "change": [0.0, None, -1.0, None],
+                         "expected_median": [0.0, None, 7.0, 8.0], "expected_75th": [0.0, None, 2.0, 3.0],
+                         "expected_90th": [0.0, None, 0.0, 1.0]})
+
+
+def test_not_on_track_trajectory_draws_the_episode_against_its_bands_three_dashed_lines() -> None:
+    spec = charts.not_on_track_trajectory(trajectory_frame(), "PHQ-9").to_dict()
+    expected, line, points = spec["layer"]
+    assert mark_type(expected) == "line" and mark_of(expected)["strokeDash"]
+    assert (mark_type(line), mark_type(points)) == ("line", "point")
+    assert spec["layer"][0]["transform"][0]["fold"] == ["median", "75th percentile", "90th percentile"]
+    # the one colour scale names the episode and the three lines, in that legend order
+    assert expected["encoding"]["color"]["scale"]["domain"] == [
+        "median", "75th percentile", "90th percentile", "this episode"]
+    rows = rows_of(spec, points)
+    assert [r["session_number"] for r in rows if r["change"] is not None] == [1, 3]
+
+
 BUILDERS = {
     "dropout_trend": lambda: charts.dropout_trend(months_frame()),
     "rate_bars": lambda: charts.rate_bars(bars_frame(), "clinic", "Clinic"),
@@ -408,6 +428,7 @@ BUILDERS = {
     "paired_rates": lambda: charts.paired_rates(paired_frame()),
     "dropout_control_chart": lambda: charts.dropout_control_chart(*control_frames()),
     "dropout_heat_table": lambda: charts.dropout_heat_table(heat_frame()),
+    "not_on_track_trajectory": lambda: charts.not_on_track_trajectory(trajectory_frame(), "PHQ-9"),
 }
 
 
@@ -460,6 +481,7 @@ def test_every_builder_accepts_an_empty_frame(name: str) -> None:
         "paired_rates": lambda: charts.paired_rates(paired_frame().clear()),
         "dropout_control_chart": lambda: charts.dropout_control_chart(*(f.clear() for f in control_frames())),
         "dropout_heat_table": lambda: charts.dropout_heat_table(heat_frame().clear()),
+        "not_on_track_trajectory": lambda: charts.not_on_track_trajectory(trajectory_frame().clear(), "PHQ-9"),
     }[name]()
     spec = empty.to_dict()
     assert all(rows_of(spec, unit) == [] for unit in units(spec) if (unit.get("data") or spec.get("data")))

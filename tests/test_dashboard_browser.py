@@ -44,8 +44,8 @@ MARKS = {
     "outcomes": [{"rect"}, {"rect"}],  # per measure and clinic; the paired panel (its standard a tick, a rect)
     "plateaus": [{"line", "symbol"}],
     "endings": [{"line"}, {"rect"}],
-    "safety": [],
-    "explore": [],
+    "safety": [{"line", "symbol"}],  # the not-on-track trajectory (its episode and its band's lines)
+    "explore": [{"line", "symbol"}],
     "data_quality": [],
     "glossary": [],
 }

@@ -119,6 +119,7 @@ CONTROLS = [
     ("endings", "by_clinic", "toggle", "by_clinic", "on", True, False),
     ("endings", "by_end_reason", "toggle", "by_end_reason", "on", True, False),
     ("explore", "episode", "selectbox", "appointments_of", "C0000015:1", "C0000015:1", "C0000002:1"),
+    ("safety", "trajectory", "selectbox", "safety_trajectory", "C0001990:1", "C0001990:1", "C0000068:1"),
 ]
 CONTROL_IDS = [f"{page}-{param}" for page, param, *_ in CONTROLS]
 
@@ -147,6 +148,7 @@ def test_a_page_control_comes_back_from_the_link_and_goes_into_it(sample_db: Pat
     ("therapists", "cusum_therapist", "selectbox", "cusum_therapist", "K01"),
     ("endings", "by_clinic", "toggle", "by_clinic", "yes"),
     ("explore", "episode", "selectbox", "appointments_of", "C9999999:1"),
+    ("explore", "trajectory", "selectbox", "explore_trajectory", "C9999999:1"),
 ], ids=lambda value: str(value))
 def test_a_bad_page_control_value_in_a_link_is_named_and_the_default_kept(sample_db: Path, monkeypatch,  # noqa: F811
                                                                           page, param, widget, key, bad):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, gate, key_columns, layout, links, vocabulary
+from dashboard import data, early_warning, gate, key_columns, layout, links, vocabulary
 from dashboard.literal import literal
 
 st.title("Explore")
@@ -35,3 +35,4 @@ if layout.has_episodes():
                        "(sessions, days in care, how it ended) count them.")
         vocabulary.show_table(appointments)
         layout.downloads(appointments, f"appointments_{row['client_id']}_{row['episode_id']}")
+    early_warning.not_on_track(scope, "explore")  # docs/dashboard.md#early-warnings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import data, layout, safety_worklist
+from dashboard import data, early_warning, layout, safety_worklist
 
 st.title("Safety: risk follow-up gaps")
 days = data.build()["risk_followup_days"]
@@ -46,3 +46,7 @@ chosen = safety_worklist.episode_choice(pl.concat([ahead.select("client_id", "ep
                                                    gaps.select("client_id", "episode_id", "risk_date")]))
 if chosen is not None:
     safety_worklist.episode_detail(scope, *chosen)
+
+# Early warnings while there is still time (docs/dashboard.md#early-warnings), below the risk worklist
+early_warning.low_alliance(scope, "safety")
+early_warning.not_on_track(scope, "safety")

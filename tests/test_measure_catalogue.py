@@ -200,6 +200,23 @@ def test_a_custom_higher_is_better_decimal_measure_is_an_outcome_like_any_other(
     assert outcome["early_change"]["episodes"] == 5
 
 
+def test_score_coverage_counts_each_measures_scored_sessions(warehouse, tmp_path):
+    from pipelines.queries import MetricsReader, Scope
+
+    rows = episode("C1", [30, 18, 12], "bdi2") + episode("C2", [2.5, 6.25], "wellbeing")
+    rows[0].update(srs=38, phq9_item9=1)
+    rows[3].update(srs=30.5)
+    warehouse.load(rows, settings=settings_from(tmp_path, WELLBEING))
+    reader = MetricsReader.open(warehouse.path)
+    try:
+        coverage = {m: (n, scored) for m, n, scored in reader.run("score_coverage", Scope()).rows()}
+    finally:
+        reader.close()
+    assert coverage["bdi2"] == (5, 3) and coverage["wellbeing"] == (5, 2)
+    assert (coverage["srs"], coverage["phq9_item9"], coverage["phq9"]) == ((5, 2), (5, 1), (5, 0))
+    assert list(coverage)[:2] == ["phq9", "phq9_item9"] and list(coverage)[-1] == "wellbeing"
+
+
 def test_the_srs_is_not_an_outcome(warehouse):
     warehouse.load(episode("C1", [20, 39], "srs") + episode("C2", [12, 8], "phq9"))
     assert set(report(warehouse)["outcomes"]) == {"phq9"}

@@ -151,8 +151,10 @@ def judged_open_episodes(warehouse: Warehouse) -> set[str]:
     """Clients whose open episode's latest score falls at a band and session that has an expectation."""
     return set(warehouse.query("""
         SELECT t.client_id FROM trajectories AS t
-        INNER JOIN expected_change(NULL) AS x USING (intake_band, session_number)
-        WHERE t.status = 'open' AND t.is_latest_score""")["client_id"].to_list())
+        INNER JOIN expected_change(NULL, NULL) AS x USING (intake_band, session_number)
+        WHERE t.status = 'open' AND t.score_number = (
+            SELECT max(score_number) FROM trajectories AS l
+            WHERE l.client_id = t.client_id AND l.episode_id = t.episode_id)""")["client_id"].to_list())
 
 
 def test_planted_off_track_clients_are_all_found_not_on_track(generated):
@@ -194,7 +196,7 @@ def line_service(closed_changes: list[float], open_changes: list[float]):
     rows += [(f"O{k}", "open", change) for k, change in enumerate(open_changes)]
     con.sql("""CREATE TABLE trajectories AS SELECT client_id, '1' AS episode_id, 'phq9' AS measure,
                3 AS session_number, 14.0 - change AS score, change AS improvement, 1 AS intake_band,
-               '10 to under 16' AS intake_band_label, true AS is_latest_score, status, 'K1' AS clinic_id,
+               1 AS score_number, '10 to under 16' AS intake_band_label, status, 'K1' AS clinic_id,
                'T1' AS therapist_id, 'assessment' AS first_session_type, DATE '2026-05-04' AS first_attended_date
                FROM (SELECT unnest(?, recursive := true)) AS r(client_id, status, change)""",
             params=[[{"client_id": c, "status": s, "change": float(x)} for c, s, x in rows]])

@@ -1,13 +1,14 @@
 -- trajectories: one row per started episode and attended session with a score on the plateau
 -- measure: the episode's change since its first score, and its intake band
 -- (docs/metrics/not-on-track.md). The not-on-track reports draw the expected change of the closed
--- episodes (the expected_change macro) and the latest change of the open ones from it.
+-- episodes (the expected_change macro) and the latest change of the open ones from it. (Which score
+-- is an episode's latest is left to the reports, for the open episodes alone: marking it here, on
+-- every row, took a sort of the whole table, 3 s of 10 at ten million appointments.)
 --   improvement        change from the first score, positive = better (as in session_scores)
 --   intake_band        0–3, from the first score on the measure: 0 outside the clinical range;
 --                      1, 2, 3 inside it, less than one, one to two, two or more reliable changes
 --                      past the clinical cut-off (distance rounded to 6 decimals, as improvement)
 --   intake_band_label  the band's score range on the measure, in words ("10 to under 16")
---   is_latest_score    the episode's latest score on the measure
 --   status, clinic_id, therapist_id, first_session_type, first_attended_date  the episode's status
 --                      and attribution, so that reports filter with in_scope() without joining episodes
 WITH scores AS (
@@ -59,13 +60,11 @@ SELECT
     sc.episode_id,
     sc.measure,
     sc.session_number,
-    sc.appointment_date,
     sc.score_number,
     sc.score,
     sc.improvement,
     i.intake_band,
     b.intake_band_label,
-    sc.score_number = max(sc.score_number) OVER (PARTITION BY sc.client_id, sc.episode_id) AS is_latest_score,
     e.status,
     e.clinic_id,
     e.therapist_id,

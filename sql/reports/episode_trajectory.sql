@@ -13,8 +13,8 @@ WITH episode AS (
 
 band AS (
     SELECT x.*
-    FROM expected_change($clinics) AS x
-    WHERE x.intake_band = (SELECT any_value(intake_band) FROM episode)
+    -- (an episode not found has no band: -1, which no row has)
+    FROM expected_change($clinics, coalesce((SELECT any_value(intake_band) FROM episode), -1)) AS x
 )
 
 SELECT

@@ -57,7 +57,6 @@ MODELS = (
     "metrics/outcomes",
     "metrics/nhs_paired",
     "metrics/plateaus",
-    "metrics/dose_response",
     "metrics/trajectories",
     "metrics/time_to_discharge",
     "metrics/risk_followup_gaps",
@@ -84,7 +83,8 @@ MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion", 
 # 7: the measure catalogue: appointments.scores holds every score as (measure, score) in place of a
 #    column per measure, quarantine.other_scores, and the measures table written from the catalogue
 #    (the low-alliance report reads the SRS's cut-off there); the trajectories table and the
-#    expected_change macro (the not-on-track reports read them).
+#    expected_change macro (the not-on-track reports read them; the dose-response curve reads
+#    trajectories, in place of the dose_response table, gone).
 SCHEMA_VERSION = 7
 
 # appointments.client_id is stored uncompressed. DuckDB's default for text (DICT_FSST) decodes

@@ -105,7 +105,7 @@ def test_an_incremental_load_equals_building_every_model_again(tmp_path, monkeyp
     updated = built(tmp_path / "inc", [first, later], incremental=True, monkeypatch=monkeypatch)
     rebuilt = built(tmp_path / "full", [first, later], incremental=False, monkeypatch=monkeypatch)
     found = differences(updated, rebuilt)
-    assert {"appointments", "episodes", "sessions", "outcomes", "plateaus", "dose_response", "waits",
+    assert {"appointments", "episodes", "sessions", "outcomes", "plateaus", "trajectories", "waits",
             "derived_episodes", "flag_history", "settings"} <= set(found)
     assert {table: rows for table, rows in found.items() if rows != (0, 0)} == {}
     # And the later load did change models: it is not equal to the first build.

@@ -1,7 +1,9 @@
 -- trajectories: one row per started episode and attended session with a score on the plateau
 -- measure: the episode's change since its first score, and its intake band
 -- (docs/metrics/not-on-track.md). The not-on-track reports draw the expected change of the closed
--- episodes (the expected_change macro) and the latest change of the open ones from it. (Which score
+-- episodes (the expected_change macro) and the latest change of the open ones from it; the
+-- dose-response curve (docs/metrics/plateaus.md#the-doseresponse-curve) reads its sessions 1 to 40.
+--   is_reliable_improvement  that score is a reliable improvement on the episode's first (Which score
 -- is an episode's latest is left to the reports, for the open episodes alone: marking it here, on
 -- every row, took a sort of the whole table, 3 s of 10 at ten million appointments.)
 --   improvement        change from the first score, positive = better (as in session_scores)
@@ -63,6 +65,7 @@ SELECT
     sc.score_number,
     sc.score,
     sc.improvement,
+    sc.is_reliable_improvement,
     i.intake_band,
     b.intake_band_label,
     e.status,

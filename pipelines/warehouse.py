@@ -65,6 +65,9 @@ MODELS = (
 EPHEMERAL = ("marts/session_scores",)
 # Macros stored in the warehouse for the report queries in sql/reports/ (in_scope first: the
 # other uses it).
+# Tables drawn whole from the model tables through the macros, after both, by every build: an
+# incremental load too, once it has updated the models (so they need no client_id).
+SUMMARIES = ("metrics/expected_lines",)
 MACROS = ("macros/in_scope", "macros/scoped_episodes", "macros/overdispersion", "macros/binomial_limit",
           "macros/expected_change")
 
@@ -455,7 +458,7 @@ def models_hash() -> str:
     """This version's models: its SQL of every model and macro, and its layout version. A load may
     update a build in place of building every model again only when that build has the same."""
     digest = hashlib.sha256(f"{SCHEMA_VERSION}\n".encode())
-    for name in (*MODELS, *MACROS):
+    for name in (*MODELS, *MACROS, *SUMMARIES):
         digest.update(f"{name}\n{model_sql(name)}\n".encode())
     return digest.hexdigest()
 
@@ -643,6 +646,9 @@ def _models(con: duckdb.DuckDBPyConnection, settings: Settings, extract_date: dt
             con.execute(f"CREATE OR REPLACE {kind} {Path(model).name} AS {model_sql(model)}")
     for macro in MACROS:
         con.execute(model_sql(macro))
+    for summary in SUMMARIES:  # (whole, after the models and macros they read: an incremental load's too)
+        on_stage(f"building {summary}")
+        con.execute(f"CREATE OR REPLACE TABLE {Path(summary).name} AS {model_sql(summary)}")
     on_stage("recording this build's flags")
     # Imported here: the alerts read the reports through pipelines.queries, which imports this module.
     from pipelines.alerts import record_flags

@@ -202,6 +202,7 @@ def line_service(closed_changes: list[float], open_changes: list[float]):
             params=[[{"client_id": c, "status": s, "change": float(x)} for c, s, x in rows]])
     for macro in ("macros/in_scope", "macros/expected_change"):
         con.execute(model_sql(macro))
+    con.execute(f"CREATE TABLE expected_lines AS {model_sql('metrics/expected_lines')}")
     sql, wanted = report_sql("not_on_track")
     flagged_now = con.sql(sql, params={name: Scope().params().get(name) for name in wanted}).pl()
     return con, set(flagged_now["client_id"].to_list())

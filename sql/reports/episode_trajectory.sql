@@ -11,10 +11,14 @@ WITH episode AS (
                      $clinics, $therapists, $from_date, $to_date, $session_types)
 ),
 
+-- its band's lines: the whole service's kept in expected_lines, or worked out for the clinics in scope
+-- (an episode not found has no band: -1, which no row has)
 band AS (
-    SELECT x.*
-    -- (an episode not found has no band: -1, which no row has)
-    FROM expected_change($clinics, coalesce((SELECT any_value(intake_band) FROM episode), -1)) AS x
+    SELECT x.* FROM expected_lines AS x
+    WHERE $clinics IS NULL AND x.intake_band = coalesce((SELECT any_value(intake_band) FROM episode), -1)
+    UNION ALL
+    SELECT x.* FROM expected_change($clinics, coalesce((SELECT any_value(intake_band) FROM episode), -1)) AS x
+    WHERE $clinics IS NOT NULL
 )
 
 SELECT

@@ -119,7 +119,8 @@ def _measure(name: str, table: dict[str, Any], built_in: Measure | None, where: 
             missing.append("reliable_change (or reliable_change_sd and reliable_change_reliability)")
         if missing:
             raise LoadError(f"{where}: a new measure needs {', '.join(missing)}")
-    changes = {TABLE_KEYS[k][0]: (float(v) if float in TABLE_KEYS[k][1] else v) for k, v in table.items() if TABLE_KEYS[k][0]}
+    changes = {TABLE_KEYS[k][0]: (float(v) if float in TABLE_KEYS[k][1] else v)
+               for k, v in table.items() if TABLE_KEYS[k][0]}
     if by_sd:
         sd, reliability = table["reliable_change_sd"], table["reliable_change_reliability"]
         if sd <= 0 or not 0 <= reliability < 1:

@@ -243,8 +243,8 @@ def parse_fields(rows: pl.DataFrame, synonyms: dict[str, dict[str, str]], extrac
 
     Row problems (a required value that does not parse) become nulls here and are caught by
     the schema's nullability rules; field problems become nulls plus a data issue. A measure
-    whose column the rows do not have (a frame of repeated rows read before the catalogue grew)
-    has no scores."""
+    the rows have no column for (a frame made without it, as some tests make theirs) has no
+    scores."""
     rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(m.name) for m in measures
                              if m.name not in rows.columns)
     # (lowest, highest, whole numbers only) of each scored column

@@ -657,19 +657,16 @@ def _models(con: duckdb.DuckDBPyConnection, settings: Settings, extract_date: dt
     return build_id
 
 
-# Models that read no appointment (a table of constants): an incremental load builds them whole.
-# Every other model table has a client_id column, by which its rows are replaced.
-WHOLE_MODELS: tuple[str, ...] = ()
-
-
 def _update_models(con: duckdb.DuckDBPyConnection, on_stage: Stage) -> None:
     """Every model's rows of the changed clients, computed again from those clients' appointments
     alone, in place of their old rows (docs/operations.md#incremental-loads).
 
     Each model's SQL runs unchanged in a scratch database searched first, where `appointments` is a
     view of the changed clients' rows and each model, once computed, is a table of theirs: so every
-    later model reads only those. Every model works per client, which is what makes this equal to
-    building it whole (tests/test_incremental_load.py compares the two, table by table)."""
+    later model reads only those. Every model table has a client_id column, by which its rows are
+    replaced, and works per client, which is what makes this equal to building it whole
+    (tests/test_incremental_load.py compares the two, table by table). The measures table is the
+    catalogue's, the same (_updatable_build); SUMMARIES are built whole afterwards (_models)."""
     build = '"' + _scalar(con, "SELECT current_database()").replace('"', '""') + '"'
     con.execute("ATTACH ':memory:' AS incremental")
     try:
@@ -683,9 +680,6 @@ def _update_models(con: duckdb.DuckDBPyConnection, on_stage: Stage) -> None:
             kind = "VIEW" if model.startswith("staging/") else "TABLE"
             con.execute(f"CREATE {kind} incremental.main.{name} AS {model_sql(model)}")
             if kind == "VIEW" or model in EPHEMERAL:
-                continue
-            if model in WHOLE_MODELS:
-                con.execute(f"CREATE OR REPLACE TABLE {build}.main.{name} AS SELECT * FROM incremental.main.{name}")
                 continue
             con.execute(f"""DELETE FROM {build}.main.{name}
                             WHERE client_id IN (SELECT client_id FROM incremental.main.changed_clients)""")

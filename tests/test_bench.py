@@ -66,14 +66,14 @@ def test_incremental_benchmark_loads_a_share_of_the_rows_again_incrementally(tmp
 
 def test_stage_timer_prints_every_model_of_one_ingest(tmp_path):
     from pipelines.generate import EXTRACT_DATE, generate_appointments, write_appointments
-    from pipelines.warehouse import MODELS
+    from pipelines.warehouse import MODELS, SUMMARIES
 
     csv = write_appointments(generate_appointments(50, 3), tmp_path, "csv")
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "stages.py"), str(csv), str(tmp_path / "w.duckdb"),
                            EXTRACT_DATE.isoformat()], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     stages = [line.split(maxsplit=1)[1] for line in done.stdout.splitlines()]
-    assert [f"building {model}" for model in MODELS] == [s for s in stages if s.startswith("building")]
+    assert [f"building {model}" for model in (*MODELS, *SUMMARIES)] == [s for s in stages if s.startswith("building")]
     assert stages[0].startswith("reading") and stages[-1] == "done"
 
 

@@ -189,6 +189,15 @@ def load_staged(con: duckdb.DuckDBPyConnection, staged: Staged, extract_date: dt
                 "rows_quarantined": pl.Int64, "duplicates_merged": pl.Int64})
 
 
+def scores_as_list(columns: dict[str, str]) -> str:
+    """The SQL select list that turns a column per measure (measure -> column name) into
+    appointments.scores: every other column, and the list of (measure, score) of those the row has.
+    Loading and carrying a warehouse from before the catalogue over both use it."""
+    entries = ", ".join(f"{{'measure': '{m}', 'score': CAST(\"{c}\" AS DOUBLE)}}" for m, c in columns.items())
+    excluded = ", ".join(f'"{c}"' for c in columns.values())
+    return f"* EXCLUDE ({excluded}), list_filter([{entries}], lambda s: s.score IS NOT NULL) AS scores"
+
+
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, load_id: int,
             scores: list[str] | None = None) -> None:
     """The rows into the table, as load `load_id`. (In one chunk per column: DuckDB inserts that in
@@ -198,9 +207,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, load
         return
     columns = "*"
     if scores is not None:
-        entries = ", ".join(f"{{'measure': '{m}', 'score': \"{SCORE_PREFIX}{m}\"}}" for m in scores)
-        columns = (f"* EXCLUDE ({', '.join(f'{SCORE_PREFIX}{m}' for m in scores)}), "
-                   f"list_filter([{entries}], lambda s: s.score IS NOT NULL) AS scores")
+        columns = scores_as_list({m: f"{SCORE_PREFIX}{m}" for m in scores})
     con.register("block_rows", rows.rechunk())
     try:
         con.execute(f"INSERT INTO {table} BY NAME SELECT {int(load_id)} AS load_id, {columns} FROM block_rows")

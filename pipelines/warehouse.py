@@ -41,7 +41,7 @@ from pipelines.identifiers import check_key
 from pipelines.measures import BUILT_IN, Measure
 from pipelines.memory import default_memory_limit, hold_to, human_size
 from pipelines.read import INPUT_COLUMNS, MappingProfile
-from pipelines.staging import Progress, load_staged, no_progress, stage_files, staging_folder
+from pipelines.staging import Progress, load_staged, no_progress, scores_as_list, stage_files, staging_folder
 
 # Models run in this order; each file is one SELECT materialised as a table named after it,
 # except staging models (views: they only rename and cast, as in dbt) and EPHEMERAL ones
@@ -558,9 +558,7 @@ def _carried_columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
         WHERE database_name = 'previous' AND table_name = {_quote(table)}""").fetchall()}
     if table != "appointments" or "scores" in columns:
         return "*"
-    entries = ", ".join(f"{{'measure': '{m}', 'score': CAST({m} AS DOUBLE)}}" for m in _OLD_SCORE_COLUMNS)
-    return (f"* EXCLUDE ({', '.join(_OLD_SCORE_COLUMNS)}), "
-            f"list_filter([{entries}], lambda s: s.score IS NOT NULL) AS scores")
+    return scores_as_list({m: m for m in _OLD_SCORE_COLUMNS})
 
 
 def stored_catalogue(con: duckdb.DuckDBPyConnection, database: str | None = None) -> tuple[Measure, ...]:
